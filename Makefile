@@ -1,0 +1,48 @@
+# sluice: SQL over live blockchain data, streamed as Arrow over Flight.
+#
+#   make run     install what is missing, build, start a demo chain and the server
+#   make test    install what is missing, build, run every test (C++ and Python)
+#   make build   build build/sluice (Release with debug info)
+#   make bench   run the benchmark suite, write BENCHMARKS.md
+#
+# Dependencies are fetched once by scripts/bootstrap.sh into ~/.cache/sluice.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+GENERATOR ?= Ninja
+JOBS ?= $(shell nproc)
+PY := .venv/bin/python
+
+.PHONY: all bootstrap configure build run test test-cpp test-python bench clean
+
+all: build
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt | bootstrap
+	cmake -S . -B $(BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DPython3_EXECUTABLE=$(CURDIR)/$(PY)
+
+configure: bootstrap $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@bash scripts/demo.sh
+
+test: build
+	@bash scripts/test.sh
+
+test-cpp: build
+	cd $(BUILD_DIR) && ctest --output-on-failure
+
+test-python: build
+	$(PY) -m pytest -q tests/python
+
+bench: build
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

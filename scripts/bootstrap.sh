@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Installs everything sluice needs to build, run and test. Idempotent: a second
+# run with everything present does no network access and takes about a second.
+#
+# Downloads are cached outside the clone in $SLUICE_CACHE (default
+# ~/.cache/sluice); the clone gets only links to them:
+#   .venv/            Python virtual environment (pyarrow: Arrow C++ headers + libs)
+#   .deps/duckdb/     libduckdb.so + duckdb.h (DuckDB C API)
+#   .deps/anvil       the anvil binary (local Ethereum node)
+#   .deps/contracts/  compiled demo contracts (built by demo/build_contracts.sh)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+mkdir -p "$CACHE" "$ROOT/.deps"
+
+# ---- pinned versions and checksums (sha256 of the npm tarballs) ----------------
+PYARROW_VERSION=26.0.1
+DUCKDB_VERSION=1.4.4
+DUCKDB_LIB_PKG="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
+DUCKDB_LIB_SHA256=732fac4dc6b8f198870b9c4bb6ddf13544466daca00ad28ba2f1d80de5d7aa4b
+DUCKDB_SRC_PKG="duckdb@1.4.4"
+DUCKDB_SRC_SHA256=5bb967dcbcd517670ba5f169f238fb9d6787e53752c60ebe24386169d76941ed
+ANVIL_VERSION=1.7.1
+ANVIL_PKG="@foundry-rs/anvil-linux-amd64@1.7.1"
+ANVIL_SHA256=5727dd8f08f3bf6dde4ec1d9832e87c43f9315ef824bff1ab18486bf51bc7af3
+
+APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libssl-dev
+  nlohmann-json3-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
+  libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcrypto++-dev)
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# ---- Debian packages ----------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm and venv may come from elsewhere (nodesource, pyenv): ask Debian only if absent.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- npm tarballs, verified -----------------------------------------------------
+# fetch_npm PKG SHA256 DEST: npm pack PKG into the cache, check its sha256, unpack into DEST.
+fetch_npm() {
+  local pkg="$1" sum="$2" dest="$3"
+  [ -f "$dest/.ok" ] && return 0
+  local dl="$CACHE/npm"; mkdir -p "$dl"
+  local tgz
+  tgz="$(cd "$dl" && npm pack --silent "$pkg" 2>/dev/null | tail -n1)"
+  echo "$sum  $dl/$tgz" | sha256sum -c --quiet - || { log "checksum mismatch for $pkg"; rm -f "$dl/$tgz"; exit 1; }
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  tar xzf "$dl/$tgz" -C "$dest.tmp"
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"; touch "$dest/.ok"
+}
+
+DUCK="$CACHE/duckdb-$DUCKDB_VERSION"
+if [ ! -f "$DUCK/.ok" ]; then
+  log "fetching DuckDB $DUCKDB_VERSION (libduckdb.so and headers)"
+  fetch_npm "$DUCKDB_LIB_PKG" "$DUCKDB_LIB_SHA256" "$CACHE/npm-duckdb-lib-$DUCKDB_VERSION"
+  fetch_npm "$DUCKDB_SRC_PKG" "$DUCKDB_SRC_SHA256" "$CACHE/npm-duckdb-src-$DUCKDB_VERSION"
+  rm -rf "$DUCK.tmp"; mkdir -p "$DUCK.tmp/lib" "$DUCK.tmp/include"
+  cp "$CACHE/npm-duckdb-lib-$DUCKDB_VERSION/package/libduckdb.so" "$DUCK.tmp/lib/"
+  cp "$CACHE/npm-duckdb-src-$DUCKDB_VERSION/package/src/duckdb/src/include/duckdb.h" "$DUCK.tmp/include/"
+  rm -rf "$CACHE/npm-duckdb-src-$DUCKDB_VERSION"   # 60 MB of sources we no longer need
+  rm -rf "$DUCK"; mv "$DUCK.tmp" "$DUCK"; touch "$DUCK/.ok"
+fi
+ln -sfn "$DUCK" "$ROOT/.deps/duckdb"
+
+ANVIL_DIR="$CACHE/anvil-$ANVIL_VERSION"
+if [ ! -f "$ANVIL_DIR/.ok" ]; then
+  log "fetching anvil $ANVIL_VERSION"
+  fetch_npm "$ANVIL_PKG" "$ANVIL_SHA256" "$ANVIL_DIR"
+fi
+chmod +x "$ANVIL_DIR/package/bin/anvil"
+ln -sfn "$ANVIL_DIR/package/bin/anvil" "$ROOT/.deps/anvil"
+
+# ---- Python virtual environment -----------------------------------------------
+VENV="$ROOT/.venv"
+REQ="$ROOT/scripts/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  log "creating Python environment in .venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --cache-dir "$CACHE/pip" -r "$REQ"
+  "$VENV/bin/python" -c "import pyarrow; pyarrow.create_library_symlinks()"
+  echo "$want" > "$STAMP"
+fi
+
+# ---- demo contracts (compiled from Solidity with npm solc) ----------------------
+if [ -x "$ROOT/demo/build_contracts.sh" ]; then
+  SLUICE_CACHE="$CACHE" "$ROOT/demo/build_contracts.sh"
+fi

@@ -1,0 +1,14 @@
+// The `sluice` command line: `sluice serve` and `sluice query`.
+#pragma once
+
+#include "CLI/CLI.hpp"
+
+namespace sluice::cli {
+
+/// \brief Register `serve` on the app; its callback runs the server until SIGINT/SIGTERM.
+void AddServeCommand(CLI::App& app, int* exit_code);
+
+/// \brief Register `query`; its callback runs one query against a server and prints it.
+void AddQueryCommand(CLI::App& app, int* exit_code);
+
+}  // namespace sluice::cli

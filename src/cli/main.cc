@@ -1,0 +1,11 @@
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sluice: SQL over live blockchain data, streamed as Apache Arrow over Flight"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  sluice::cli::AddServeCommand(app, &exit_code);
+  sluice::cli::AddQueryCommand(app, &exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}

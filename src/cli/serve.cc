@@ -1,0 +1,134 @@
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "arrow/flight/server.h"
+#include "cli/commands.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "flight/service.h"
+#include "ingest/evm_schema.h"
+#include "ingest/extractor.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "sql/engine.h"
+#include "storage/block_store.h"
+
+namespace sluice::cli {
+
+namespace {
+
+std::string Dashed(std::string s) {
+  for (auto& c : s) {
+    if (c == '_') c = '-';
+  }
+  return s;
+}
+
+arrow::Result<std::pair<std::string, int>> SplitHostPort(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos) {
+    return arrow::Status::Invalid("address '", addr, "' must be host:port");
+  }
+  try {
+    return std::make_pair(addr.substr(0, colon), std::stoi(addr.substr(colon + 1)));
+  } catch (const std::exception&) {
+    return arrow::Status::Invalid("address '", addr, "' has no valid port");
+  }
+}
+
+arrow::Status Serve(const Config& config) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  storage::StoreOptions store_options;
+  store_options.data_dir = config.data_dir;
+  store_options.dataset = config.dataset;
+  store_options.network = config.network;
+  store_options.tables = ingest::EvmTables();
+  ARROW_ASSIGN_OR_RAISE(auto store, storage::BlockStore::Open(store_options));
+  if (auto head = store->head()) {
+    LOG_INFO("dataset {}: blocks {}..{} stored in {}", config.dataset,
+             store->snapshot()->range->start, head->number, config.data_dir);
+  }
+
+  sql::EngineOptions engine_options;
+  engine_options.data_dir = config.data_dir;
+  engine_options.threads = config.query_threads;
+  engine_options.max_memory_mb = config.query_max_mem_mb;
+  ARROW_ASSIGN_OR_RAISE(auto engine, sql::Engine::Make(engine_options));
+  ARROW_RETURN_NOT_OK(engine->AddDataset(store.get()));
+
+  std::unique_ptr<ingest::Extractor> extractor;
+  if (config.extract) {
+    ingest::ExtractorOptions ex;
+    ex.rpc_url = config.rpc_url;
+    ex.start_block = static_cast<uint64_t>(config.start_block);
+    ex.batch_blocks = static_cast<uint32_t>(config.rpc_batch_blocks);
+    ex.max_in_flight = static_cast<uint32_t>(config.rpc_max_in_flight);
+    ex.poll_interval = std::chrono::milliseconds(
+        static_cast<int64_t>(config.poll_interval_secs * 1000.0 + 0.5));
+    ARROW_ASSIGN_OR_RAISE(extractor, ingest::Extractor::Make(ex, store.get()));
+    ARROW_RETURN_NOT_OK(extractor->Start());
+  }
+
+  ARROW_ASSIGN_OR_RAISE(auto signer, flight::TicketSigner::Make(
+                                         config.ticket_secret,
+                                         std::chrono::seconds(config.ticket_ttl_secs)));
+  flight::ServiceOptions service_options;
+  service_options.rows_per_batch = config.rows_per_batch;
+  flight::FlightService service(engine.get(), std::move(signer), service_options);
+  ARROW_ASSIGN_OR_RAISE(auto host_port, SplitHostPort(config.flight_addr));
+  ARROW_ASSIGN_OR_RAISE(auto location,
+                        arrow::flight::Location::ForGrpcTcp(host_port.first, host_port.second));
+  arrow::flight::FlightServerOptions options(location);
+  ARROW_RETURN_NOT_OK(service.Init(options));
+  ARROW_RETURN_NOT_OK(service.SetShutdownOnSignals({SIGINT, SIGTERM}));
+  // The one line on stdout: tests and scripts read the bound port from it.
+  std::cout << "sluice: flight listening on grpc://" << host_port.first << ":" << service.port()
+            << std::endl;
+  LOG_INFO("serving dataset {} (network {}) on port {}", config.dataset, config.network,
+           service.port());
+  ARROW_RETURN_NOT_OK(service.Serve());
+  LOG_INFO("shutting down");
+  if (extractor) extractor->Stop();
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "serve", "Extract the chain from the node and serve SQL over Arrow Flight");
+  auto config_file = std::make_shared<std::string>();
+  auto flags = std::make_shared<std::map<std::string, std::string>>();
+  cmd->add_option("--config", *config_file,
+                  "TOML configuration file (default: .amp/config.toml when present)");
+  for (const auto& s : Settings()) {
+    auto* opt = cmd->add_option_function<std::string>(
+        "--" + Dashed(s.name), [flags, name = s.name](const std::string& v) { (*flags)[name] = v; },
+        s.description + " [" + s.type + ", default " + s.default_str + "]");
+    opt->type_name(s.type == "string" ? "TEXT" : s.type == "boolean" ? "BOOL" : "NUMBER");
+  }
+  cmd->callback([=] {
+    Config config;
+    auto run = [&]() -> arrow::Status {
+      std::string path = *config_file;
+      if (path.empty() && std::filesystem::exists(".amp/config.toml")) path = ".amp/config.toml";
+      if (!path.empty()) ARROW_RETURN_NOT_OK(ApplyTomlFile(&config, path));
+      ARROW_RETURN_NOT_OK(ApplyEnvironment(&config));
+      for (const auto& [name, value] : *flags) {
+        ARROW_RETURN_NOT_OK(SetFromString(&config, name, value));
+      }
+      ARROW_RETURN_NOT_OK(config.Validate());
+      return Serve(config);
+    };
+    auto st = run();
+    if (!st.ok()) {
+      std::cerr << "sluice serve: " << st.message() << std::endl;
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace sluice::cli

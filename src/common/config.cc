@@ -1,0 +1,163 @@
+#include "common/config.h"
+
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+#include <type_traits>
+
+#include "toml++/toml.h"
+
+namespace sluice {
+
+namespace {
+
+template <typename T>
+std::string TypeName() {
+  if constexpr (std::is_same_v<T, std::string>) return "string";
+  if constexpr (std::is_same_v<T, bool>) return "boolean";
+  if constexpr (std::is_integral_v<T>) return "integer";
+  return "float";
+}
+
+template <typename T>
+std::string Print(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) return "\"" + v + "\"";
+  if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+template <typename T>
+arrow::Status Parse(const std::string& key, const std::string& text, T* out) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    *out = text;
+    return arrow::Status::OK();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (text == "true" || text == "1") {
+      *out = true;
+    } else if (text == "false" || text == "0") {
+      *out = false;
+    } else {
+      return arrow::Status::Invalid("setting ", key, ": expected true or false, got '", text, "'");
+    }
+    return arrow::Status::OK();
+  } else {
+    std::istringstream is(text);
+    T v{};
+    is >> v;
+    if (is.fail() || !is.eof()) {
+      return arrow::Status::Invalid("setting ", key, ": expected ", TypeName<T>(), ", got '",
+                                    text, "'");
+    }
+    *out = v;
+    return arrow::Status::OK();
+  }
+}
+
+template <typename T>
+arrow::Status FromToml(const std::string& key, const toml::node& node, T* out) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (auto v = node.value<std::string>()) {
+      *out = *v;
+      return arrow::Status::OK();
+    }
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (auto v = node.value<bool>()) {
+      *out = *v;
+      return arrow::Status::OK();
+    }
+  } else if constexpr (std::is_integral_v<T>) {
+    if (node.is_integer()) {
+      *out = static_cast<T>(*node.value<int64_t>());
+      return arrow::Status::OK();
+    }
+  } else {
+    if (auto v = node.value<double>()) {
+      *out = *v;
+      return arrow::Status::OK();
+    }
+  }
+  return arrow::Status::Invalid("setting ", key, ": expected a ", TypeName<T>());
+}
+
+}  // namespace
+
+const std::vector<SettingInfo>& Settings() {
+  static const std::vector<SettingInfo> settings = [] {
+    std::vector<SettingInfo> s;
+    Config defaults;
+#define SLUICE_INFO(name, type, def, desc) \
+  s.push_back({#name, TypeName<type>(), Print<type>(defaults.name), desc});
+    SLUICE_SETTINGS(SLUICE_INFO)
+#undef SLUICE_INFO
+    return s;
+  }();
+  return settings;
+}
+
+arrow::Status SetFromString(Config* config, const std::string& name, const std::string& value) {
+#define SLUICE_SET(field, type, def, desc) \
+  if (name == #field) return Parse<type>(name, value, &config->field);
+  SLUICE_SETTINGS(SLUICE_SET)
+#undef SLUICE_SET
+  return arrow::Status::Invalid("unknown setting '", name, "'");
+}
+
+arrow::Status ApplyTomlFile(Config* config, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << e.description() << " at line " << e.source().begin.line;
+    return arrow::Status::Invalid("config file ", path, ": ", os.str());
+  }
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    arrow::Status st = arrow::Status::Invalid("config file ", path, ": unknown key '", name, "'");
+#define SLUICE_TOML(field, type, def, desc) \
+  if (name == #field) st = FromToml<type>(name, node, &config->field);
+    SLUICE_SETTINGS(SLUICE_TOML)
+#undef SLUICE_TOML
+    if (!st.ok()) {
+      if (st.message().rfind("config file", 0) == 0) return st;
+      return arrow::Status::Invalid("config file ", path, ": ", st.message());
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status ApplyEnvironment(Config* config) {
+  for (const auto& s : Settings()) {
+    std::string var = "AMP_CONFIG_";
+    for (char c : s.name) var += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (const char* v = std::getenv(var.c_str())) {
+      auto st = SetFromString(config, s.name, v);
+      if (!st.ok()) return arrow::Status::Invalid("environment ", var, ": ", st.message());
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Config::Validate() const {
+  if (keep_alive_interval < 30) {
+    return arrow::Status::Invalid("setting keep_alive_interval: ", keep_alive_interval,
+                                  " is below the minimum of 30 seconds");
+  }
+  if (server_microbatch_max_interval < 1) {
+    return arrow::Status::Invalid("setting server_microbatch_max_interval must be at least 1");
+  }
+  if (rows_per_batch < 1) return arrow::Status::Invalid("setting rows_per_batch must be >= 1");
+  if (ticket_ttl_secs < 1) return arrow::Status::Invalid("setting ticket_ttl_secs must be >= 1");
+  if (start_block < 0) return arrow::Status::Invalid("setting start_block must be >= 0");
+  if (poll_interval_secs <= 0) {
+    return arrow::Status::Invalid("setting poll_interval_secs must be > 0");
+  }
+  if (rpc_batch_blocks < 1 || rpc_max_in_flight < 1) {
+    return arrow::Status::Invalid("settings rpc_batch_blocks and rpc_max_in_flight must be >= 1");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace sluice

@@ -1,0 +1,74 @@
+// Server configuration. Every setting is declared once, in SLUICE_SETTINGS below:
+// its name (the TOML key), type, default and description. The config file parser,
+// the environment (AMP_CONFIG_<KEY>), the command-line flags (--key-with-dashes)
+// and `sluice serve --help` all follow from that list.
+//
+// Precedence: defaults < .amp/config.toml (or --config FILE) < environment < flags.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/status.h"
+
+namespace sluice {
+
+// X(name, type, default, description)
+#define SLUICE_SETTINGS(X)                                                                      \
+  X(data_dir, std::string, "data", "Directory holding the Parquet segments of every dataset")   \
+  X(flight_addr, std::string, "0.0.0.0:1602", "Arrow Flight listen address, host:port")         \
+  X(rpc_url, std::string, "http://127.0.0.1:8545", "EVM JSON-RPC endpoint to extract from")     \
+  X(dataset, std::string, "eth_rpc", "Dataset (SQL schema) name of the extracted tables")       \
+  X(network, std::string, "anvil", "Network name reported in app_metadata ranges and cursors")  \
+  X(start_block, int64_t, 0, "First block to extract when the dataset is empty")               \
+  X(extract, bool, true, "Follow the node; false serves only what is stored")                   \
+  X(poll_interval_secs, double, 0.05, "Seconds between eth_blockNumber polls at the head")      \
+  X(rpc_batch_blocks, int64_t, 50, "Blocks per JSON-RPC batch request during backfill")          \
+  X(rpc_max_in_flight, int64_t, 4, "Concurrent JSON-RPC batch requests during backfill")        \
+  X(rows_per_batch, int64_t, 65536, "Rows per Arrow record batch sent to clients")              \
+  X(query_threads, int64_t, 0, "Engine threads (0: one per core)")                              \
+  X(query_max_mem_mb, int64_t, 0, "Engine memory limit in MiB (0: engine default)")              \
+  X(ticket_ttl_secs, int64_t, 300, "Seconds a ticket from GetFlightInfo stays valid")           \
+  X(ticket_secret, std::string, "",                                                            \
+    "Hex key that signs tickets (empty: random per process; set it to share tickets "           \
+    "between servers)")                                                                         \
+  X(server_microbatch_max_interval, int64_t, 1000, "Most blocks in one streaming microbatch")   \
+  X(keep_alive_interval, int64_t, 30, "Seconds between keep-alive messages (minimum 30)")      \
+  X(log_level, std::string, "info", "trace, debug, info, warn or error")
+
+/// \brief The validated server configuration.
+struct Config {
+#define SLUICE_DECLARE_FIELD(name, type, def, desc) type name = def;
+  SLUICE_SETTINGS(SLUICE_DECLARE_FIELD)
+#undef SLUICE_DECLARE_FIELD
+
+  /// \brief Check ranges and combinations. Invalid with the offending key's name.
+  arrow::Status Validate() const;
+};
+
+/// \brief One declared setting, for parsers and help text.
+struct SettingInfo {
+  std::string name;         ///< TOML key, e.g. "keep_alive_interval"
+  std::string type;         ///< "string", "integer", "float" or "boolean"
+  std::string default_str;  ///< the default, printed
+  std::string description;
+};
+
+/// \brief Every declared setting, in declaration order.
+const std::vector<SettingInfo>& Settings();
+
+/// \brief Set one setting from its text form (flag or environment value).
+/// Invalid names the key when it is unknown or the value does not parse.
+arrow::Status SetFromString(Config* config, const std::string& name, const std::string& value);
+
+/// \brief Apply a TOML file. Invalid names any unknown key (with the file name).
+arrow::Status ApplyTomlFile(Config* config, const std::string& path);
+
+/// \brief Apply AMP_CONFIG_<KEY> environment variables.
+arrow::Status ApplyEnvironment(Config* config);
+
+}  // namespace sluice

@@ -1,0 +1,290 @@
+#include "sql/engine.h"
+
+#include "arrow/c/bridge.h"
+#include "arrow/record_batch.h"
+#include "common/log.h"
+#include "fmt/format.h"
+#include "sql/sandbox.h"
+
+namespace sluice::sql {
+
+namespace {
+
+std::string QuoteIdent(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string QuoteString(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Variable names may only hold identifier characters; dataset and table names are
+// checked to be such at AddDataset.
+std::string VarName(const char* kind, const std::string& dataset, const std::string& table) {
+  return fmt::format("sluice_{}_{}_{}", kind, dataset, table);
+}
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+arrow::Status Exec(duckdb_connection conn, const std::string& sql) {
+  Result res;
+  if (duckdb_query(conn, sql.c_str(), res.out()) != DuckDBSuccess) {
+    return ResultStatus(res.out());
+  }
+  return arrow::Status::OK();
+}
+
+// SET VARIABLE statements pointing one session at `files` and [lo, hi] of a table.
+std::string VariablesSql(const std::string& dataset, const std::string& table,
+                         const std::vector<std::filesystem::path>& files, TableRange range) {
+  std::string list = "[";
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i) list += ",";
+    list += QuoteString(files[i].string());
+  }
+  list += "]";
+  return fmt::format(
+      "SET VARIABLE {} = {}::VARCHAR[]; SET VARIABLE {} = {}::UBIGINT; "
+      "SET VARIABLE {} = {}::UBIGINT;",
+      VarName("files", dataset, table), list, VarName("lo", dataset, table), range.lo,
+      VarName("hi", dataset, table), range.hi);
+}
+
+}  // namespace
+
+// ---- Engine -------------------------------------------------------------------------
+
+Engine::~Engine() = default;
+
+arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine());
+  Config config;
+  if (duckdb_create_config(config.out()) != DuckDBSuccess) {
+    return arrow::Status::UnknownError("engine: cannot create configuration");
+  }
+  auto set = [&](const char* key, const std::string& value) -> arrow::Status {
+    if (duckdb_set_config(config.get(), key, value.c_str()) != DuckDBSuccess) {
+      return arrow::Status::Invalid("engine: cannot set ", key, "=", value);
+    }
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(set("autoinstall_known_extensions", "false"));
+  ARROW_RETURN_NOT_OK(set("autoload_known_extensions", "false"));
+  ARROW_RETURN_NOT_OK(set("allow_community_extensions", "false"));
+  if (options.threads > 0) ARROW_RETURN_NOT_OK(set("threads", std::to_string(options.threads)));
+  if (options.max_memory_mb > 0) {
+    ARROW_RETURN_NOT_OK(set("memory_limit", std::to_string(options.max_memory_mb) + "MB"));
+  }
+  std::error_code ec;
+  auto data_dir = std::filesystem::absolute(options.data_dir, ec);
+  std::filesystem::create_directories(data_dir / ".engine_tmp", ec);
+  ARROW_RETURN_NOT_OK(set("temp_directory", (data_dir / ".engine_tmp").string()));
+  char* error = nullptr;
+  if (duckdb_open_ext(nullptr, engine->db_.out(), config.get(), &error) != DuckDBSuccess) {
+    std::string msg = error ? error : "unknown";
+    duckdb_free(error);
+    return arrow::Status::IOError("engine: cannot open: ", msg);
+  }
+  if (duckdb_connect(engine->db_.get(), engine->admin_.out()) != DuckDBSuccess) {
+    return arrow::Status::IOError("engine: cannot connect");
+  }
+  std::string dir = data_dir.string();
+  if (!dir.empty() && dir.back() != '/') dir += '/';
+  ARROW_RETURN_NOT_OK(Exec(engine->admin_.get(),
+                           "SET allowed_directories = [" + QuoteString(dir) + "]; "
+                           "SET enable_external_access = false; "
+                           "SET GLOBAL TimeZone = 'UTC'; "
+                           "SET parquet_metadata_cache = true;"));
+  return engine;
+}
+
+arrow::Status Engine::AddDataset(storage::BlockStore* store) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (locked_) return arrow::Status::Invalid("engine: datasets must be added before serving");
+  const auto& name = store->options().dataset;
+  if (!IsIdentifier(name)) {
+    return arrow::Status::Invalid("dataset name '", name,
+                                  "' must be an identifier (letters, digits, _)");
+  }
+  ARROW_RETURN_NOT_OK(Exec(admin_.get(), "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(name)));
+  auto snap = store->snapshot();
+  for (const auto& t : snap->tables) {
+    if (!IsIdentifier(t.name)) return arrow::Status::Invalid("bad table name ", t.name);
+    // The view is bound once at creation: point the variables at the empty file.
+    ARROW_RETURN_NOT_OK(
+        Exec(admin_.get(), VariablesSql(name, t.name, snap->FilesFor(t.name, 1, 0), {})));
+    ARROW_RETURN_NOT_OK(Exec(
+        admin_.get(),
+        fmt::format("CREATE VIEW {}.{} AS SELECT * FROM read_parquet(getvariable('{}')) "
+                    "WHERE block_num BETWEEN getvariable('{}') AND getvariable('{}')",
+                    QuoteIdent(name), QuoteIdent(t.name), VarName("files", name, t.name),
+                    VarName("lo", name, t.name), VarName("hi", name, t.name))));
+  }
+  datasets_[name] = store;
+  return arrow::Status::OK();
+}
+
+arrow::Status Engine::LockDown() {
+  // Caller holds mu_.
+  if (locked_) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(Exec(admin_.get(), "SET lock_configuration = true"));
+  locked_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::unique_ptr<Session>> Engine::OpenSession() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ARROW_RETURN_NOT_OK(LockDown());
+  }
+  std::unique_ptr<Session> session(new Session());
+  session->engine_ = this;
+  if (duckdb_connect(db_.get(), session->conn_.out()) != DuckDBSuccess) {
+    return arrow::Status::IOError("engine: cannot open a connection");
+  }
+  for (const auto& [name, store] : datasets_) session->snapshots_[name] = store->snapshot();
+  return session;
+}
+
+// ---- Session ------------------------------------------------------------------------
+
+Session::~Session() = default;
+
+arrow::Status Session::SetTableRange(const std::string& dataset, const std::string& table,
+                                     TableRange range) {
+  ranges_[dataset + "." + table] = range;
+  variables_dirty_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status Session::ApplyVariables() {
+  if (!variables_dirty_) return arrow::Status::OK();
+  std::string sql;
+  for (const auto& [name, snap] : snapshots_) {
+    for (const auto& t : snap->tables) {
+      TableRange range;
+      auto it = ranges_.find(name + "." + t.name);
+      if (it != ranges_.end()) range = it->second;
+      sql += VariablesSql(name, t.name, snap->FilesFor(t.name, range.lo, range.hi), range);
+    }
+  }
+  ARROW_RETURN_NOT_OK(Exec(conn_.get(), sql));
+  variables_dirty_ = false;
+  return arrow::Status::OK();
+}
+
+arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
+  ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
+  ARROW_RETURN_NOT_OK(ApplyVariables());
+  PreparedStatement stmt;
+  if (duckdb_prepare(conn_.get(), sql.c_str(), stmt.out()) != DuckDBSuccess) {
+    const char* err = duckdb_prepare_error(stmt.get());
+    return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot prepare query");
+  }
+  if (duckdb_prepared_statement_type(stmt.get()) != DUCKDB_STATEMENT_TYPE_SELECT) {
+    return arrow::Status::Invalid("only read-only queries (SELECT) are allowed");
+  }
+  return stmt;
+}
+
+namespace {
+arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection conn,
+                                                             duckdb_prepared_statement stmt) {
+  idx_t n = duckdb_prepared_statement_column_count(stmt);
+  std::vector<LogicalType> types(n);
+  std::vector<duckdb_logical_type> raw(n);
+  std::vector<const char*> names(n);
+  for (idx_t i = 0; i < n; ++i) {
+    *types[i].out() = duckdb_prepared_statement_column_logical_type(stmt, i);
+    raw[i] = types[i].get();
+    names[i] = duckdb_prepared_statement_column_name(stmt, i);
+  }
+  ArrowOptions options;
+  duckdb_connection_get_arrow_options(conn, options.out());
+  ArrowSchema c_schema;
+  ErrorData err;
+  *err.out() = duckdb_to_arrow_schema(options.get(), raw.data(), names.data(), n, &c_schema);
+  ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
+  return arrow::ImportSchema(&c_schema);
+}
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  return PreparedSchema(conn_.get(), stmt.get());
+}
+
+arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string& sql,
+                                                              int64_t rows_per_batch) {
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  std::unique_ptr<ResultReader> reader(new ResultReader());
+  reader->rows_per_batch_ = rows_per_batch;
+  ARROW_ASSIGN_OR_RAISE(reader->schema_, PreparedSchema(conn_.get(), stmt.get()));
+  PendingResult pending;
+  if (duckdb_pending_prepared_streaming(stmt.get(), pending.out()) != DuckDBSuccess) {
+    const char* err = duckdb_pending_error(pending.get());
+    return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot start query");
+  }
+  if (duckdb_execute_pending(pending.get(), reader->result_.out()) != DuckDBSuccess) {
+    return ResultStatus(reader->result_.out());
+  }
+  *reader->arrow_options_.out() = duckdb_result_get_arrow_options(reader->result_.out());
+  return reader;
+}
+
+void Session::Interrupt() { duckdb_interrupt(conn_.get()); }
+
+// ---- ResultReader -----------------------------------------------------------------
+
+arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
+  out->reset();
+  if (done_) return arrow::Status::OK();
+  arrow::RecordBatchVector parts;
+  int64_t rows = 0;
+  while (rows < rows_per_batch_) {
+    DataChunk chunk;
+    *chunk.out() = duckdb_fetch_chunk(result_.get());
+    if (!chunk) {
+      // End of the result, or an error (interrupt, out of memory, …).
+      const char* err = duckdb_result_error(result_.out());
+      if (err != nullptr && *err != '\0') return ResultStatus(result_.out());
+      done_ = true;
+      break;
+    }
+    idx_t n = duckdb_data_chunk_get_size(chunk.get());
+    if (n == 0) continue;
+    ArrowArray c_array;
+    ErrorData err;
+    *err.out() = duckdb_data_chunk_to_arrow(arrow_options_.get(), chunk.get(), &c_array);
+    ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
+    ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
+    rows += batch->num_rows();
+    parts.push_back(std::move(batch));
+  }
+  if (parts.empty()) return arrow::Status::OK();
+  if (parts.size() == 1) {
+    *out = std::move(parts[0]);
+  } else {
+    ARROW_ASSIGN_OR_RAISE(*out, arrow::ConcatenateRecordBatches(parts));
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace sluice::sql

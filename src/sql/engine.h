@@ -1,0 +1,135 @@
+// The SQL engine: an embedded DuckDB database, read-only and sandboxed, whose
+// chain tables (`<dataset>.<table>`, e.g. `eth_rpc.blocks`) are views over the
+// block store's Parquet segments.
+//
+// Each view reads `read_parquet(getvariable('sluice_files_<dataset>_<table>'))`
+// filtered to `block_num BETWEEN getvariable(lo) AND getvariable(hi)`. DuckDB
+// variables belong to a connection, so every Session sets them to the files of
+// the snapshot it pinned: a query sees one consistent version of every dataset
+// (never a half-applied append or reorg), and a streaming microbatch restricts a
+// table to a block range by setting lo/hi.
+//
+// The sandbox: only SELECT (and EXPLAIN) statements, one per query; no table
+// functions outside an allow-list (no reading files, no network); DuckDB's
+// external access is disabled except for the data directory, extension loading
+// is off and the configuration is locked. See sql/sandbox.h.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/record_batch.h"
+#include "arrow/result.h"
+#include "arrow/status.h"
+#include "sql/duckdb_handles.h"
+#include "storage/block_store.h"
+
+namespace sluice::sql {
+
+/// \brief Options of the engine, validated by Engine::Make.
+struct EngineOptions {
+  std::filesystem::path data_dir;  ///< the only directory the engine may read
+  int64_t threads = 0;             ///< 0: one per core
+  int64_t max_memory_mb = 0;       ///< 0: DuckDB's default (80% of RAM)
+};
+
+/// \brief The block range one dataset table is restricted to in a session.
+struct TableRange {
+  uint64_t lo = 0;
+  uint64_t hi = UINT64_MAX;
+};
+
+class Session;
+
+/// \brief The embedded engine. Thread-safe; create sessions per query.
+class Engine {
+ public:
+  static arrow::Result<std::unique_ptr<Engine>> Make(const EngineOptions& options);
+  ~Engine();
+
+  /// \brief Expose a dataset's tables as views `<dataset>.<table>`. Call before
+  /// serving; the store must outlive the engine.
+  arrow::Status AddDataset(storage::BlockStore* store);
+
+  /// \brief A new session pinned to the current snapshot of every dataset.
+  arrow::Result<std::unique_ptr<Session>> OpenSession();
+
+  /// \brief The registered stores, by dataset name.
+  const std::map<std::string, storage::BlockStore*>& datasets() const { return datasets_; }
+
+ private:
+  Engine() = default;
+  arrow::Status LockDown();
+  Database db_;
+  Connection admin_;  // creates schemas and views; never runs user SQL
+  std::map<std::string, storage::BlockStore*> datasets_;
+  bool locked_ = false;
+  std::mutex mu_;
+};
+
+/// \brief The result of a query, read as Arrow record batches of about
+/// `rows_per_batch` rows (DuckDB's 2048-row chunks coalesced). Streams from the
+/// engine: memory stays at about one batch. ReadNext returns a null batch at end.
+class ResultReader : public arrow::RecordBatchReader {
+ public:
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override;
+
+ private:
+  friend class Session;
+  ResultReader() = default;
+  std::shared_ptr<arrow::Schema> schema_;
+  Result result_;
+  ArrowOptions arrow_options_;
+  int64_t rows_per_batch_ = 65536;
+  bool done_ = false;
+};
+
+/// \brief A connection pinned to one snapshot per dataset. One query at a time;
+/// Interrupt() may be called from another thread.
+class Session {
+ public:
+  ~Session();
+
+  /// \brief Check a query against the sandbox and plan it: Invalid (with DuckDB's
+  /// message, or naming what the sandbox refuses) when it cannot run here.
+  /// Returns the Arrow schema of its result.
+  arrow::Result<std::shared_ptr<arrow::Schema>> Prepare(const std::string& sql);
+
+  /// \brief Run a query (checked as in Prepare) and stream its result.
+  arrow::Result<std::unique_ptr<ResultReader>> Execute(const std::string& sql,
+                                                       int64_t rows_per_batch);
+
+  /// \brief Restrict `<dataset>.<table>` to [range.lo, range.hi] for the next queries.
+  arrow::Status SetTableRange(const std::string& dataset, const std::string& table,
+                              TableRange range);
+
+  /// \brief Stop the running query; its reader then fails with Cancelled.
+  void Interrupt();
+
+  /// \brief The snapshots this session reads, by dataset name.
+  const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots() const {
+    return snapshots_;
+  }
+
+ private:
+  friend class Engine;
+  Session() = default;
+  arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
+  arrow::Status ApplyVariables();
+
+  Engine* engine_ = nullptr;
+  Connection conn_;
+  std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots_;
+  std::map<std::string, TableRange> ranges_;  // key: dataset.table
+  bool variables_dirty_ = true;
+};
+
+}  // namespace sluice::sql
