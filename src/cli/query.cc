@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "arrow/flight/client.h"
+#include "arrow/ipc/dictionary.h"
 #include "cli/commands.h"
 #include "cli/table_printer.h"
 
@@ -26,7 +27,10 @@ arrow::Status RunQuery(const std::string& server, const std::string& sql) {
       if (chunk.data->num_rows() > 0) batches.push_back(chunk.data);
     }
   }
-  if (!schema) ARROW_ASSIGN_OR_RAISE(schema, info->GetSchema(nullptr));
+  if (!schema) {
+    arrow::ipc::DictionaryMemo memo;
+    ARROW_ASSIGN_OR_RAISE(schema, info->GetSchema(&memo));
+  }
   PrintTable(*schema, batches, std::cout);
   return arrow::Status::OK();
 }

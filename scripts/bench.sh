@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The benchmark suite (`make bench`). Prints each measurement with the command
+# that produced it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+echo "== .venv/bin/python bench/block_latency.py --blocks ${BENCH_BLOCKS:-50}"
+.venv/bin/python bench/block_latency.py --blocks "${BENCH_BLOCKS:-50}"
