@@ -65,14 +65,17 @@ def test_new_blocks_are_followed(chain, server):
     assert_store_equals_node(server, chain)
 
 
-def test_refuses_a_different_chain(make_anvil, tmp_path):
-    a = make_anvil()
+@pytest.mark.parametrize("other", [{"genesis_timestamp": 1_600_000_000},
+                                   {"chain_id": 1337, "genesis_timestamp": 1_700_000_000}],
+                         ids=["other-genesis", "other-chain-id"])
+def test_refuses_a_different_chain(make_anvil, tmp_path, other):
+    a = make_anvil(genesis_timestamp=1_700_000_000)
     a.mine(5)
     data = tmp_path / "data"
     srv = Server(data, a.url)
     srv.wait_head(5)
     srv.stop()
-    b = make_anvil()  # a fresh anvil: another genesis block
+    b = make_anvil(**other)
     b.mine(8)
     proc = subprocess.run([str(SLUICE), "serve", "--rpc-url", b.url, "--data-dir", str(data),
                            "--flight-addr", "127.0.0.1:0"], capture_output=True, text=True,
