@@ -77,6 +77,13 @@ arrow::Status Serve(const Config& config) {
                                          std::chrono::seconds(config.ticket_ttl_secs)));
   flight::ServiceOptions service_options;
   service_options.rows_per_batch = config.rows_per_batch;
+  service_options.stream.rows_per_batch = config.rows_per_batch;
+  service_options.stream.microbatch_max_blocks =
+      static_cast<uint64_t>(config.server_microbatch_max_interval);
+  service_options.stream.keep_alive =
+      config.testing_keep_alive_interval_ms > 0
+          ? std::chrono::milliseconds(config.testing_keep_alive_interval_ms)
+          : std::chrono::milliseconds(config.keep_alive_interval * 1000);
   flight::FlightService service(engine.get(), std::move(signer), service_options);
   ARROW_ASSIGN_OR_RAISE(auto host_port, SplitHostPort(config.flight_addr));
   ARROW_ASSIGN_OR_RAISE(auto location,

@@ -145,6 +145,9 @@ arrow::Status Config::Validate() const {
     return arrow::Status::Invalid("setting keep_alive_interval: ", keep_alive_interval,
                                   " is below the minimum of 30 seconds");
   }
+  if (testing_keep_alive_interval_ms < 0) {
+    return arrow::Status::Invalid("setting testing_keep_alive_interval_ms must be >= 0");
+  }
   if (server_microbatch_max_interval < 1) {
     return arrow::Status::Invalid("setting server_microbatch_max_interval must be at least 1");
   }

@@ -38,6 +38,9 @@ namespace sluice {
     "between servers)")                                                                         \
   X(server_microbatch_max_interval, int64_t, 1000, "Most blocks in one streaming microbatch")   \
   X(keep_alive_interval, int64_t, 30, "Seconds between keep-alive messages (minimum 30)")      \
+  X(testing_keep_alive_interval_ms, int64_t, 0,                                                \
+    "FOR TESTS ONLY: keep-alive interval in milliseconds, overriding keep_alive_interval "     \
+    "and its minimum (0: unused)")                                                             \
   X(log_level, std::string, "info", "trace, debug, info, warn or error")
 
 /// \brief The validated server configuration.

@@ -4,15 +4,26 @@ namespace sluice::flight {
 
 std::optional<RangeInfo> SnapshotRange(const storage::Snapshot& snapshot) {
   if (!snapshot.range) return std::nullopt;
+  return MakeRange(snapshot, *snapshot.range);
+}
+
+RangeInfo MakeRange(const storage::Snapshot& snapshot, storage::BlockRange numbers) {
   RangeInfo r;
   r.network = snapshot.network;
-  r.numbers = *snapshot.range;
+  r.numbers = numbers;
   const auto* last = snapshot.Header(r.numbers.end);
   const auto* first = snapshot.Header(r.numbers.start);
   r.hash = last->hash;
   r.timestamp = last->timestamp;
   r.prev_hash = first->parent_hash;
   return r;
+}
+
+nlohmann::json MakeCursor(const RangeInfo& range) {
+  return {{range.network,
+           {{"block_number", range.numbers.end},
+            {"number", range.numbers.end},
+            {"hash", storage::HashToHex(range.hash)}}}};
 }
 
 std::vector<RangeInfo> SessionRanges(

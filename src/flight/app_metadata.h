@@ -7,11 +7,27 @@
 //    "range": {"start": S, "end": E},        // single-network answers only
 //    "ranges_complete": false | true,
 //    "is_reorg": false,
-//    "kind": "data" | "end"}
+//    "kind": "data" | "end" | "microbatch_start" | "block_complete" |
+//            "microbatch_end" | "keep_alive",
+//    "block_complete": {"start": A, "end": B},   // kind block_complete only
+//    "cursor": {"<network>": {"block_number": E, "number": E, "hash": "0x…"}}}
+//                                               // kind microbatch_end only
 //
 // Batch queries: every data batch has ranges_complete false; a final empty batch
 // with kind "end" and ranges_complete true closes the answer. `ranges` is the
 // block range of each dataset the answer was computed from (the snapshot).
+//
+// Streaming queries (seed 001's four messages), per microbatch [S, E]:
+//   MicrobatchStart  empty batch, kind "microbatch_start", is_reorg true when the
+//                    microbatch replaces blocks after a reorg (range.start is
+//                    where the client invalidates from)
+//   Data             non-empty batches, kind "data"
+//   BlockComplete    empty batch, kind "block_complete": every row of blocks
+//                    [A, B] has been sent
+//   MicrobatchEnd    empty batch, kind "microbatch_end", ranges_complete true,
+//                    with the cursor to resume from
+// and, when nothing was sent for keep_alive_interval seconds, an empty batch of
+// kind "keep_alive" with no ranges.
 #pragma once
 
 #include <map>
@@ -43,5 +59,12 @@ std::vector<RangeInfo> SessionRanges(
 /// \brief The metadata object: ranges (and `range` when exactly one), flags, kind.
 nlohmann::json MakeAppMetadata(const std::vector<RangeInfo>& ranges, bool ranges_complete,
                                bool is_reorg, const std::string& kind);
+
+/// \brief The range info of blocks [start, end] from a snapshot holding them.
+RangeInfo MakeRange(const storage::Snapshot& snapshot, storage::BlockRange numbers);
+
+/// \brief The resume cursor after block `end` of `range`: both the seed's
+/// `block_number` and the reference implementation's `number` keys.
+nlohmann::json MakeCursor(const RangeInfo& range);
 
 }  // namespace sluice::flight

@@ -5,6 +5,8 @@
 #include "common/log.h"
 #include "flight/app_metadata.h"
 #include "flight/command.h"
+#include "flight/cursor.h"
+#include "sql/settings_clause.h"
 
 namespace fl = arrow::flight;
 
@@ -84,33 +86,111 @@ std::optional<std::string> Header(const fl::ServerCallContext& context, std::str
 FlightService::FlightService(sql::Engine* engine, TicketSigner signer, ServiceOptions options)
     : engine_(engine), signer_(std::move(signer)), options_(options) {}
 
-arrow::Result<std::string> FlightService::QueryFromDescriptor(
-    const fl::ServerCallContext& context, const fl::FlightDescriptor& request) const {
-  if (request.type != fl::FlightDescriptor::CMD) {
+arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
+                                                   const std::string& sql,
+                                                   const std::string& resume) const {
+  ARROW_ASSIGN_OR_RAISE(auto info, session->CheckStreaming(sql));
+  std::string dataset;
+  std::map<std::string, int> reads;
+  for (const auto& t : info.tables) {
+    if (t.schema.empty() || !engine_->datasets().count(t.schema)) {
+      return arrow::Status::Invalid("streaming queries read chain tables (e.g. eth_rpc.blocks); '",
+                                    t.schema.empty() ? t.table : t.schema + "." + t.table,
+                                    "' is not one");
+    }
+    if (!dataset.empty() && dataset != t.schema) {
+      return arrow::Status::Invalid("a streaming query reads the tables of one dataset; this one "
+                                    "reads ", dataset, " and ", t.schema);
+    }
+    dataset = t.schema;
+    ++reads[t.table];
+  }
+  if (dataset.empty()) {
+    return arrow::Status::Invalid("a streaming query must read a chain table, e.g. eth_rpc.blocks");
+  }
+  StreamPlan plan;
+  plan.sql = sql;
+  plan.store = engine_->datasets().at(dataset);
+  for (const auto& [table, n] : reads) {
+    if (n > 1) {
+      return arrow::Status::Invalid("a streaming query may read each table once; ", dataset, ".",
+                                    table, " is read ", n, " times");
+    }
+    plan.tables.push_back(table);
+  }
+  if (info.has_join && !info.has_block_grouping) {
+    plan.mode = StreamPlan::Mode::kDeltaJoin;
+  } else if (info.tables.size() > 1 || info.has_block_grouping) {
+    plan.mode = StreamPlan::Mode::kPerBlock;
+  }
+  if (!resume.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto cursor, ParseCursor(resume));
+    const auto& network = plan.store->options().network;
+    for (const auto& [name, pos] : cursor) {
+      if (name != network) {
+        return arrow::Status::Invalid("amp-resume cursor names unknown network '", name,
+                                      "'; this query streams network '", network, "'");
+      }
+      plan.resume = pos;
+    }
+    ARROW_RETURN_NOT_OK(CheckResume(*plan.store->snapshot(), *plan.resume));
+  }
+  return plan;
+}
+
+namespace {
+
+// The query of a request: its SQL without the SETTINGS clause, whether it
+// streams, and its resume cursor.
+struct Request {
+  std::string sql;
+  bool stream = false;
+  std::string resume;
+};
+
+arrow::Result<Request> ParseRequest(const fl::ServerCallContext& context,
+                                    const fl::FlightDescriptor& descriptor) {
+  if (descriptor.type != fl::FlightDescriptor::CMD) {
     return arrow::Status::Invalid(
         "descriptor must be a command (FlightDescriptor.for_command) holding SQL");
   }
-  ARROW_ASSIGN_OR_RAISE(auto sql, SqlFromCommand(request.cmd));
-  if (auto stream = Header(context, "amp-stream")) {
-    if (*stream == "true" || *stream == "1") {
-      return arrow::Status::NotImplemented("streaming queries are not available yet");
-    }
+  ARROW_ASSIGN_OR_RAISE(auto command, SqlFromCommand(descriptor.cmd));
+  ARROW_ASSIGN_OR_RAISE(auto settings, sql::ExtractSettings(command));
+  std::optional<bool> header;
+  if (auto h = Header(context, "amp-stream")) {
+    auto parsed = sql::ParseStreamHeader(*h);
+    if (!parsed.ok()) return arrow::Status::Invalid("header amp-stream: ", parsed.status().message());
+    header = *parsed;
   }
-  return sql;
+  Request r;
+  r.sql = std::move(settings.sql);
+  r.stream = sql::IsStreaming(settings, header);
+  r.resume = Header(context, "amp-resume").value_or("");
+  if (!r.stream && !r.resume.empty()) {
+    return arrow::Status::Invalid(
+        "header amp-resume applies to streaming queries (SETTINGS stream = true or amp-stream: "
+        "true)");
+  }
+  return r;
 }
+
+}  // namespace
 
 arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
-  ARROW_ASSIGN_OR_RAISE(auto sql, QueryFromDescriptor(context, request));
+  ARROW_ASSIGN_OR_RAISE(auto query, ParseRequest(context, request));
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
-  ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(sql));
+  if (query.stream) ARROW_RETURN_NOT_OK(PlanStream(session.get(), query.sql, query.resume).status());
+  ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(query.sql));
   if (HasDictionary(*schema)) {
     return arrow::Status::NotImplemented(
         "results with ENUM (dictionary) columns are not supported; CAST them to VARCHAR");
   }
   TicketPayload payload;
-  payload.sql = sql;
+  payload.sql = query.sql;
+  payload.stream = query.stream;
+  payload.resume = query.resume;
   fl::FlightEndpoint endpoint;
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
@@ -123,6 +203,13 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context, const f
                                    std::unique_ptr<fl::FlightDataStream>* stream) {
   ARROW_ASSIGN_OR_RAISE(auto payload, signer_.Redeem(request.ticket));
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+  if (payload.stream) {
+    ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));
+    ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(payload.sql));
+    ARROW_ASSIGN_OR_RAISE(*stream, StreamingQuery::Make(engine_, std::move(plan), options_.stream,
+                                                        std::move(schema), &context));
+    return arrow::Status::OK();
+  }
   ARROW_ASSIGN_OR_RAISE(auto reader, session->Execute(payload.sql, options_.rows_per_batch));
   *stream = std::make_unique<BatchQueryStream>(std::move(session), std::move(reader));
   return arrow::Status::OK();

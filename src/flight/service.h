@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arrow/flight/server.h"
+#include "flight/streaming_query.h"
 #include "flight/ticket.h"
 #include "sql/engine.h"
 
@@ -15,6 +16,7 @@ namespace sluice::flight {
 /// \brief Options of the service.
 struct ServiceOptions {
   int64_t rows_per_batch = 65536;  ///< rows per record batch sent
+  StreamOptions stream;            ///< streaming queries
 };
 
 /// \brief The Flight service. Thread-safe: gRPC calls it from many threads.
@@ -24,7 +26,10 @@ class FlightService : public arrow::flight::FlightServerBase {
 
   /// \brief Plan a query: the descriptor is CMD with SQL text or a Flight SQL
   /// CommandStatementQuery. Answers the result schema and one endpoint whose
-  /// ticket DoGet accepts. INVALID_ARGUMENT for SQL errors and sandbox refusals.
+  /// ticket DoGet accepts. A streaming query (trailing `SETTINGS stream = true`
+  /// or header `amp-stream: true`, the header winning) must be incrementalizable
+  /// and may carry an `amp-resume` cursor header. INVALID_ARGUMENT for SQL
+  /// errors, sandbox refusals, `NonIncrementalOp: …` and bad cursors.
   arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext& context,
                               const arrow::flight::FlightDescriptor& request,
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
@@ -36,9 +41,8 @@ class FlightService : public arrow::flight::FlightServerBase {
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
 
  private:
-  arrow::Result<std::string> QueryFromDescriptor(
-      const arrow::flight::ServerCallContext& context,
-      const arrow::flight::FlightDescriptor& request) const;
+  arrow::Result<StreamPlan> PlanStream(sql::Session* session, const std::string& sql,
+                                       const std::string& resume) const;
 
   sql::Engine* engine_;
   TicketSigner signer_;

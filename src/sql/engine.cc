@@ -4,6 +4,7 @@
 #include "arrow/record_batch.h"
 #include "common/log.h"
 #include "fmt/format.h"
+#include "sql/evm_functions.h"
 #include "sql/sandbox.h"
 
 namespace sluice::sql {
@@ -104,6 +105,8 @@ arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options
   if (duckdb_connect(engine->db_.get(), engine->admin_.out()) != DuckDBSuccess) {
     return arrow::Status::IOError("engine: cannot connect");
   }
+  ARROW_RETURN_NOT_OK(RegisterEvmFunctions(engine->admin_.get()));
+  ARROW_ASSIGN_OR_RAISE(engine->aggregates_, AggregateFunctionNames(engine->admin_.get()));
   std::string dir = data_dir.string();
   if (!dir.empty() && dir.back() != '/') dir += '/';
   ARROW_RETURN_NOT_OK(Exec(engine->admin_.get(),
@@ -148,7 +151,8 @@ arrow::Status Engine::LockDown() {
   return arrow::Status::OK();
 }
 
-arrow::Result<std::unique_ptr<Session>> Engine::OpenSession() {
+arrow::Result<std::unique_ptr<Session>> Engine::OpenSession(
+    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& pinned) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ARROW_RETURN_NOT_OK(LockDown());
@@ -158,7 +162,10 @@ arrow::Result<std::unique_ptr<Session>> Engine::OpenSession() {
   if (duckdb_connect(db_.get(), session->conn_.out()) != DuckDBSuccess) {
     return arrow::Status::IOError("engine: cannot open a connection");
   }
-  for (const auto& [name, store] : datasets_) session->snapshots_[name] = store->snapshot();
+  for (const auto& [name, store] : datasets_) {
+    auto it = pinned.find(name);
+    session->snapshots_[name] = it != pinned.end() ? it->second : store->snapshot();
+  }
   return session;
 }
 
@@ -189,9 +196,22 @@ arrow::Status Session::ApplyVariables() {
   return arrow::Status::OK();
 }
 
-arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
+arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
   ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
   ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
+  IncrementalContext ctx;
+  ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
+  IncrementalInfo info;
+  ARROW_RETURN_NOT_OK(CheckIncremental(tree, ctx, &info));
+  return info;
+}
+
+arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
+  if (sql != checked_sql_) {
+    ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
+    ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
+    checked_sql_ = sql;
+  }
   ARROW_RETURN_NOT_OK(ApplyVariables());
   PreparedStatement stmt;
   if (duckdb_prepare(conn_.get(), sql.c_str(), stmt.out()) != DuckDBSuccess) {

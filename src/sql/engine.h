@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "arrow/result.h"
 #include "arrow/status.h"
 #include "sql/duckdb_handles.h"
+#include "sql/incremental.h"
 #include "storage/block_store.h"
 
 namespace sluice::sql {
@@ -58,11 +60,17 @@ class Engine {
   /// serving; the store must outlive the engine.
   arrow::Status AddDataset(storage::BlockStore* store);
 
-  /// \brief A new session pinned to the current snapshot of every dataset.
-  arrow::Result<std::unique_ptr<Session>> OpenSession();
+  /// \brief A new session pinned to the current snapshot of every dataset, or to
+  /// the snapshot given in `pinned` for the datasets it names.
+  arrow::Result<std::unique_ptr<Session>> OpenSession(
+      const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& pinned = {});
 
   /// \brief The registered stores, by dataset name.
   const std::map<std::string, storage::BlockStore*>& datasets() const { return datasets_; }
+
+  /// \brief Whether `name` (lower case, as the parse tree spells it) is an
+  /// aggregate function of this engine.
+  bool IsAggregate(const std::string& name) const { return aggregates_.count(name) > 0; }
 
  private:
   Engine() = default;
@@ -70,6 +78,7 @@ class Engine {
   Database db_;
   Connection admin_;  // creates schemas and views; never runs user SQL
   std::map<std::string, storage::BlockStore*> datasets_;
+  std::set<std::string> aggregates_;
   bool locked_ = false;
   std::mutex mu_;
 };
@@ -107,6 +116,10 @@ class Session {
   arrow::Result<std::unique_ptr<ResultReader>> Execute(const std::string& sql,
                                                        int64_t rows_per_batch);
 
+  /// \brief Check that a query can run as a streaming query (sql/incremental.h)
+  /// and describe what it reads. Invalid "NonIncrementalOp: …" when it cannot.
+  arrow::Result<IncrementalInfo> CheckStreaming(const std::string& sql);
+
   /// \brief Restrict `<dataset>.<table>` to [range.lo, range.hi] for the next queries.
   arrow::Status SetTableRange(const std::string& dataset, const std::string& table,
                               TableRange range);
@@ -130,6 +143,7 @@ class Session {
   std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots_;
   std::map<std::string, TableRange> ranges_;  // key: dataset.table
   bool variables_dirty_ = true;
+  std::string checked_sql_;  // the last query that passed the sandbox
 };
 
 }  // namespace sluice::sql

@@ -1,0 +1,271 @@
+#include "flight/streaming_query.h"
+
+#include <algorithm>
+
+#include "arrow/array.h"
+#include "arrow/scalar.h"
+#include "common/log.h"
+
+namespace fl = arrow::flight;
+
+namespace sluice::flight {
+
+namespace {
+constexpr auto kWaitSlice = std::chrono::milliseconds(200);
+}
+
+arrow::Status CheckResume(const storage::Snapshot& snapshot, const CursorPosition& resume) {
+  const auto* header = snapshot.Header(resume.block_number);
+  if (header == nullptr) {
+    if (!snapshot.range || resume.block_number > snapshot.range->end) {
+      return arrow::Status::Invalid(
+          "amp-resume cursor names block ", resume.block_number, " of network ", snapshot.network,
+          ", which is not extracted yet (stored head: ",
+          snapshot.range ? std::to_string(snapshot.range->end) : std::string("none"), ")");
+    }
+    return arrow::Status::Invalid("amp-resume cursor names block ", resume.block_number,
+                                  ", below the first stored block ", snapshot.range->start);
+  }
+  if (header->hash != resume.hash) {
+    return arrow::Status::Invalid(
+        "amp-resume cursor block ", resume.block_number, " hash ", storage::HashToHex(resume.hash),
+        " is not on the canonical chain (now ", storage::HashToHex(header->hash),
+        "): the chain reorganized; restart the stream without a cursor");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
+    sql::Engine* engine, StreamPlan plan, StreamOptions options,
+    std::shared_ptr<arrow::Schema> schema, const fl::ServerCallContext* context) {
+  std::unique_ptr<StreamingQuery> q(new StreamingQuery());
+  q->engine_ = engine;
+  q->plan_ = std::move(plan);
+  q->options_ = options;
+  q->schema_ = std::move(schema);
+  q->context_ = context;
+  ARROW_ASSIGN_OR_RAISE(q->empty_, arrow::RecordBatch::MakeEmpty(q->schema_));
+  if (q->plan_.mode == StreamPlan::Mode::kScan) {
+    int idx = q->schema_->GetFieldIndex("block_num");
+    if (idx >= 0 && arrow::is_integer(q->schema_->field(idx)->type()->id())) {
+      q->block_num_column_ = idx;
+    }
+  }
+  auto snapshot = q->plan_.store->snapshot();
+  if (q->plan_.resume) {
+    ARROW_RETURN_NOT_OK(CheckResume(*snapshot, *q->plan_.resume));
+    q->cursor_ = q->plan_.resume;
+    q->next_block_ = q->plan_.resume->block_number + 1;
+    q->sent_[q->cursor_->block_number] = q->cursor_->hash;
+  }
+  q->last_sent_ = std::chrono::steady_clock::now();
+  return q;
+}
+
+StreamingQuery::~StreamingQuery() {
+  if (microbatch_ && microbatch_->session) microbatch_->session->Interrupt();
+}
+
+arrow::Result<fl::FlightPayload> StreamingQuery::GetSchemaPayload() {
+  fl::FlightPayload payload;
+  arrow::ipc::DictionaryFieldMapper mapper(*schema_);
+  ARROW_RETURN_NOT_OK(
+      arrow::ipc::GetSchemaPayload(*schema_, ipc_options_, mapper, &payload.ipc_message));
+  return payload;
+}
+
+nlohmann::json StreamingQuery::Metadata(const std::string& kind, bool ranges_complete) const {
+  bool reorg = microbatch_->is_reorg && kind == "microbatch_start";
+  return MakeAppMetadata({microbatch_->range}, ranges_complete, reorg, kind);
+}
+
+void StreamingQuery::Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata) {
+  fl::FlightPayload payload;
+  payload.app_metadata = arrow::Buffer::FromString(metadata.dump());
+  auto st = arrow::ipc::GetRecordBatchPayload(*batch, ipc_options_, &payload.ipc_message);
+  if (!st.ok()) {
+    LOG_ERROR("cannot serialize a record batch: {}", st.ToString());
+    return;
+  }
+  queue_.push_back(std::move(payload));
+}
+
+void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
+  if (start > end) return;
+  auto m = Metadata("block_complete", false);
+  m["block_complete"] = {{"start", start}, {"end", end}};
+  Enqueue(empty_, std::move(m));
+  microbatch_->complete_from = end + 1;
+}
+
+arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
+                                              storage::BlockRange numbers, bool is_reorg) {
+  auto mb = std::make_unique<Microbatch>();
+  mb->range = MakeRange(*snapshot, numbers);
+  mb->snapshot = snapshot;
+  mb->is_reorg = is_reorg;
+  mb->complete_from = numbers.start;
+  ARROW_ASSIGN_OR_RAISE(mb->session,
+                        engine_->OpenSession({{plan_.store->options().dataset, snapshot}}));
+  const uint64_t first = snapshot->range->start;
+  if (plan_.mode == StreamPlan::Mode::kScan) {
+    Execution e;
+    for (const auto& t : plan_.tables) e.ranges[t] = {numbers.start, numbers.end};
+    mb->executions.push_back(std::move(e));
+  } else if (plan_.mode == StreamPlan::Mode::kPerBlock) {
+    for (uint64_t b = numbers.start; b <= numbers.end; ++b) {
+      Execution e;
+      for (const auto& t : plan_.tables) e.ranges[t] = {b, b};
+      e.completes_block = b;
+      mb->executions.push_back(std::move(e));
+    }
+  } else {
+    const size_t n = plan_.tables.size();
+    for (uint64_t b = numbers.start; b <= numbers.end; ++b) {
+      for (uint32_t mask = 1; mask < (1u << n); ++mask) {
+        Execution e;
+        bool empty = false;
+        for (size_t i = 0; i < n; ++i) {
+          if (mask & (1u << i)) {
+            e.ranges[plan_.tables[i]] = {b, b};
+          } else if (b == first) {
+            empty = true;  // no blocks before the first
+          } else {
+            e.ranges[plan_.tables[i]] = {first, b - 1};
+          }
+        }
+        if (empty) continue;
+        mb->executions.push_back(std::move(e));
+      }
+      if (!mb->executions.empty()) mb->executions.back().completes_block = b;
+    }
+  }
+  microbatch_ = std::move(mb);
+  Enqueue(empty_, Metadata("microbatch_start", false));
+  return arrow::Status::OK();
+}
+
+arrow::Status StreamingQuery::CheckReorg(const storage::Snapshot& snapshot, bool* reorged) {
+  *reorged = false;
+  if (!cursor_) return arrow::Status::OK();
+  const auto* header = snapshot.Header(cursor_->block_number);
+  if (header != nullptr && header->hash == cursor_->hash) return arrow::Status::OK();
+  if (header == nullptr && snapshot.range && cursor_->block_number > snapshot.range->end) {
+    // The chain was cut below our cursor and not yet re-extracted: decide once
+    // the new blocks are stored, unless the cut already shows a fork below.
+    const auto* head = snapshot.Header(snapshot.range->end);
+    auto it = sent_.find(snapshot.range->end);
+    if (it == sent_.end() || it->second == head->hash) return arrow::Status::OK();
+  }
+  // Walk back through the blocks this stream delivered to the newest one that
+  // is still canonical: the common ancestor.
+  for (auto it = sent_.rbegin(); it != sent_.rend(); ++it) {
+    const auto* h = snapshot.Header(it->first);
+    if (h != nullptr && h->hash == it->second && it->first < cursor_->block_number + 1) {
+      LOG_INFO("stream: reorg below block {}, common ancestor {}", cursor_->block_number,
+               it->first);
+      next_block_ = it->first + 1;
+      cursor_ = CursorPosition{it->first, it->second};
+      sent_.erase(sent_.upper_bound(it->first), sent_.end());
+      *reorged = true;
+      return arrow::Status::OK();
+    }
+  }
+  return arrow::Status::Invalid("the chain reorganized deeper than this stream remembers (",
+                                sent_.size(), " blocks); restart the stream");
+}
+
+arrow::Status StreamingQuery::Advance() {
+  if (microbatch_) {
+    auto& mb = *microbatch_;
+    if (mb.reader) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(mb.reader->ReadNext(&batch));
+      if (!batch) {
+        mb.reader.reset();
+        const auto& done = mb.executions[mb.next_execution - 1];
+        if (done.completes_block) EnqueueBlockComplete(mb.complete_from, *done.completes_block);
+        return arrow::Status::OK();
+      }
+      if (batch->num_rows() == 0) return arrow::Status::OK();
+      Enqueue(batch, Metadata("data", false));
+      if (block_num_column_ >= 0) {
+        // Rows arrive in block order: blocks below the last row's are complete.
+        auto col = batch->column(block_num_column_);
+        ARROW_ASSIGN_OR_RAISE(auto last, col->GetScalar(batch->num_rows() - 1));
+        if (last->is_valid) {
+          ARROW_ASSIGN_OR_RAISE(auto as_u64, last->CastTo(arrow::uint64()));
+          uint64_t k = std::static_pointer_cast<arrow::UInt64Scalar>(as_u64)->value;
+          if (k > mb.complete_from && k <= mb.range.numbers.end) {
+            EnqueueBlockComplete(mb.complete_from, k - 1);
+          }
+        }
+      }
+      return arrow::Status::OK();
+    }
+    if (mb.next_execution < mb.executions.size()) {
+      const auto& e = mb.executions[mb.next_execution++];
+      for (const auto& t : plan_.tables) {
+        auto it = e.ranges.find(t);
+        sql::TableRange r = it != e.ranges.end() ? it->second : sql::TableRange{1, 0};
+        ARROW_RETURN_NOT_OK(
+            mb.session->SetTableRange(plan_.store->options().dataset, t, r));
+      }
+      ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(plan_.sql, options_.rows_per_batch));
+      return arrow::Status::OK();
+    }
+    // Every execution done: the microbatch is complete.
+    EnqueueBlockComplete(mb.complete_from, mb.range.numbers.end);
+    auto end = Metadata("microbatch_end", true);
+    end["cursor"] = MakeCursor(mb.range);
+    Enqueue(empty_, std::move(end));
+    for (uint64_t n = mb.range.numbers.start; n <= mb.range.numbers.end; ++n) {
+      sent_[n] = mb.snapshot->Header(n)->hash;
+    }
+    while (sent_.size() > options_.reorg_history) sent_.erase(sent_.begin());
+    cursor_ = CursorPosition{mb.range.numbers.end, mb.range.hash};
+    next_block_ = mb.range.numbers.end + 1;
+    microbatch_.reset();
+    return arrow::Status::OK();
+  }
+
+  // Between microbatches: start the next one, or wait for blocks.
+  auto snapshot = plan_.store->snapshot();
+  bool reorged = false;
+  ARROW_RETURN_NOT_OK(CheckReorg(*snapshot, &reorged));
+  pending_reorg_ = pending_reorg_ || reorged;
+  if (snapshot->range) {
+    if (!next_block_) next_block_ = snapshot->range->start;
+    if (snapshot->range->end >= *next_block_) {
+      uint64_t end = std::min(snapshot->range->end,
+                              *next_block_ + options_.microbatch_max_blocks - 1);
+      bool is_reorg = pending_reorg_;
+      pending_reorg_ = false;
+      return StartMicrobatch(snapshot, {*next_block_, end}, is_reorg);
+    }
+  }
+  auto since = std::chrono::steady_clock::now() - last_sent_;
+  if (since >= options_.keep_alive) {
+    nlohmann::json m = MakeAppMetadata({}, false, false, "keep_alive");
+    Enqueue(empty_, std::move(m));
+    return arrow::Status::OK();
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(options_.keep_alive - since);
+  plan_.store->WaitForVersion(snapshot->version, std::min<std::chrono::milliseconds>(left, kWaitSlice));
+  return arrow::Status::OK();
+}
+
+arrow::Result<fl::FlightPayload> StreamingQuery::Next() {
+  while (queue_.empty()) {
+    if (context_ != nullptr && context_->is_cancelled()) {
+      return arrow::Status::Cancelled("stream cancelled by the client");
+    }
+    ARROW_RETURN_NOT_OK(Advance());
+  }
+  auto payload = std::move(queue_.front());
+  queue_.pop_front();
+  last_sent_ = std::chrono::steady_clock::now();
+  return payload;
+}
+
+}  // namespace sluice::flight

@@ -1,0 +1,126 @@
+// A streaming query (seed 001, protocol.md §3): the query runs in a loop of
+// microbatches, each over a block range [start, end] of at most
+// `microbatch_max_blocks` blocks, from the query's earliest block (or the resume
+// cursor) to the chain head, then one microbatch per arrival of new blocks, for
+// ever. Every message is a record batch with app_metadata (flight/app_metadata.h
+// lists the kinds).
+//
+// How a microbatch is computed (StreamPlan::Mode):
+//   - kScan, a query reading one table without grouping: runs once with the table
+//     restricted to the microbatch's blocks. Its rows come out in block order (the
+//     files are scanned in order), so BlockComplete follows the rows when the
+//     result has a `block_num` column, else comes at the end;
+//   - kPerBlock (several tables without a join, e.g. UNION ALL, or GROUP BY
+//     block_num): runs once per block with every table restricted to that block,
+//     so rows are delivered in block order and each block's groups are whole;
+//   - kDeltaJoin, a query joining tables: runs block by block; for block b and
+//     tables T1..Tn, Δ(T1 ⋈ … ⋈ Tn) is the union, over every non-empty set S of
+//     tables, of the query with the tables in S restricted to block b and the
+//     others to the blocks before b (protocol.md §3). A joined row thus appears
+//     exactly once, in the microbatch of the greater of its sides' blocks.
+//
+// Waiting for new blocks is a wait on the block store's condition variable
+// (BlockStore::WaitForVersion), woken by the writer: no polling, and one
+// extraction however many streams follow the chain.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/flight/server.h"
+#include "arrow/ipc/writer.h"
+#include "flight/app_metadata.h"
+#include "flight/cursor.h"
+#include "sql/engine.h"
+
+namespace sluice::flight {
+
+/// \brief Options of streaming queries (protocol.md §7).
+struct StreamOptions {
+  int64_t rows_per_batch = 65536;
+  uint64_t microbatch_max_blocks = 1000;  ///< server_microbatch_max_interval
+  std::chrono::milliseconds keep_alive{30000};
+  /// How many delivered block hashes a stream remembers to find the common
+  /// ancestor after a reorg.
+  uint64_t reorg_history = 1024;
+};
+
+/// \brief What a streaming query reads and where it starts.
+struct StreamPlan {
+  std::string sql;                      ///< SETTINGS clause removed
+  storage::BlockStore* store = nullptr;  ///< the dataset the query streams over
+  std::vector<std::string> tables;      ///< its tables the query reads (each once)
+  enum class Mode { kScan, kPerBlock, kDeltaJoin };
+  Mode mode = Mode::kScan;              ///< see the header comment
+  std::optional<CursorPosition> resume;  ///< continue after this block
+};
+
+/// \brief Check a resume position against the stored chain: Invalid when the
+/// block is not stored yet, FailedPrecondition-like Invalid when its hash is no
+/// longer canonical.
+arrow::Status CheckResume(const storage::Snapshot& snapshot, const CursorPosition& resume);
+
+/// \brief The FlightDataStream of a streaming query. Never ends by itself; ends
+/// when the client cancels (checked between messages and while waiting).
+class StreamingQuery : public arrow::flight::FlightDataStream {
+ public:
+  static arrow::Result<std::unique_ptr<StreamingQuery>> Make(
+      sql::Engine* engine, StreamPlan plan, StreamOptions options,
+      std::shared_ptr<arrow::Schema> schema, const arrow::flight::ServerCallContext* context);
+  ~StreamingQuery() override;
+
+  std::shared_ptr<arrow::Schema> schema() override { return schema_; }
+  arrow::Result<arrow::flight::FlightPayload> GetSchemaPayload() override;
+  arrow::Result<arrow::flight::FlightPayload> Next() override;
+
+ private:
+  // One engine run of a microbatch: table ranges, and the block through which
+  // every row has been sent once it is done (join queries run block by block).
+  struct Execution {
+    std::map<std::string, sql::TableRange> ranges;
+    std::optional<uint64_t> completes_block;
+  };
+  struct Microbatch {
+    RangeInfo range;
+    std::shared_ptr<const storage::Snapshot> snapshot;
+    std::unique_ptr<sql::Session> session;
+    std::vector<Execution> executions;
+    size_t next_execution = 0;
+    std::unique_ptr<sql::ResultReader> reader;
+    uint64_t complete_from = 0;  // first block not yet announced complete
+    bool is_reorg = false;
+  };
+
+  StreamingQuery() = default;
+  arrow::Status StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
+                                storage::BlockRange numbers, bool is_reorg);
+  arrow::Status Advance();  // make progress; may enqueue messages
+  arrow::Status CheckReorg(const storage::Snapshot& snapshot, bool* reorged);
+  void Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata);
+  void EnqueueBlockComplete(uint64_t start, uint64_t end);
+  nlohmann::json Metadata(const std::string& kind, bool ranges_complete) const;
+
+  sql::Engine* engine_ = nullptr;
+  StreamPlan plan_;
+  StreamOptions options_;
+  std::shared_ptr<arrow::Schema> schema_;
+  std::shared_ptr<arrow::RecordBatch> empty_;
+  const arrow::flight::ServerCallContext* context_ = nullptr;
+  arrow::ipc::IpcWriteOptions ipc_options_ = arrow::ipc::IpcWriteOptions::Defaults();
+  int block_num_column_ = -1;
+
+  std::optional<uint64_t> next_block_;        // first block of the next microbatch
+  std::optional<CursorPosition> cursor_;      // last block completely sent
+  std::map<uint64_t, storage::Hash32> sent_;  // recent delivered blocks' hashes
+  bool pending_reorg_ = false;
+  std::unique_ptr<Microbatch> microbatch_;
+  std::deque<arrow::flight::FlightPayload> queue_;
+  std::chrono::steady_clock::time_point last_sent_;
+};
+
+}  // namespace sluice::flight
