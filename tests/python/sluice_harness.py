@@ -182,3 +182,58 @@ def encode_command_statement_query(sql: str) -> bytes:
     inner = field(1, sql.encode())
     url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
     return field(1, url) + field(2, inner)
+
+
+class StreamReader:
+    """Reads a streaming query's messages in a background thread, so a test can
+    mine blocks meanwhile. Each message is (kind, metadata dict, RecordBatch)."""
+
+    def __init__(self, location: str, sql: str, headers=None, cursor: Optional[dict] = None):
+        import queue
+        import threading
+
+        self.client = flight.connect(location)
+        hdrs = list(headers or [])
+        if cursor is not None:
+            hdrs.append((b"amp-resume", json.dumps(cursor).encode()))
+        options = flight.FlightCallOptions(headers=hdrs)
+        info = self.client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()),
+                                           options)
+        self.reader = self.client.do_get(info.endpoints[0].ticket, options)
+        self.messages: "queue.Queue" = queue.Queue()
+        self.error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for chunk in self.reader:
+                meta = json.loads(chunk.app_metadata.to_pybytes())
+                self.messages.put((meta.get("kind"), meta, chunk.data))
+        except BaseException as e:  # noqa: BLE001 - reported to the test
+            self.error = e
+        self.messages.put(None)
+
+    def next(self, timeout: float = 30):
+        import queue
+        try:
+            m = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("no stream message within timeout") from None
+        if m is None:
+            raise RuntimeError(f"stream ended: {self.error!r}")
+        return m
+
+    def until_block(self, number: int, timeout: float = 60):
+        """Messages until the MicrobatchEnd whose range ends at or after `number`."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.next(max(0.1, deadline - time.monotonic()))
+            out.append(m)
+            if m[0] == "microbatch_end" and m[1]["range"]["end"] >= number:
+                return out
+
+    def close(self) -> None:
+        self.reader.cancel()
+        self.client.close()
