@@ -126,7 +126,7 @@ if [ ! -x "$SLUICE_BIN" ]; then
 fi
 
 log "starting sluice: Flight on 0.0.0.0:$FLIGHT_PORT, data in .demo/data"
-"$SLUICE_BIN" serve --rpc-url "$RPC_URL" --data-dir "$DEMO/data" --flight-addr "0.0.0.0:$FLIGHT_PORT" &
+"$SLUICE_BIN" serve --config "$ROOT/demo/config.toml" --rpc-url "$RPC_URL" --data-dir "$DEMO/data" --flight-addr "0.0.0.0:$FLIGHT_PORT" &
 SLUICE_PID=$!
 started "$SLUICE_PID" sluice
 

@@ -58,6 +58,9 @@ arrow::Status Serve(const Config& config) {
   engine_options.max_memory_mb = config.query_max_mem_mb;
   ARROW_ASSIGN_OR_RAISE(auto engine, sql::Engine::Make(engine_options));
   ARROW_RETURN_NOT_OK(engine->AddDataset(store.get()));
+  for (const auto& d : config.derived_tables) {
+    ARROW_RETURN_NOT_OK(engine->AddDerivedTable(d.name, d.sql));
+  }
 
   std::unique_ptr<ingest::Extractor> extractor;
   if (config.extract) {

@@ -81,6 +81,34 @@ arrow::Status FromToml(const std::string& key, const toml::node& node, T* out) {
   return arrow::Status::Invalid("setting ", key, ": expected a ", TypeName<T>());
 }
 
+arrow::Status ApplyDerivedTables(Config* config, const std::string& path, const toml::node& node) {
+  const auto bad = arrow::Status::Invalid(
+      "config file ", path,
+      ": derived_tables must be an array of tables with keys name and sql, e.g. "
+      "[[derived_tables]] name = \"eth.nft_transfers\" sql = \"SELECT …\"");
+  const auto* array = node.as_array();
+  if (array == nullptr) return bad;
+  for (const auto& entry : *array) {
+    const auto* t = entry.as_table();
+    if (t == nullptr) return bad;
+    DerivedTable d;
+    for (const auto& [k, v] : *t) {
+      std::string key(k.str());
+      if (key == "name" && v.is_string()) {
+        d.name = *v.value<std::string>();
+      } else if (key == "sql" && v.is_string()) {
+        d.sql = *v.value<std::string>();
+      } else {
+        return arrow::Status::Invalid("config file ", path, ": derived_tables: unknown key '",
+                                      key, "' (known: name, sql)");
+      }
+    }
+    if (d.name.empty() || d.sql.empty()) return bad;
+    config->derived_tables.push_back(std::move(d));
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 const std::vector<SettingInfo>& Settings() {
@@ -115,6 +143,10 @@ arrow::Status ApplyTomlFile(Config* config, const std::string& path) {
   }
   for (const auto& [key, node] : table) {
     const std::string name(key.str());
+    if (name == "derived_tables") {
+      ARROW_RETURN_NOT_OK(ApplyDerivedTables(config, path, node));
+      continue;
+    }
     arrow::Status st = arrow::Status::Invalid("config file ", path, ": unknown key '", name, "'");
 #define SLUICE_TOML(field, type, def, desc) \
   if (name == #field) st = FromToml<type>(name, node, &config->field);

@@ -43,11 +43,24 @@ namespace sluice {
     "and its minimum (0: unused)")                                                             \
   X(log_level, std::string, "info", "trace, debug, info, warn or error")
 
+/// \brief A table defined by SQL over the chain tables (a view), e.g.
+/// `eth.nft_transfers`. TOML: an array of tables
+///   [[derived_tables]]
+///   name = "eth.nft_transfers"
+///   sql = "SELECT … FROM eth_rpc.logs WHERE …"
+struct DerivedTable {
+  std::string name;  ///< "<schema>.<table>"
+  std::string sql;   ///< one SELECT; streaming works when it is incrementalizable
+};
+
 /// \brief The validated server configuration.
 struct Config {
 #define SLUICE_DECLARE_FIELD(name, type, def, desc) type name = def;
   SLUICE_SETTINGS(SLUICE_DECLARE_FIELD)
 #undef SLUICE_DECLARE_FIELD
+
+  /// Derived tables, from the TOML array `derived_tables` (not a flag).
+  std::vector<DerivedTable> derived_tables;
 
   /// \brief Check ranges and combinations. Invalid with the offending key's name.
   arrow::Status Validate() const;

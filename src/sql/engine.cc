@@ -143,6 +143,31 @@ arrow::Status Engine::AddDataset(storage::BlockStore* store) {
   return arrow::Status::OK();
 }
 
+arrow::Status Engine::AddDerivedTable(const std::string& name, const std::string& sql) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (locked_) return arrow::Status::Invalid("engine: tables must be added before serving");
+  auto dot = name.find('.');
+  std::string schema = dot == std::string::npos ? "" : name.substr(0, dot);
+  std::string table = dot == std::string::npos ? "" : name.substr(dot + 1);
+  if (!IsIdentifier(schema) || !IsIdentifier(table)) {
+    return arrow::Status::Invalid("derived table name '", name,
+                                  "' must be <schema>.<table> with identifiers");
+  }
+  if (datasets_.count(schema)) {
+    return arrow::Status::Invalid("derived table ", name, ": schema ", schema,
+                                  " holds extracted chain tables; use another schema");
+  }
+  auto tree = ParseTree(admin_.get(), sql);
+  if (!tree.ok()) return tree.status().WithMessage("derived table ", name, ": ", tree.status().message());
+  auto st = CheckTableFunctions(*tree);
+  if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
+  ARROW_RETURN_NOT_OK(Exec(admin_.get(), "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
+  st = Exec(admin_.get(), "CREATE VIEW " + QuoteIdent(schema) + "." + QuoteIdent(table) + " AS " + sql);
+  if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
+  derived_trees_[schema + "." + table] = std::move(*tree);
+  return arrow::Status::OK();
+}
+
 arrow::Status Engine::LockDown() {
   // Caller holds mu_.
   if (locked_) return arrow::Status::OK();
@@ -201,6 +226,12 @@ arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
   ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
   IncrementalContext ctx;
   ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
+  ctx.view_tree = [this](const std::string& schema,
+                         const std::string& name) -> std::optional<nlohmann::json> {
+    auto it = engine_->derived_trees_.find(schema + "." + name);
+    if (it == engine_->derived_trees_.end()) return std::nullopt;
+    return it->second;
+  };
   IncrementalInfo info;
   ARROW_RETURN_NOT_OK(CheckIncremental(tree, ctx, &info));
   return info;

@@ -60,6 +60,11 @@ class Engine {
   /// serving; the store must outlive the engine.
   arrow::Status AddDataset(storage::BlockStore* store);
 
+  /// \brief Define `<schema>.<table>` as a view of `sql` (one SELECT over the chain
+  /// tables, checked by the sandbox). Call after AddDataset, before serving.
+  /// Invalid for a malformed name, refused SQL or a binding error.
+  arrow::Status AddDerivedTable(const std::string& name, const std::string& sql);
+
   /// \brief A new session pinned to the current snapshot of every dataset, or to
   /// the snapshot given in `pinned` for the datasets it names.
   arrow::Result<std::unique_ptr<Session>> OpenSession(
@@ -73,12 +78,14 @@ class Engine {
   bool IsAggregate(const std::string& name) const { return aggregates_.count(name) > 0; }
 
  private:
+  friend class Session;
   Engine() = default;
   arrow::Status LockDown();
   Database db_;
   Connection admin_;  // creates schemas and views; never runs user SQL
   std::map<std::string, storage::BlockStore*> datasets_;
   std::set<std::string> aggregates_;
+  std::map<std::string, nlohmann::json> derived_trees_;  // "schema.table" -> parse tree
   bool locked_ = false;
   std::mutex mu_;
 };

@@ -71,3 +71,23 @@ TEST(Config, EverySettingDeclaredOnce) {
 }
 
 }  // namespace sluice
+
+namespace sluice {
+
+TEST(Config, DerivedTables) {
+  Config c;
+  auto path = WriteTemp(
+      "[[derived_tables]]\nname = \"eth.a\"\nsql = \"SELECT 1\"\n"
+      "[[derived_tables]]\nname = \"eth.b\"\nsql = \"SELECT 2\"\n");
+  ASSERT_TRUE(ApplyTomlFile(&c, path).ok());
+  ASSERT_EQ(c.derived_tables.size(), 2u);
+  EXPECT_EQ(c.derived_tables[1].name, "eth.b");
+  EXPECT_EQ(c.derived_tables[1].sql, "SELECT 2");
+  Config d;
+  auto st = ApplyTomlFile(&d, WriteTemp("[[derived_tables]]\nname = \"eth.a\"\nquery = \"x\"\n"));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("query"), std::string::npos);
+  EXPECT_FALSE(ApplyTomlFile(&d, WriteTemp("derived_tables = 5\n")).ok());
+}
+
+}  // namespace sluice
