@@ -84,7 +84,9 @@ std::optional<std::string> Header(const fl::ServerCallContext& context, std::str
 }  // namespace
 
 FlightService::FlightService(sql::Engine* engine, TicketSigner signer, ServiceOptions options)
-    : engine_(engine), signer_(std::move(signer)), options_(options) {}
+    : engine_(engine), signer_(std::move(signer)), options_(std::move(options)) {
+  if (!options_.stream.cache) options_.stream.cache = std::make_shared<MicrobatchCache>();
+}
 
 arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
                                                    const std::string& sql,

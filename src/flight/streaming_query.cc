@@ -87,6 +87,9 @@ void StreamingQuery::Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann
     LOG_ERROR("cannot serialize a record batch: {}", st.ToString());
     return;
   }
+  if (microbatch_ && microbatch_->shared && !microbatch_->shared->Add(payload)) {
+    microbatch_->shared.reset();  // too large to share: the others compute it
+  }
   queue_.push_back(std::move(payload));
 }
 
@@ -98,10 +101,40 @@ void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
   microbatch_->complete_from = end + 1;
 }
 
+void StreamingQuery::FinishMicrobatch(const RangeInfo& range, const storage::Snapshot& snapshot) {
+  for (uint64_t n = range.numbers.start; n <= range.numbers.end; ++n) {
+    sent_[n] = snapshot.Header(n)->hash;
+  }
+  while (sent_.size() > options_.reorg_history) sent_.erase(sent_.begin());
+  cursor_ = CursorPosition{range.numbers.end, range.hash};
+  next_block_ = range.numbers.end + 1;
+}
+
 arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
                                               storage::BlockRange numbers, bool is_reorg) {
+  auto range = MakeRange(*snapshot, numbers);
+  std::shared_ptr<SharedMicrobatch> shared;
+  if (options_.cache) {
+    std::string key = plan_.sql + '\0' + std::to_string(static_cast<int>(plan_.mode)) + '/' +
+                      std::to_string(numbers.start) + '/' + std::to_string(numbers.end) + '/' +
+                      storage::HashToHex(range.hash) + '/' + storage::HashToHex(range.prev_hash) +
+                      (is_reorg ? "/reorg" : "");
+    bool owner = false;
+    shared = options_.cache->Acquire(key, &owner);
+    if (!owner) {
+      if (const auto* payloads = shared->Wait(std::chrono::seconds(60))) {
+        // Another stream of the same query computed this microbatch.
+        queue_.insert(queue_.end(), payloads->begin(), payloads->end());
+        FinishMicrobatch(range, *snapshot);
+        return arrow::Status::OK();
+      }
+      shared.reset();  // abandoned: compute it here
+    }
+  }
   auto mb = std::make_unique<Microbatch>();
-  mb->range = MakeRange(*snapshot, numbers);
+  mb->started = std::chrono::steady_clock::now();
+  mb->shared = std::move(shared);
+  mb->range = range;
   mb->snapshot = snapshot;
   mb->is_reorg = is_reorg;
   mb->complete_from = numbers.start;
@@ -219,12 +252,16 @@ arrow::Status StreamingQuery::Advance() {
     auto end = Metadata("microbatch_end", true);
     end["cursor"] = MakeCursor(mb.range);
     Enqueue(empty_, std::move(end));
-    for (uint64_t n = mb.range.numbers.start; n <= mb.range.numbers.end; ++n) {
-      sent_[n] = mb.snapshot->Header(n)->hash;
+    if (mb.shared) {
+      mb.shared->Finish();
+      mb.shared.reset();
     }
-    while (sent_.size() > options_.reorg_history) sent_.erase(sent_.begin());
-    cursor_ = CursorPosition{mb.range.numbers.end, mb.range.hash};
-    next_block_ = mb.range.numbers.end + 1;
+    FinishMicrobatch(mb.range, *mb.snapshot);
+    LOG_DEBUG("stream: microbatch {}..{} computed in {} us", mb.range.numbers.start,
+              mb.range.numbers.end,
+              std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - mb.started)
+                  .count());
     microbatch_.reset();
     return arrow::Status::OK();
   }
@@ -256,7 +293,9 @@ arrow::Status StreamingQuery::Advance() {
 }
 
 arrow::Result<fl::FlightPayload> StreamingQuery::Next() {
-  while (queue_.empty()) {
+  // A microbatch shared with other streams is computed eagerly, so that they
+  // do not wait for this stream's client to read.
+  while (queue_.empty() || (microbatch_ && microbatch_->shared)) {
     if (context_ != nullptr && context_->is_cancelled()) {
       return arrow::Status::Cancelled("stream cancelled by the client");
     }

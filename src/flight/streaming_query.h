@@ -36,6 +36,7 @@
 #include "arrow/ipc/writer.h"
 #include "flight/app_metadata.h"
 #include "flight/cursor.h"
+#include "flight/microbatch_cache.h"
 #include "sql/engine.h"
 
 namespace sluice::flight {
@@ -48,6 +49,8 @@ struct StreamOptions {
   /// How many delivered block hashes a stream remembers to find the common
   /// ancestor after a reorg.
   uint64_t reorg_history = 1024;
+  /// Shares microbatch results between streams of the same query (may be null).
+  std::shared_ptr<MicrobatchCache> cache;
 };
 
 /// \brief What a streaming query reads and where it starts.
@@ -94,12 +97,18 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
     std::unique_ptr<sql::ResultReader> reader;
     uint64_t complete_from = 0;  // first block not yet announced complete
     bool is_reorg = false;
+    std::chrono::steady_clock::time_point started;
+    std::shared_ptr<SharedMicrobatch> shared;  // set while this stream computes it for others
+    ~Microbatch() {
+      if (shared) shared->Abandon();
+    }
   };
 
   StreamingQuery() = default;
   arrow::Status StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
                                 storage::BlockRange numbers, bool is_reorg);
   arrow::Status Advance();  // make progress; may enqueue messages
+  void FinishMicrobatch(const RangeInfo& range, const storage::Snapshot& snapshot);
   arrow::Status CheckReorg(const storage::Snapshot& snapshot, bool* reorged);
   void Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata);
   void EnqueueBlockComplete(uint64_t start, uint64_t end);

@@ -113,7 +113,11 @@ arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options
                            "SET allowed_directories = [" + QuoteString(dir) + "]; "
                            "SET enable_external_access = false; "
                            "SET GLOBAL TimeZone = 'UTC'; "
-                           "SET parquet_metadata_cache = true;"));
+                           "SET parquet_metadata_cache = true; "
+                           // The external file cache serializes concurrent opens of
+                           // one file (every stream reads the newest segment).
+                           "SET enable_external_file_cache = false; "
+                           "SET enable_geoparquet_conversion = false;"));
   return engine;
 }
 

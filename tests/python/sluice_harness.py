@@ -105,7 +105,7 @@ class Server:
                  cwd: Optional[Path] = None):
         self.data_dir = data_dir
         self.args = [str(SLUICE), "serve", "--rpc-url", rpc_url, "--data-dir", str(data_dir),
-                     "--flight-addr", "127.0.0.1:0", "--log-level", "warn", *extra]
+                     "--flight-addr", "127.0.0.1:0", "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
         self.stderr_path = data_dir.parent / f"sluice-{data_dir.name}-{time.time_ns()}.log"
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,

@@ -382,3 +382,24 @@ def test_seed_streaming_query_client_runs_as_written(chain, sserver, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_concurrent_identical_streams_share_and_stay_exact(chain, sserver):
+    """Streams of one query share each microbatch's computation; each still gets
+    exactly the rows of the batch query, and a different query is not mixed in."""
+    sql = "SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions"
+    other = "SELECT block_num, log_index FROM eth_rpc.logs"
+    streams = [StreamReader(sserver.location, sql + " SETTINGS stream = true") for _ in range(6)]
+    streams.append(StreamReader(sserver.location, other + " SETTINGS stream = true"))
+    try:
+        head = mine_and_wait(chain, sserver, blocks=3, seed=31)
+        results = [data_rows(s.until_block(head, timeout=120)) for s in streams]
+    finally:
+        for s in streams:
+            s.close()
+    want = query(sserver.client(), f"{sql} WHERE block_num <= {head} ORDER BY block_num, tx_index")
+    for got in results[:-1]:
+        assert got == want.to_pylist()
+    want_other = query(sserver.client(),
+                       f"{other} WHERE block_num <= {head} ORDER BY block_num, log_index")
+    assert results[-1] == want_other.to_pylist()

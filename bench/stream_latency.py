@@ -1,0 +1,99 @@
+"""Tip latency of streaming queries: time from the node answering `evm_mine` to
+the block's rows reaching each of N concurrent streaming clients.
+
+Starts a real anvil (no automatic mining) and sluice, opens N streams of
+`SELECT block_num, hash FROM eth_rpc.blocks SETTINGS stream = true` (pyarrow,
+one thread each), mines --blocks blocks one by one with a few transactions each,
+and reports p50/p99/max over all (block, client) pairs. The time includes the
+extractor noticing the block (poll_interval_secs), fetching, storing (fsync),
+and the microbatch query.
+
+    .venv/bin/python bench/stream_latency.py --clients 1 100 [--blocks 30]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.flight as flight
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+from sluice_harness import Anvil, Server, rpc  # noqa: E402
+
+SQL = b"SELECT block_num, hash FROM eth_rpc.blocks SETTINGS stream = true"
+
+
+def follow(location: str, arrivals: dict, ready: threading.Event, stop: threading.Event):
+    client = flight.connect(location)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(SQL))
+    reader = client.do_get(info.endpoints[0].ticket)
+    ready.set()
+    try:
+        for chunk in reader:
+            now = time.perf_counter()
+            if chunk.data.num_rows:
+                for n in chunk.data.column("block_num").to_pylist():
+                    arrivals.setdefault(n, now)
+            if stop.is_set():
+                break
+    except Exception:  # noqa: BLE001 - cancelled at the end
+        pass
+
+
+def run(clients: int, blocks: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        node = Anvil(tmp)
+        node.mine(1)
+        srv = Server(tmp / "data", node.url)
+        srv.wait_head(node.head())
+        stop = threading.Event()
+        arrivals = [dict() for _ in range(clients)]
+        threads = []
+        for i in range(clients):
+            ready = threading.Event()
+            t = threading.Thread(target=follow, args=(srv.location, arrivals[i], ready, stop),
+                                 daemon=True)
+            t.start()
+            ready.wait(30)
+            threads.append(t)
+        time.sleep(1.0)  # every stream caught up and waiting
+        accounts = rpc(node.url, "eth_accounts")
+        mined = {}
+        for _ in range(blocks):
+            for k in range(3):
+                rpc(node.url, "eth_sendTransaction",
+                    [{"from": accounts[k], "to": accounts[k + 1], "value": hex(10**15)}])
+            n = node.head() + 1
+            rpc(node.url, "evm_mine")
+            mined[n] = time.perf_counter()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not all(n in a for a in arrivals):
+                time.sleep(0.001)
+            time.sleep(0.05)
+        stop.set()
+        srv.stop()
+        node.stop()
+    return [(a[n] - t0) * 1000 for n, t0 in mined.items() for a in arrivals if n in a]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 100])
+    p.add_argument("--blocks", type=int, default=30)
+    args = p.parse_args()
+    for c in args.clients:
+        lat = sorted(run(c, args.blocks))
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        print(json.dumps({"clients": c, "samples": len(lat), "p50_ms": round(statistics.median(lat), 1),
+                          "p99_ms": round(p99, 1), "max_ms": round(lat[-1], 1)}))
+
+
+if __name__ == "__main__":
+    main()
