@@ -69,6 +69,9 @@ arrow::Status Serve(const Config& config) {
     ex.start_block = static_cast<uint64_t>(config.start_block);
     ex.batch_blocks = static_cast<uint32_t>(config.rpc_batch_blocks);
     ex.max_in_flight = static_cast<uint32_t>(config.rpc_max_in_flight);
+    ex.finality_depth = static_cast<uint64_t>(config.finality_depth);
+    ex.finalized_only = config.finalized_only;
+    ex.max_reorg_depth = static_cast<uint32_t>(config.max_reorg_depth);
     ex.poll_interval = std::chrono::milliseconds(
         static_cast<int64_t>(config.poll_interval_secs * 1000.0 + 0.5));
     ARROW_ASSIGN_OR_RAISE(extractor, ingest::Extractor::Make(ex, store.get()));

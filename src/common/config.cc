@@ -189,6 +189,8 @@ arrow::Status Config::Validate() const {
   if (poll_interval_secs <= 0) {
     return arrow::Status::Invalid("setting poll_interval_secs must be > 0");
   }
+  if (finality_depth < 0) return arrow::Status::Invalid("setting finality_depth must be >= 0");
+  if (max_reorg_depth < 1) return arrow::Status::Invalid("setting max_reorg_depth must be >= 1");
   if (rpc_batch_blocks < 1 || rpc_max_in_flight < 1) {
     return arrow::Status::Invalid("settings rpc_batch_blocks and rpc_max_in_flight must be >= 1");
   }

@@ -26,7 +26,11 @@ namespace sluice {
   X(network, std::string, "anvil", "Network name reported in app_metadata ranges and cursors")  \
   X(start_block, int64_t, 0, "First block to extract when the dataset is empty")               \
   X(extract, bool, true, "Follow the node; false serves only what is stored")                   \
-  X(poll_interval_secs, double, 0.05, "Seconds between eth_blockNumber polls at the head")      \
+  X(poll_interval_secs, double, 0.05, "Seconds between polls of the node's latest block")   \
+  X(finality_depth, int64_t, 0,                                                                \
+    "Serve only blocks at least this many below the node's head (0: up to the head)")          \
+  X(finalized_only, bool, false, "Serve only blocks up to the node's finalized block")         \
+  X(max_reorg_depth, int64_t, 256, "Deepest reorg followed; deeper stops extraction loudly")   \
   X(rpc_batch_blocks, int64_t, 50, "Blocks per JSON-RPC batch request during backfill")          \
   X(rpc_max_in_flight, int64_t, 4, "Concurrent JSON-RPC batch requests during backfill")        \
   X(rows_per_batch, int64_t, 65536, "Rows per Arrow record batch sent to clients")              \

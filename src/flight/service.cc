@@ -135,7 +135,9 @@ arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
       }
       plan.resume = pos;
     }
-    ARROW_RETURN_NOT_OK(CheckResume(*plan.store->snapshot(), *plan.resume));
+    bool reorged = false;
+    ARROW_RETURN_NOT_OK(
+        ResolveResume(*plan.store, *plan.store->snapshot(), *plan.resume, &reorged).status());
   }
   return plan;
 }

@@ -14,25 +14,30 @@ namespace {
 constexpr auto kWaitSlice = std::chrono::milliseconds(200);
 }
 
-arrow::Status CheckResume(const storage::Snapshot& snapshot, const CursorPosition& resume) {
-  const auto* header = snapshot.Header(resume.block_number);
-  if (header == nullptr) {
+arrow::Result<CursorPosition> ResolveResume(const storage::BlockStore& store,
+                                            const storage::Snapshot& snapshot,
+                                            const CursorPosition& resume, bool* reorged) {
+  *reorged = false;
+  auto ancestor = store.CommonAncestor(snapshot, resume.block_number, resume.hash);
+  if (!ancestor) {
     if (!snapshot.range || resume.block_number > snapshot.range->end) {
       return arrow::Status::Invalid(
           "amp-resume cursor names block ", resume.block_number, " of network ", snapshot.network,
           ", which is not extracted yet (stored head: ",
           snapshot.range ? std::to_string(snapshot.range->end) : std::string("none"), ")");
     }
-    return arrow::Status::Invalid("amp-resume cursor names block ", resume.block_number,
-                                  ", below the first stored block ", snapshot.range->start);
-  }
-  if (header->hash != resume.hash) {
+    if (resume.block_number < snapshot.range->start) {
+      return arrow::Status::Invalid("amp-resume cursor names block ", resume.block_number,
+                                    ", below the first stored block ", snapshot.range->start);
+    }
     return arrow::Status::Invalid(
         "amp-resume cursor block ", resume.block_number, " hash ", storage::HashToHex(resume.hash),
-        " is not on the canonical chain (now ", storage::HashToHex(header->hash),
-        "): the chain reorganized; restart the stream without a cursor");
+        " is not on the canonical chain, nor on a fork this server replaced; restart the stream "
+        "without a cursor");
   }
-  return arrow::Status::OK();
+  if (*ancestor == resume.block_number) return resume;
+  *reorged = true;
+  return CursorPosition{*ancestor, snapshot.Header(*ancestor)->hash};
 }
 
 arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
@@ -53,10 +58,11 @@ arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
   }
   auto snapshot = q->plan_.store->snapshot();
   if (q->plan_.resume) {
-    ARROW_RETURN_NOT_OK(CheckResume(*snapshot, *q->plan_.resume));
-    q->cursor_ = q->plan_.resume;
-    q->next_block_ = q->plan_.resume->block_number + 1;
-    q->sent_[q->cursor_->block_number] = q->cursor_->hash;
+    bool reorged = false;
+    ARROW_ASSIGN_OR_RAISE(q->cursor_,
+                          ResolveResume(*q->plan_.store, *snapshot, *q->plan_.resume, &reorged));
+    q->next_block_ = q->cursor_->block_number + 1;
+    q->pending_reorg_ = reorged;
   }
   q->last_sent_ = std::chrono::steady_clock::now();
   return q;
@@ -101,11 +107,7 @@ void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
   microbatch_->complete_from = end + 1;
 }
 
-void StreamingQuery::FinishMicrobatch(const RangeInfo& range, const storage::Snapshot& snapshot) {
-  for (uint64_t n = range.numbers.start; n <= range.numbers.end; ++n) {
-    sent_[n] = snapshot.Header(n)->hash;
-  }
-  while (sent_.size() > options_.reorg_history) sent_.erase(sent_.begin());
+void StreamingQuery::FinishMicrobatch(const RangeInfo& range) {
   cursor_ = CursorPosition{range.numbers.end, range.hash};
   next_block_ = range.numbers.end + 1;
 }
@@ -125,7 +127,7 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
       if (const auto* payloads = shared->Wait(std::chrono::seconds(60))) {
         // Another stream of the same query computed this microbatch.
         queue_.insert(queue_.end(), payloads->begin(), payloads->end());
-        FinishMicrobatch(range, *snapshot);
+        FinishMicrobatch(range);
         return arrow::Status::OK();
       }
       shared.reset();  // abandoned: compute it here
@@ -183,29 +185,18 @@ arrow::Status StreamingQuery::CheckReorg(const storage::Snapshot& snapshot, bool
   if (!cursor_) return arrow::Status::OK();
   const auto* header = snapshot.Header(cursor_->block_number);
   if (header != nullptr && header->hash == cursor_->hash) return arrow::Status::OK();
-  if (header == nullptr && snapshot.range && cursor_->block_number > snapshot.range->end) {
-    // The chain was cut below our cursor and not yet re-extracted: decide once
-    // the new blocks are stored, unless the cut already shows a fork below.
-    const auto* head = snapshot.Header(snapshot.range->end);
-    auto it = sent_.find(snapshot.range->end);
-    if (it == sent_.end() || it->second == head->hash) return arrow::Status::OK();
+  // The block we ended on was replaced: continue after the common ancestor.
+  auto ancestor = plan_.store->CommonAncestor(snapshot, cursor_->block_number, cursor_->hash);
+  if (!ancestor) {
+    return arrow::Status::Invalid("the chain reorganized below block ", cursor_->block_number,
+                                  " deeper than this server remembers; restart the stream");
   }
-  // Walk back through the blocks this stream delivered to the newest one that
-  // is still canonical: the common ancestor.
-  for (auto it = sent_.rbegin(); it != sent_.rend(); ++it) {
-    const auto* h = snapshot.Header(it->first);
-    if (h != nullptr && h->hash == it->second && it->first < cursor_->block_number + 1) {
-      LOG_INFO("stream: reorg below block {}, common ancestor {}", cursor_->block_number,
-               it->first);
-      next_block_ = it->first + 1;
-      cursor_ = CursorPosition{it->first, it->second};
-      sent_.erase(sent_.upper_bound(it->first), sent_.end());
-      *reorged = true;
-      return arrow::Status::OK();
-    }
-  }
-  return arrow::Status::Invalid("the chain reorganized deeper than this stream remembers (",
-                                sent_.size(), " blocks); restart the stream");
+  LOG_INFO("stream: reorg replaced block {}, common ancestor {}", cursor_->block_number,
+           *ancestor);
+  cursor_ = CursorPosition{*ancestor, snapshot.Header(*ancestor)->hash};
+  next_block_ = *ancestor + 1;
+  *reorged = true;
+  return arrow::Status::OK();
 }
 
 arrow::Status StreamingQuery::Advance() {
@@ -256,7 +247,7 @@ arrow::Status StreamingQuery::Advance() {
       mb.shared->Finish();
       mb.shared.reset();
     }
-    FinishMicrobatch(mb.range, *mb.snapshot);
+    FinishMicrobatch(mb.range);
     LOG_DEBUG("stream: microbatch {}..{} computed in {} us", mb.range.numbers.start,
               mb.range.numbers.end,
               std::chrono::duration_cast<std::chrono::microseconds>(

@@ -46,9 +46,6 @@ struct StreamOptions {
   int64_t rows_per_batch = 65536;
   uint64_t microbatch_max_blocks = 1000;  ///< server_microbatch_max_interval
   std::chrono::milliseconds keep_alive{30000};
-  /// How many delivered block hashes a stream remembers to find the common
-  /// ancestor after a reorg.
-  uint64_t reorg_history = 1024;
   /// Shares microbatch results between streams of the same query (may be null).
   std::shared_ptr<MicrobatchCache> cache;
 };
@@ -63,10 +60,14 @@ struct StreamPlan {
   std::optional<CursorPosition> resume;  ///< continue after this block
 };
 
-/// \brief Check a resume position against the stored chain: Invalid when the
-/// block is not stored yet, FailedPrecondition-like Invalid when its hash is no
-/// longer canonical.
-arrow::Status CheckResume(const storage::Snapshot& snapshot, const CursorPosition& resume);
+/// \brief Where a stream resuming after `resume` continues: the cursor itself
+/// when its block is canonical, else the common ancestor of its fork and the
+/// canonical chain (`reorged` true: the next microbatch is flagged is_reorg).
+/// Invalid when the block is not extracted yet, below the stored range, or on a
+/// fork this server never stored.
+arrow::Result<CursorPosition> ResolveResume(const storage::BlockStore& store,
+                                            const storage::Snapshot& snapshot,
+                                            const CursorPosition& resume, bool* reorged);
 
 /// \brief The FlightDataStream of a streaming query. Never ends by itself; ends
 /// when the client cancels (checked between messages and while waiting).
@@ -108,7 +109,7 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   arrow::Status StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
                                 storage::BlockRange numbers, bool is_reorg);
   arrow::Status Advance();  // make progress; may enqueue messages
-  void FinishMicrobatch(const RangeInfo& range, const storage::Snapshot& snapshot);
+  void FinishMicrobatch(const RangeInfo& range);
   arrow::Status CheckReorg(const storage::Snapshot& snapshot, bool* reorged);
   void Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata);
   void EnqueueBlockComplete(uint64_t start, uint64_t end);
@@ -125,7 +126,6 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
 
   std::optional<uint64_t> next_block_;        // first block of the next microbatch
   std::optional<CursorPosition> cursor_;      // last block completely sent
-  std::map<uint64_t, storage::Hash32> sent_;  // recent delivered blocks' hashes
   bool pending_reorg_ = false;
   std::unique_ptr<Microbatch> microbatch_;
   std::deque<arrow::flight::FlightPayload> queue_;

@@ -299,12 +299,13 @@ Status Extractor::CheckIdentity(RpcClient* client) {
   return Status::OK();
 }
 
-arrow::Result<uint64_t> Extractor::FetchBlockNumber() {
-  ARROW_ASSIGN_OR_RAISE(auto raw, CountRpc(client_->Call("eth_blockNumber")));
-  auto hex = UnquoteResult(raw);
-  arrow::Result<uint64_t> n = hex.ok() ? ParseQuantity(*hex) : arrow::Result<uint64_t>(hex.status());
-  if (!n.ok()) return CountRpc(n.status().WithMessage("eth_blockNumber: ", n.status().message()));
-  return n;
+arrow::Result<storage::BlockHeader> Extractor::FetchLatest() {
+  ARROW_ASSIGN_OR_RAISE(auto raw,
+                        CountRpc(client_->Call("eth_getBlockByNumber", "[\"latest\",false]")));
+  if (IsNullResult(raw)) {
+    return CountRpc(Status::IOError("eth_getBlockByNumber(latest) returned null"));
+  }
+  return CountRpc(DecodeBlockHeader(raw));
 }
 
 Status Extractor::Step() {
@@ -328,8 +329,13 @@ Status Extractor::Step() {
     finished_ = true;
     return Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(uint64_t node_head, FetchBlockNumber());
+  ARROW_ASSIGN_OR_RAISE(auto latest, FetchLatest());
+  const uint64_t node_head = latest.number;
   node_head_ = node_head;
+  if (head && !verify_head_ && options_.finality_depth == 0 && !options_.finalized_only &&
+      latest.number == head->number && latest.hash != head->hash) {
+    verify_head_ = true;  // same height, another block: a reorg
+  }
 
   if (verify_head_ && head) {
     ARROW_RETURN_NOT_OK(VerifyStoredHead(node_head));
@@ -339,10 +345,24 @@ Status Extractor::Step() {
 
   const uint64_t next =
       head ? head->number + 1 : restart_from_.value_or(options_.start_block.value_or(0));
-  uint64_t target = node_head;
+  if (node_head < options_.finality_depth) {
+    SleepFor(options_.poll_interval);
+    return Status::OK();
+  }
+  uint64_t target = node_head - options_.finality_depth;
+  if (options_.finalized_only) {
+    ARROW_ASSIGN_OR_RAISE(auto raw, CountRpc(client_->Call("eth_getBlockByNumber",
+                                                           "[\"finalized\",false]")));
+    if (IsNullResult(raw)) {
+      SleepFor(options_.poll_interval);
+      return Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(auto finalized, CountRpc(DecodeBlockHeader(raw)));
+    target = std::min(target, finalized.number);
+  }
   if (options_.stop_at) target = std::min(target, *options_.stop_at);
   if (next > target) {
-    if (head && node_head >= head->number &&
+    if (head && target >= head->number &&
         Clock::now() - last_head_check_ >= options_.head_recheck_interval) {
       // Caught up: make sure the stored head is still the node's (a reorg may
       // keep the height).

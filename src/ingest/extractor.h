@@ -39,7 +39,7 @@ struct ExtractorOptions {
   /// Concurrent batch requests during backfill (one thread and one HTTP
   /// connection each). >= 1.
   uint32_t max_in_flight = 4;
-  /// Head polling interval (eth_blockNumber) once caught up.
+  /// Head polling interval (eth_getBlockByNumber("latest")) once caught up.
   std::chrono::milliseconds poll_interval{50};
   /// During backfill, publish (Append) at least this often ...
   std::chrono::milliseconds commit_interval{250};
@@ -65,6 +65,12 @@ struct ExtractorOptions {
   /// Stop extracting once this block is stored (inclusive); nullopt: follow
   /// the head forever.
   std::optional<uint64_t> stop_at;
+  /// Finality: extract only blocks at least this many below the node's head
+  /// (polled with `eth_getBlockByNumber("latest")`), so that reorgs shallower than that never reach the store.
+  uint64_t finality_depth = 0;
+  /// Finality: extract only up to the node's `finalized` block
+  /// (`eth_getBlockByNumber("finalized")`).
+  bool finalized_only = false;
 
   /// \brief Invalid when a field is out of range.
   arrow::Status Validate() const;
@@ -118,7 +124,7 @@ class Extractor {
   /// flight or the extractor is backing off. Idempotent.
   void Stop();
 
-  /// \brief The node's head as last polled (eth_blockNumber), if ever polled.
+  /// \brief The node's head as last polled (eth_getBlockByNumber("latest")), if ever polled.
   std::optional<uint64_t> node_head() const;
   /// \brief The newest stored block.
   std::optional<uint64_t> stored_head() const;
@@ -161,7 +167,9 @@ class Extractor {
   arrow::Status Commit(std::vector<storage::BlockRangeData>* pending);
   arrow::Result<storage::BlockRangeData> FetchRange(RpcClient* client, EvmDecoder* decoder,
                                                    uint64_t first, uint64_t last);
-  arrow::Result<uint64_t> FetchBlockNumber();
+  /// The node's newest block (`eth_getBlockByNumber("latest", false)`): its
+  /// number and hash in one call, so a reorg that keeps the height is seen at once.
+  arrow::Result<storage::BlockHeader> FetchLatest();
   void AbortRound();
 
   /// Count a failed RPC attempt (not a cancellation) and pass the status on.

@@ -314,7 +314,65 @@ Status BlockStore::Load() {
     snap->range = BlockRange{snap->segments.front().range.start, snap->segments.back().range.end};
   }
   current_ = std::move(snap);
+
+  // Blocks removed by earlier reorgs.
+  fs::path replaced = dir_ / "replaced.json";
+  if (fs::exists(replaced)) {
+    std::ifstream in(replaced);
+    auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_array()) {
+      for (const auto& e : j) {
+        auto hash = HashFromHex(e.value("hash", ""));
+        auto parent = HashFromHex(e.value("parent_hash", ""));
+        if (!hash.ok() || !parent.ok()) continue;
+        BlockHeader h{e.value("number", uint64_t{0}), *hash, *parent, e.value("timestamp", int64_t{0})};
+        replaced_[{h.number, h.hash}] = h;
+        replaced_order_.push_back({h.number, h.hash});
+      }
+    } else {
+      LOG_WARN("ignoring unreadable {}", replaced.string());
+    }
+  }
   return Status::OK();
+}
+
+Status BlockStore::SaveReplaced() {
+  // Caller holds write_mu_.
+  nlohmann::json j = nlohmann::json::array();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& key : replaced_order_) {
+      const auto& h = replaced_.at(key);
+      j.push_back({{"number", h.number},
+                   {"hash", HashToHex(h.hash)},
+                   {"parent_hash", HashToHex(h.parent_hash)},
+                   {"timestamp", h.timestamp}});
+    }
+  }
+  fs::path tmp = dir_ / "replaced.json.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump();
+    if (!out) return Status::IOError("cannot write ", tmp.string());
+  }
+  if (options_.fsync) ARROW_RETURN_NOT_OK(FsyncPath(tmp));
+  std::error_code ec;
+  fs::rename(tmp, dir_ / "replaced.json", ec);
+  if (ec) return Status::IOError("rename ", tmp.string(), ": ", ec.message());
+  return Status::OK();
+}
+
+std::optional<uint64_t> BlockStore::CommonAncestor(const Snapshot& snapshot, uint64_t number,
+                                                   const Hash32& hash) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Hash32 h = hash;
+  for (uint64_t n = number;; --n) {
+    const auto* canonical = snapshot.Header(n);
+    if (canonical != nullptr && canonical->hash == h) return n;
+    auto it = replaced_.find({n, h});
+    if (it == replaced_.end() || n == 0) return std::nullopt;
+    h = it->second.parent_hash;
+  }
 }
 
 std::optional<ChainIdentity> BlockStore::identity() const {
@@ -531,6 +589,22 @@ Status BlockStore::TruncateAfter(uint64_t number) {
     }
     segments.push_back(std::move(cut));
   }
+  // Remember the removed blocks first: a crash after this leaves them both
+  // canonical and logged, which is harmless.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t n = number + 1; n <= snap->range->end; ++n) {
+      const auto* h = snap->Header(n);
+      if (replaced_.emplace(std::make_pair(n, h->hash), *h).second) {
+        replaced_order_.push_back({n, h->hash});
+      }
+    }
+    while (replaced_order_.size() > options_.replaced_log_blocks) {
+      replaced_.erase(replaced_order_.front());
+      replaced_order_.pop_front();
+    }
+  }
+  ARROW_RETURN_NOT_OK(SaveReplaced());
   HeaderIndex headers = snap->headers;
   headers.TruncateAfter(number);
   LOG_INFO("{}: removed blocks above {} (was head {})", options_.dataset, number,

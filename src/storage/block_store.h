@@ -18,6 +18,7 @@
 
 #include <array>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -161,6 +162,9 @@ struct StoreOptions {
   /// Rows per Parquet row group.
   int64_t row_group_rows = 128 * 1024;
   bool fsync = true;  ///< false only for benchmarks' bulk generation
+  /// How many removed (reorged-out) block headers TruncateAfter remembers, so a
+  /// cursor on an abandoned fork can find its common ancestor.
+  size_t replaced_log_blocks = 4096;
 };
 
 /// \brief A dataset's store. Thread-safe: one writer (the extractor) and any
@@ -191,6 +195,14 @@ class BlockStore {
 
   /// \brief The newest stored block's header.
   std::optional<BlockHeader> head() const;
+
+  /// \brief The common ancestor of the chain ending at block (number, hash) and
+  /// the canonical chain of `snapshot`: `number` itself when that block is
+  /// canonical, else found by walking back through blocks that TruncateAfter
+  /// removed. nullopt when the block is neither canonical nor a removed one (an
+  /// unknown fork, or older than the log).
+  std::optional<uint64_t> CommonAncestor(const Snapshot& snapshot, uint64_t number,
+                                         const Hash32& hash) const;
 
   /// \brief Block until the manifest version exceeds `version` or `timeout` passes.
   /// Returns the current version. Wakes immediately on Append/Truncate.
@@ -225,6 +237,10 @@ class BlockStore {
   std::shared_ptr<const Snapshot> current_;
   uint64_t next_seq_ = 1;
   std::vector<std::function<void(const Snapshot&)>> subscribers_;
+  // Removed blocks, keyed by (number, hash); oldest first in replaced_order_.
+  std::map<std::pair<uint64_t, Hash32>, BlockHeader> replaced_;
+  std::deque<std::pair<uint64_t, Hash32>> replaced_order_;
+  arrow::Status SaveReplaced();
   bool stopping_ = false;
   std::thread compactor_;
 };

@@ -187,3 +187,32 @@ TEST(BlockStore, WaitForVersionWakesOnAppend) {
 }
 
 }  // namespace sluice::storage
+
+namespace sluice::storage {
+
+TEST(BlockStore, CommonAncestorWalksReplacedBlocks) {
+  sluice::testing::TempDir dir;
+  StoreOptions o;
+  o.data_dir = dir.path();
+  o.dataset = "toy";
+  o.tables = sluice::testing::ToyTables();
+  {
+    auto store = *BlockStore::Open(o);
+    ASSERT_TRUE(store->Append(sluice::testing::ToyRange(0, 9, Hash32{})).ok());
+    auto snap = store->snapshot();
+    EXPECT_EQ(store->CommonAncestor(*snap, 7, ToyHash(7)), std::optional<uint64_t>(7));
+    EXPECT_EQ(store->CommonAncestor(*snap, 7, ToyHash(7, 9)), std::nullopt);  // unknown fork
+    // Fork 1 replaces blocks 6..9 and grows to 11.
+    ASSERT_TRUE(store->TruncateAfter(5).ok());
+    ASSERT_TRUE(store->Append(sluice::testing::ToyRange(6, 11, ToyHash(5), 1)).ok());
+    snap = store->snapshot();
+    EXPECT_EQ(store->CommonAncestor(*snap, 9, ToyHash(9)), std::optional<uint64_t>(5));
+    EXPECT_EQ(store->CommonAncestor(*snap, 6, ToyHash(6)), std::optional<uint64_t>(5));
+    EXPECT_EQ(store->CommonAncestor(*snap, 11, ToyHash(11, 1)), std::optional<uint64_t>(11));
+  }
+  // The log of replaced blocks survives a restart.
+  auto store = *BlockStore::Open(o);
+  EXPECT_EQ(store->CommonAncestor(*store->snapshot(), 8, ToyHash(8)), std::optional<uint64_t>(5));
+}
+
+}  // namespace sluice::storage
