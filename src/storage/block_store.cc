@@ -613,7 +613,8 @@ Status BlockStore::TruncateAfter(uint64_t number) {
 }
 
 Status BlockStore::CompactOnce() {
-  std::lock_guard<std::mutex> wlock(write_mu_);
+  // Choose and write without holding the writer lock (appends go on meanwhile),
+  // then publish under it if the chosen segments are still there.
   auto snap = snapshot();
   // Tiered merging: a segment's level is floor(log8(blocks)); a run of
   // compact_min_segments adjacent segments of one level is merged into one of the
@@ -673,13 +674,25 @@ Status BlockStore::CompactOnce() {
     ARROW_ASSIGN_OR_RAISE(auto all, arrow::ConcatenateTables(parts));
     ARROW_ASSIGN_OR_RAISE(merged.files[t.name], WriteFile(t.name, merged.range, seq, all));
   }
-  std::vector<Segment> segments(segs.begin(), segs.begin() + best_begin);
+  std::lock_guard<std::mutex> wlock(write_mu_);
+  auto cur = snapshot();
+  const auto& now = cur->segments;
+  size_t at = 0;
+  while (at < now.size() && now[at].seq != segs[best_begin].seq) ++at;
+  bool intact = at + (best_end - best_begin) <= now.size();
+  for (size_t i = 0; intact && i < best_end - best_begin; ++i) {
+    intact = now[at + i].seq == segs[best_begin + i].seq;
+  }
+  if (!intact) {  // a truncation or another compaction got there first
+    for (auto& [t, f] : merged.files) f->Retire();
+    return Status::OK();
+  }
+  std::vector<Segment> segments(now.begin(), now.begin() + at);
   segments.push_back(std::move(merged));
-  segments.insert(segments.end(), segs.begin() + best_end, segs.end());
+  segments.insert(segments.end(), now.begin() + at + (best_end - best_begin), now.end());
   LOG_DEBUG("{}: compacted {} segments into blocks {}-{}", options_.dataset,
-            best_end - best_begin, segments[best_begin].range.start,
-            segments[best_begin].range.end);
-  return Publish(std::move(segments), snap->headers, std::move(retired));
+            best_end - best_begin, segments[at].range.start, segments[at].range.end);
+  return Publish(std::move(segments), cur->headers, std::move(retired));
 }
 
 void BlockStore::CompactorLoop() {
