@@ -237,3 +237,250 @@ class StreamReader:
     def close(self) -> None:
         self.reader.cancel()
         self.client.close()
+
+
+# ---------------------------------------------------------------------------
+# Reorg helpers (tests/python/test_reorgs.py, bench/reorg_latency.py)
+# ---------------------------------------------------------------------------
+
+def rpc_batch(url: str, calls: list, timeout: float = 60) -> list:
+    """A JSON-RPC batch of (method, params) calls; answers in call order."""
+    if not calls:
+        return []
+    body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                       for i, (m, p) in enumerate(calls)])
+    req = urllib.request.Request(url, body.encode(), {"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        answers = sorted(json.loads(resp.read()), key=lambda a: a["id"])
+    for a, (m, _) in zip(answers, calls):
+        if "error" in a:
+            raise RuntimeError(f"{m}: {a['error']}")
+    return [a["result"] for a in answers]
+
+
+def node_chain(url: str, lo: int = 0, hi: Optional[int] = None) -> dict:
+    """The node's blocks lo..hi (default: its head) as {number: {hash, parent, txs, logs}}
+    with txs = [tx hash, ...] and logs = [(log index, tx hash), ...] in chain order."""
+    if hi is None:
+        hi = int(rpc(url, "eth_blockNumber"), 16)
+    out = {}
+    for start in range(lo, hi + 1, 100):
+        nums = range(start, min(hi, start + 99) + 1)
+        answers = rpc_batch(url, [c for n in nums for c in (
+            ("eth_getBlockByNumber", [hex(n), False]), ("eth_getBlockReceipts", [hex(n)]))])
+        for i, n in enumerate(nums):
+            blk, receipts = answers[2 * i], answers[2 * i + 1]
+            out[n] = {"hash": blk["hash"], "parent": blk["parentHash"], "txs": blk["transactions"],
+                      "logs": [(int(log["logIndex"], 16), log["transactionHash"])
+                               for rc in receipts for log in rc["logs"]]}
+    return out
+
+
+def store_chain(srv: "Server") -> dict:
+    """The server's stored blocks in the form of node_chain, read with batch queries;
+    each transaction and log row must name its block's hash."""
+    c = srv.client()
+    out = {}
+    for r in query(c, "SELECT block_num, hash, parent_hash FROM eth_rpc.blocks").to_pylist():
+        assert r["block_num"] not in out, f"block {r['block_num']} stored twice"
+        out[r["block_num"]] = {"hash": "0x" + r["hash"].hex(),
+                               "parent": "0x" + r["parent_hash"].hex(), "txs": [], "logs": []}
+    for r in query(c, "SELECT block_num, block_hash, tx_hash FROM eth_rpc.transactions "
+                      "ORDER BY block_num, tx_index").to_pylist():
+        b = out.get(r["block_num"])
+        assert b is not None and b["hash"] == "0x" + r["block_hash"].hex(), f"stale tx row {r}"
+        b["txs"].append("0x" + r["tx_hash"].hex())
+    for r in query(c, "SELECT block_num, block_hash, log_index, tx_hash FROM eth_rpc.logs "
+                      "ORDER BY block_num, log_index").to_pylist():
+        b = out.get(r["block_num"])
+        assert b is not None and b["hash"] == "0x" + r["block_hash"].hex(), f"stale log row {r}"
+        b["logs"].append((r["log_index"], "0x" + r["tx_hash"].hex()))
+    return out
+
+
+def assert_store_matches_node(srv: "Server", node: "Anvil", behind: int = 0) -> int:
+    """Block by block, the store holds exactly the node's chain up to its head - `behind`:
+    hash, parent hash, the transactions (hashes, in order) and the logs (index, tx
+    hash). Returns the stored head."""
+    store = store_chain(srv)
+    head = node.head() - behind
+    want = node_chain(node.url, 0, head)
+    assert sorted(store) == list(range(head + 1)), \
+        f"stored blocks {min(store, default=None)}..{max(store, default=None)}, node head {head}"
+    for n in range(head + 1):
+        assert store[n] == want[n], f"block {n}: stored {store[n]} != node {want[n]}"
+    return head
+
+
+def wait_store_matches_node(srv: "Server", node: "Anvil", timeout: float = 60,
+                            behind: int = 0) -> int:
+    """Wait until the stored head is the node's head - `behind` and the stored hashes are
+    the node's. Returns the stored head."""
+    def same():
+        head = node.head() - behind
+        got = {r["block_num"]: "0x" + r["hash"].hex() for r in query(
+            srv.client(), "SELECT block_num, hash FROM eth_rpc.blocks").to_pylist()}
+        if max(got, default=-1) != head:
+            return False
+        want = node_chain(node.url, max(0, head - 300), head)
+        return all(got.get(n) == b["hash"] for n, b in want.items()) and head
+    return wait_for(same, timeout, "the store to equal the node's chain", interval=0.1)
+
+
+def moved_txs(url: str, depth: int) -> list:
+    """anvil_reorg pairs that put the raw transactions of the top `depth` blocks back
+    into the new fork, each in the new block offset // 2 (order kept, so nonces stay
+    valid): the same transaction hashes, in other blocks."""
+    head = int(rpc(url, "eth_blockNumber"), 16)
+    pairs = []
+    for off, n in enumerate(range(head - depth + 1, head + 1)):
+        blk = rpc(url, "eth_getBlockByNumber", [hex(n), False])
+        raws = rpc_batch(url, [("eth_getRawTransactionByHash", [h]) for h in blk["transactions"]])
+        pairs += [[raw, off // 2] for raw in raws]
+    return pairs
+
+
+def anvil_reorg(url: str, depth: int, pairs: Optional[list] = None) -> float:
+    """anvil_reorg: replace the top `depth` blocks (same height) by new ones holding
+    `pairs` ([tx request or raw tx, block offset], ...). Returns time.monotonic() at
+    the node's answer."""
+    rpc(url, "anvil_reorg", [depth, pairs or []])
+    return time.monotonic()
+
+
+class ProtocolClient:
+    """A streaming client that applies the reorg protocol (docs/reorgs.md): rows are
+    kept per block; a microbatch counts only once its microbatch_end arrives; a
+    microbatch flagged is_reorg first drops every row of block >= range.start; the
+    cursor of each microbatch_end is saved and used by resume().
+
+    `reorgs` lists (monotonic arrival time, range, prev_hash) of each is_reorg
+    microbatch_start; `violations` lists protocol breaches seen (a non-reorg
+    microbatch that does not continue the previous one, rows outside the range)."""
+
+    def __init__(self, location: str, sql: str, cursor: Optional[dict] = None,
+                 block_col: str = "block_num", network: str = "anvil"):
+        import threading
+        self.location, self.sql, self.block_col, self.network = location, sql, block_col, network
+        self.rows: dict = {}
+        self.cursor = cursor
+        self.end: Optional[int] = cursor[network]["block_number"] if cursor else None
+        self.cursors: list = []
+        self.reorgs: list = []
+        self.violations: list = []
+        self.error: Optional[BaseException] = None
+        self._cv = threading.Condition()
+        self._thread = None
+        self.resume()
+
+    def resume(self, cursor: Optional[dict] = None, location: Optional[str] = None) -> None:
+        """(Re)connect with the saved cursor (or `cursor`), keeping the rows held;
+        to `location` when given (a restarted server listens on another port)."""
+        import threading
+        assert self._thread is None, "still connected"
+        self.location = location or self.location
+        if cursor is not None:
+            self.cursor = cursor
+            self.end = cursor[self.network]["block_number"]
+        self.error = None
+        self._client = flight.connect(self.location)
+        hdrs = [(b"amp-stream", b"true")]
+        if self.cursor is not None:
+            hdrs.append((b"amp-resume", json.dumps(self.cursor).encode()))
+        options = flight.FlightCallOptions(headers=hdrs)
+        info = self._client.get_flight_info(
+            flight.FlightDescriptor.for_command(self.sql.encode()), options)
+        self._reader = self._client.do_get(info.endpoints[0].ticket, options)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        pending = None
+        try:
+            for chunk in self._reader:
+                now = time.monotonic()
+                meta = json.loads(chunk.app_metadata.to_pybytes())
+                kind = meta.get("kind")
+                if kind == "microbatch_start":
+                    rng = meta["range"]
+                    if pending is not None:
+                        self.violations.append(f"microbatch_start {rng} inside {pending['range']}")
+                    if meta["is_reorg"]:
+                        self.reorgs.append((now, rng, meta["ranges"][0].get("prev_hash")))
+                        if self.end is not None and rng["start"] > self.end:
+                            self.violations.append(f"is_reorg at {rng} above held end {self.end}")
+                    elif self.end is not None and rng["start"] != self.end + 1:
+                        self.violations.append(f"microbatch {rng} after end {self.end} "
+                                               "without is_reorg")
+                    pending = {"range": rng, "reorg": meta["is_reorg"], "rows": []}
+                elif kind == "data":
+                    rows = chunk.data.to_pylist()
+                    rng = pending["range"] if pending else None
+                    for r in rows:
+                        if rng is None or not rng["start"] <= r[self.block_col] <= rng["end"]:
+                            self.violations.append(f"row of block {r[self.block_col]} in {rng}")
+                            break
+                    if pending is not None:
+                        pending["rows"].extend(rows)
+                elif kind == "microbatch_end":
+                    if pending is None:
+                        self.violations.append(f"microbatch_end {meta.get('range')} without start")
+                        continue
+                    with self._cv:
+                        if pending["reorg"]:
+                            for b in [b for b in self.rows if b >= pending["range"]["start"]]:
+                                del self.rows[b]
+                        for r in pending["rows"]:
+                            self.rows.setdefault(r[self.block_col], []).append(r)
+                        self.end = meta["range"]["end"]
+                        self.cursor = meta["cursor"]
+                        self.cursors.append(meta["cursor"])
+                        self._cv.notify_all()
+                    pending = None
+        except BaseException as e:  # noqa: BLE001 - reported to the waiter
+            if not self._closing:
+                self.error = e
+        with self._cv:
+            self._cv.notify_all()
+
+    def wait_until(self, block: int, timeout: float = 60) -> None:
+        """Wait until every row up to `block` is committed (a microbatch_end at or past it)."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self.end is None or self.end < block:
+                if self.error is not None or not self._thread.is_alive():
+                    raise RuntimeError(f"stream of {self.sql!r} ended: {self.error!r}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"stream of {self.sql!r} did not reach block {block} "
+                                       f"(at {self.end})")
+                self._cv.wait(min(left, 0.2))
+
+    def wait_reorgs(self, n: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.reorgs) < n:
+            if self.error is not None:
+                raise RuntimeError(f"stream of {self.sql!r} ended: {self.error!r}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"stream of {self.sql!r} saw {len(self.reorgs)} is_reorg "
+                                   f"microbatches, waited for {n}")
+            time.sleep(0.005)
+
+    def rows_upto(self, block: int) -> list:
+        with self._cv:
+            return [r for b in sorted(self.rows) if b <= block for r in self.rows[b]]
+
+    def disconnect(self) -> None:
+        if self._thread is None:
+            return
+        self._closing = True
+        try:
+            self._reader.cancel()
+        except Exception:  # noqa: BLE001
+            pass
+        self._thread.join(10)
+        self._client.close()
+        self._thread = None
+
+    close = disconnect
