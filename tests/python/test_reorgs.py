@@ -43,18 +43,6 @@ QUERIES = {
 }
 
 
-def _serve_help() -> str:
-    try:
-        return subprocess.run([str(SLUICE), "serve", "--help"], capture_output=True, text=True,
-                              timeout=30).stdout
-    except Exception:  # noqa: BLE001 - no binary: every test fails on its own
-        return ""
-
-
-SERVE_HELP = _serve_help()
-HAS_FINALITY = "--finality-depth" in SERVE_HELP
-HAS_MAX_REORG_DEPTH = "--max-reorg-depth" in SERVE_HELP
-
 # depth -> seconds from anvil_reorg returning to the first is_reorg microbatch_start.
 REORG_LATENCY: dict = {}
 
@@ -297,7 +285,6 @@ def test_kill9_during_reorg_converges(make_anvil, make_server, tmp_path):
         follower.close()
 
 
-@pytest.mark.xfail(not HAS_FINALITY, reason="finality option not implemented yet", run=False)
 def test_finality_depth_hides_shallow_reorgs(make_anvil, make_server, tmp_path):
     finality = 3
     node = make_anvil()
@@ -343,8 +330,6 @@ def test_finality_depth_hides_shallow_reorgs(make_anvil, make_server, tmp_path):
     assert not too_new, f"(stored head, node head) within {finality} of the head: {too_new[:5]}"
 
 
-@pytest.mark.xfail(not HAS_MAX_REORG_DEPTH, reason="max_reorg_depth option not on the command "
-                   "line yet", run=False)
 def test_reorg_deeper_than_the_limit_stops_extraction_loudly(make_anvil, make_server, tmp_path):
     """A reorg deeper than max_reorg_depth stops extraction with an error naming it;
     the server keeps serving the old chain, never a mix of the two."""
