@@ -7,6 +7,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "flight/service.h"
+#include "http/admin_server.h"
+#include "http/jsonl_server.h"
 #include "ingest/evm_schema.h"
 #include "ingest/extractor.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -97,13 +99,53 @@ arrow::Status Serve(const Config& config) {
   arrow::flight::FlightServerOptions options(location);
   ARROW_RETURN_NOT_OK(service.Init(options));
   ARROW_RETURN_NOT_OK(service.SetShutdownOnSignals({SIGINT, SIGTERM}));
-  // The one line on stdout: tests and scripts read the bound port from it.
+
+  // JSON Lines and the admin API, each on its own threads.
+  http::JsonLinesOptions jsonl_options;
+  ARROW_ASSIGN_OR_RAISE(auto jsonl_addr, SplitHostPort(config.jsonl_addr));
+  jsonl_options.listen.host = jsonl_addr.first;
+  jsonl_options.listen.port = jsonl_addr.second;
+  ARROW_ASSIGN_OR_RAISE(auto jsonl, http::JsonLinesServer::Make(engine.get(), jsonl_options));
+
+  http::AdminOptions admin_options;
+  ARROW_ASSIGN_OR_RAISE(auto admin_addr, SplitHostPort(config.admin_api_addr));
+  admin_options.listen.host = admin_addr.first;
+  admin_options.listen.port = admin_addr.second;
+  admin_options.listen.threads = 4;
+  http::AdminDataset dataset;
+  dataset.store = store.get();
+  if (extractor) {
+    const ingest::Extractor* ex = extractor.get();  // outlives the admin server
+    dataset.extraction = [ex] {
+      http::ExtractionStatus s;
+      s.running = ex->running();
+      s.failed = ex->failed();
+      s.node_head = ex->node_head();
+      s.last_error = ex->last_error();
+      s.rpc_errors = ex->rpc_errors();
+      s.reorgs = ex->reorgs();
+      s.consecutive_failures = ex->consecutive_failures();
+      return s;
+    };
+  }
+  ARROW_ASSIGN_OR_RAISE(auto admin, http::AdminServer::Make(admin_options, {dataset}));
+  jsonl->Start();
+  admin->Start();
+
+  // The lines on stdout: tests and scripts read the bound ports from them, the
+  // Flight line first.
   std::cout << "sluice: flight listening on grpc://" << host_port.first << ":" << service.port()
             << std::endl;
-  LOG_INFO("serving dataset {} (network {}) on port {}", config.dataset, config.network,
-           service.port());
+  std::cout << "sluice: jsonl listening on http://" << jsonl_addr.first << ":" << jsonl->port()
+            << std::endl;
+  std::cout << "sluice: admin listening on http://" << admin_addr.first << ":" << admin->port()
+            << std::endl;
+  LOG_INFO("serving dataset {} (network {}): flight port {}, jsonl port {}, admin port {}",
+           config.dataset, config.network, service.port(), jsonl->port(), admin->port());
   ARROW_RETURN_NOT_OK(service.Serve());
   LOG_INFO("shutting down");
+  jsonl->Stop();
+  admin->Stop();
   if (extractor) extractor->Stop();
   return arrow::Status::OK();
 }

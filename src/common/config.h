@@ -21,6 +21,9 @@ namespace sluice {
 #define SLUICE_SETTINGS(X)                                                                      \
   X(data_dir, std::string, "data", "Directory holding the Parquet segments of every dataset")   \
   X(flight_addr, std::string, "0.0.0.0:1602", "Arrow Flight listen address, host:port")         \
+  X(jsonl_addr, std::string, "0.0.0.0:1603", "JSON Lines over HTTP listen address, host:port")  \
+  X(admin_api_addr, std::string, "0.0.0.0:1610",                                               \
+    "Admin API (health, readiness, metrics) listen address, host:port")                        \
   X(rpc_url, std::string, "http://127.0.0.1:8545", "EVM JSON-RPC endpoint to extract from")     \
   X(dataset, std::string, "eth_rpc", "Dataset (SQL schema) name of the extracted tables")       \
   X(network, std::string, "anvil", "Network name reported in app_metadata ranges and cursors")  \

@@ -2,26 +2,26 @@
 
 namespace sluice::flight {
 
-namespace {
 int64_t PayloadBytes(const arrow::flight::FlightPayload& p) {
   int64_t n = p.ipc_message.body_length;
   if (p.ipc_message.metadata) n += p.ipc_message.metadata->size();
   if (p.app_metadata) n += p.app_metadata->size();
   return n;
 }
-}  // namespace
 
-bool SharedMicrobatch::Add(const arrow::flight::FlightPayload& payload) {
+bool SharedMicrobatch::Add(const arrow::flight::FlightPayload& payload, int64_t rows) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kPending) return false;
   bytes_ += PayloadBytes(payload);
   if (bytes_ > max_bytes_) {
     state_ = State::kAbandoned;
     payloads_.clear();
+    rows_.clear();
     cv_.notify_all();
     return false;
   }
   payloads_.push_back(payload);
+  rows_.push_back(rows);
   return true;
 }
 
@@ -36,6 +36,7 @@ void SharedMicrobatch::Abandon() {
   if (state_ == State::kPending) {
     state_ = State::kAbandoned;
     payloads_.clear();
+    rows_.clear();
   }
   cv_.notify_all();
 }

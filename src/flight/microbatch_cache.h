@@ -20,12 +20,16 @@
 
 namespace sluice::flight {
 
+/// \brief Bytes of a message on the wire, about: IPC body and metadata plus app_metadata.
+int64_t PayloadBytes(const arrow::flight::FlightPayload& payload);
+
 /// \brief One microbatch's messages, being computed or done.
 class SharedMicrobatch {
  public:
-  /// \brief Owner: add a message; false once the result is too large to share
-  /// (the entry is then abandoned and waiters compute on their own).
-  bool Add(const arrow::flight::FlightPayload& payload);
+  /// \brief Owner: add a message holding `rows` rows; false once the result is
+  /// too large to share (the entry is then abandoned and waiters compute on
+  /// their own).
+  bool Add(const arrow::flight::FlightPayload& payload, int64_t rows = 0);
   /// \brief Owner: every message is in.
   void Finish();
   /// \brief Owner: give up (error, too large, cancelled); waiters compute.
@@ -33,6 +37,9 @@ class SharedMicrobatch {
   /// \brief Waiter: block until the owner finishes or abandons. Returns the
   /// messages, or nullptr when abandoned (or after `timeout`).
   const std::vector<arrow::flight::FlightPayload>* Wait(std::chrono::milliseconds timeout);
+  /// \brief The rows of each message Wait returned, in the same order (valid
+  /// once Wait returned the messages).
+  const std::vector<int64_t>& rows() const { return rows_; }
 
  private:
   friend class MicrobatchCache;
@@ -41,6 +48,7 @@ class SharedMicrobatch {
   std::condition_variable cv_;
   State state_ = State::kPending;
   std::vector<arrow::flight::FlightPayload> payloads_;
+  std::vector<int64_t> rows_;  // per payload
   int64_t bytes_ = 0;
   int64_t max_bytes_ = 0;
   std::chrono::steady_clock::time_point created_;

@@ -3,6 +3,7 @@
 #include "arrow/flight/api.h"
 #include "arrow/ipc/writer.h"
 #include "common/log.h"
+#include "common/server_metrics.h"
 #include "flight/app_metadata.h"
 #include "flight/command.h"
 #include "flight/cursor.h"
@@ -14,8 +15,14 @@ namespace sluice::flight {
 
 namespace {
 
+using common::QueryKind;
+using common::QueryOutcome;
+using common::ServerMetrics;
+
 // Streams a batch query's result: one message per record batch, then a final
-// empty batch whose metadata says ranges_complete.
+// empty batch whose metadata says ranges_complete. Counts the query in
+// sluice_queries_total when it ends (ok, error, or cancelled when the client goes
+// away first) and the rows and bytes it sends.
 class BatchQueryStream : public fl::FlightDataStream {
  public:
   BatchQueryStream(std::unique_ptr<sql::Session> session,
@@ -29,6 +36,7 @@ class BatchQueryStream : public fl::FlightDataStream {
   ~BatchQueryStream() override {
     // A client that went away mid-answer: stop the engine's work.
     if (!finished_) session_->Interrupt();
+    if (!counted_) ServerMetrics::Get().CountQuery(QueryKind::kBatch, QueryOutcome::kCancelled);
   }
 
   std::shared_ptr<arrow::Schema> schema() override { return reader_->schema(); }
@@ -42,8 +50,20 @@ class BatchQueryStream : public fl::FlightDataStream {
   }
 
   arrow::Result<fl::FlightPayload> Next() override {
+    if (finished_) return fl::FlightPayload();  // null metadata: end of stream
+    auto payload = NextPayload();
+    if (!payload.ok()) {
+      finished_ = true;  // the error ends the call
+      Count(common::OutcomeOf(payload.status()));
+    } else if (finished_) {
+      Count(QueryOutcome::kOk);
+    }
+    return payload;
+  }
+
+ private:
+  arrow::Result<fl::FlightPayload> NextPayload() {
     fl::FlightPayload payload;
-    if (finished_) return payload;  // null metadata: end of stream
     std::shared_ptr<arrow::RecordBatch> batch;
     ARROW_RETURN_NOT_OK(reader_->ReadNext(&batch));
     if (batch) {
@@ -55,16 +75,23 @@ class BatchQueryStream : public fl::FlightDataStream {
     }
     ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch, ipc_options_,
                                                           &payload.ipc_message));
+    ServerMetrics::Get().CountSent(QueryKind::kBatch, batch->num_rows(), PayloadBytes(payload));
     return payload;
   }
 
- private:
+  void Count(QueryOutcome outcome) {
+    if (counted_) return;
+    counted_ = true;
+    ServerMetrics::Get().CountQuery(QueryKind::kBatch, outcome);
+  }
+
   std::unique_ptr<sql::Session> session_;
   std::unique_ptr<sql::ResultReader> reader_;
   arrow::ipc::IpcWriteOptions ipc_options_ = arrow::ipc::IpcWriteOptions::Defaults();
   std::shared_ptr<arrow::Buffer> data_metadata_;
   std::shared_ptr<arrow::Buffer> end_metadata_;
   bool finished_ = false;
+  bool counted_ = false;
 };
 
 bool HasDictionary(const arrow::Schema& schema) {
@@ -120,7 +147,7 @@ arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
     }
     plan.tables.push_back(table);
   }
-  if (info.has_join && !info.has_block_grouping) {
+  if (info.has_join && !info.has_block_grouping && !info.joins_on_block_num) {
     plan.mode = StreamPlan::Mode::kDeltaJoin;
   } else if (info.tables.size() > 1 || info.has_block_grouping) {
     plan.mode = StreamPlan::Mode::kPerBlock;
@@ -183,7 +210,21 @@ arrow::Result<Request> ParseRequest(const fl::ServerCallContext& context,
 arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
+  // A query refused here ends here: count it (one that plans is counted by DoGet).
+  bool stream = false;
+  auto st = Plan(context, request, info, &stream);
+  if (!st.ok()) {
+    ServerMetrics::Get().CountQuery(stream ? QueryKind::kStream : QueryKind::kBatch,
+                                    common::OutcomeOf(st));
+  }
+  return st;
+}
+
+arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
+                                  const fl::FlightDescriptor& request,
+                                  std::unique_ptr<fl::FlightInfo>* info, bool* stream) {
   ARROW_ASSIGN_OR_RAISE(auto query, ParseRequest(context, request));
+  *stream = query.stream;
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (query.stream) ARROW_RETURN_NOT_OK(PlanStream(session.get(), query.sql, query.resume).status());
   ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(query.sql));
@@ -205,7 +246,22 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
 
 arrow::Status FlightService::DoGet(const fl::ServerCallContext& context, const fl::Ticket& request,
                                    std::unique_ptr<fl::FlightDataStream>* stream) {
+  // A query that fails before its stream exists ends here; the streams count
+  // the others when they end.
+  bool streaming = false;
+  auto st = Open(context, request, stream, &streaming);
+  if (!st.ok()) {
+    ServerMetrics::Get().CountQuery(streaming ? QueryKind::kStream : QueryKind::kBatch,
+                                    common::OutcomeOf(st));
+  }
+  return st;
+}
+
+arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl::Ticket& request,
+                                  std::unique_ptr<fl::FlightDataStream>* stream,
+                                  bool* streaming) {
   ARROW_ASSIGN_OR_RAISE(auto payload, signer_.Redeem(request.ticket));
+  *streaming = payload.stream;
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (payload.stream) {
     ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));

@@ -1,6 +1,10 @@
 // The Arrow Flight service (protocol.md §2): GetFlightInfo plans a query and
 // hands out a signed ticket; DoGet redeems it and streams the result from the
 // engine to the wire, with app_metadata on every message (§4).
+//
+// Metrics (common/server_metrics.h): a query counts once in sluice_queries_total
+// {kind="batch"|"stream"}, when it ends: refused by GetFlightInfo, failed in
+// DoGet, or when its stream ends (ok, error, or cancelled by the client).
 #pragma once
 
 #include <memory>
@@ -43,6 +47,14 @@ class FlightService : public arrow::flight::FlightServerBase {
  private:
   arrow::Result<StreamPlan> PlanStream(sql::Session* session, const std::string& sql,
                                        const std::string& resume) const;
+  // GetFlightInfo and DoGet without counting refused queries; *stream says the
+  // query's kind as soon as it is known.
+  arrow::Status Plan(const arrow::flight::ServerCallContext& context,
+                     const arrow::flight::FlightDescriptor& request,
+                     std::unique_ptr<arrow::flight::FlightInfo>* info, bool* stream);
+  arrow::Status Open(const arrow::flight::ServerCallContext& context,
+                     const arrow::flight::Ticket& request,
+                     std::unique_ptr<arrow::flight::FlightDataStream>* stream, bool* streaming);
 
   sql::Engine* engine_;
   TicketSigner signer_;

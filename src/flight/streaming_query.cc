@@ -5,6 +5,7 @@
 #include "arrow/array.h"
 #include "arrow/scalar.h"
 #include "common/log.h"
+#include "common/server_metrics.h"
 
 namespace fl = arrow::flight;
 
@@ -65,11 +66,22 @@ arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
     q->pending_reorg_ = reorged;
   }
   q->last_sent_ = std::chrono::steady_clock::now();
+  q->active_ = common::StreamRegistry::Default().Register(q->plan_.sql,
+                                                          q->plan_.store->options().dataset);
   return q;
 }
 
 StreamingQuery::~StreamingQuery() {
   if (microbatch_ && microbatch_->session) microbatch_->session->Interrupt();
+  // A stream never ends by itself: gone without an error, its client left.
+  // (Not registered: Make failed, and DoGet counts the error.)
+  if (active_) Count(common::QueryOutcome::kCancelled);
+}
+
+void StreamingQuery::Count(common::QueryOutcome outcome) {
+  if (counted_) return;
+  counted_ = true;
+  common::ServerMetrics::Get().CountQuery(common::QueryKind::kStream, outcome);
 }
 
 arrow::Result<fl::FlightPayload> StreamingQuery::GetSchemaPayload() {
@@ -93,10 +105,11 @@ void StreamingQuery::Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann
     LOG_ERROR("cannot serialize a record batch: {}", st.ToString());
     return;
   }
-  if (microbatch_ && microbatch_->shared && !microbatch_->shared->Add(payload)) {
+  if (microbatch_ && microbatch_->shared && !microbatch_->shared->Add(payload, batch->num_rows())) {
     microbatch_->shared.reset();  // too large to share: the others compute it
   }
   queue_.push_back(std::move(payload));
+  queue_rows_.push_back(batch->num_rows());
 }
 
 void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
@@ -110,11 +123,14 @@ void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
 void StreamingQuery::FinishMicrobatch(const RangeInfo& range) {
   cursor_ = CursorPosition{range.numbers.end, range.hash};
   next_block_ = range.numbers.end + 1;
+  common::ServerMetrics::Get().microbatches().Increment();
+  if (active_) active_->FinishMicrobatch(range.numbers.end, storage::HashToHex(range.hash));
 }
 
 arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
                                               storage::BlockRange numbers, bool is_reorg) {
   auto range = MakeRange(*snapshot, numbers);
+  if (active_) active_->StartMicrobatch(numbers.start, numbers.end);
   std::shared_ptr<SharedMicrobatch> shared;
   if (options_.cache) {
     std::string key = plan_.sql + '\0' + std::to_string(static_cast<int>(plan_.mode)) + '/' +
@@ -127,6 +143,7 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
       if (const auto* payloads = shared->Wait(std::chrono::seconds(60))) {
         // Another stream of the same query computed this microbatch.
         queue_.insert(queue_.end(), payloads->begin(), payloads->end());
+        queue_rows_.insert(queue_rows_.end(), shared->rows().begin(), shared->rows().end());
         FinishMicrobatch(range);
         return arrow::Status::OK();
       }
@@ -287,13 +304,27 @@ arrow::Result<fl::FlightPayload> StreamingQuery::Next() {
   // A microbatch shared with other streams is computed eagerly, so that they
   // do not wait for this stream's client to read.
   while (queue_.empty() || (microbatch_ && microbatch_->shared)) {
+    arrow::Status st;
     if (context_ != nullptr && context_->is_cancelled()) {
-      return arrow::Status::Cancelled("stream cancelled by the client");
+      st = arrow::Status::Cancelled("stream cancelled by the client");
+    } else {
+      st = Advance();
     }
-    ARROW_RETURN_NOT_OK(Advance());
+    if (!st.ok()) {
+      Count(common::OutcomeOf(st));
+      return st;
+    }
   }
   auto payload = std::move(queue_.front());
   queue_.pop_front();
+  int64_t rows = 0;
+  if (!queue_rows_.empty()) {
+    rows = queue_rows_.front();
+    queue_rows_.pop_front();
+  }
+  const int64_t bytes = PayloadBytes(payload);
+  common::ServerMetrics::Get().CountSent(common::QueryKind::kStream, rows, bytes);
+  if (active_) active_->AddSent(rows, bytes);
   last_sent_ = std::chrono::steady_clock::now();
   return payload;
 }

@@ -10,10 +10,11 @@
 //     restricted to the microbatch's blocks. Its rows come out in block order (the
 //     files are scanned in order), so BlockComplete follows the rows when the
 //     result has a `block_num` column, else comes at the end;
-//   - kPerBlock (several tables without a join, e.g. UNION ALL, or GROUP BY
-//     block_num): runs once per block with every table restricted to that block,
-//     so rows are delivered in block order and each block's groups are whole;
-//   - kDeltaJoin, a query joining tables: runs block by block; for block b and
+//   - kPerBlock (several tables without a join, e.g. UNION ALL; joins that
+//     equate block_num, whose rows never span blocks; GROUP BY block_num): runs
+//     once per block with every table restricted to that block, so rows are
+//     delivered in block order and each block's groups are whole;
+//   - kDeltaJoin, a query joining tables on anything else: runs block by block; for block b and
 //     tables T1..Tn, Δ(T1 ⋈ … ⋈ Tn) is the union, over every non-empty set S of
 //     tables, of the query with the tables in S restricted to block b and the
 //     others to the blocks before b (protocol.md §3). A joined row thus appears
@@ -34,6 +35,8 @@
 
 #include "arrow/flight/server.h"
 #include "arrow/ipc/writer.h"
+#include "common/server_metrics.h"
+#include "common/stream_registry.h"
 #include "flight/app_metadata.h"
 #include "flight/cursor.h"
 #include "flight/microbatch_cache.h"
@@ -71,6 +74,10 @@ arrow::Result<CursorPosition> ResolveResume(const storage::BlockStore& store,
 
 /// \brief The FlightDataStream of a streaming query. Never ends by itself; ends
 /// when the client cancels (checked between messages and while waiting).
+///
+/// While it lives it is listed in common::StreamRegistry::Default() (GET
+/// /streams, gauge sluice_active_streams); it counts its microbatches, rows and
+/// bytes sent, and itself in sluice_queries_total{kind="stream"} when it ends.
 class StreamingQuery : public arrow::flight::FlightDataStream {
  public:
   static arrow::Result<std::unique_ptr<StreamingQuery>> Make(
@@ -112,6 +119,7 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   void FinishMicrobatch(const RangeInfo& range);
   arrow::Status CheckReorg(const storage::Snapshot& snapshot, bool* reorged);
   void Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata);
+  void Count(common::QueryOutcome outcome);
   void EnqueueBlockComplete(uint64_t start, uint64_t end);
   nlohmann::json Metadata(const std::string& kind, bool ranges_complete) const;
 
@@ -129,6 +137,9 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   bool pending_reorg_ = false;
   std::unique_ptr<Microbatch> microbatch_;
   std::deque<arrow::flight::FlightPayload> queue_;
+  std::deque<int64_t> queue_rows_;  // rows of each message in queue_
+  std::unique_ptr<common::ActiveStream> active_;
+  bool counted_ = false;
   std::chrono::steady_clock::time_point last_sent_;
 };
 

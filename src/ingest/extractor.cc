@@ -240,6 +240,7 @@ void Extractor::Run() {
     Status st = Step();
     if (stopping()) break;
     if (st.ok()) {
+      consecutive_failures_ = 0;
       backoff = options_.backoff_initial;
       if (finished_.load()) {
         LOG_INFO("{}: reached stop_at block {}", store_->options().dataset, *options_.stop_at);
@@ -257,6 +258,7 @@ void Extractor::Run() {
       break;
     }
     RecordError(st);
+    consecutive_failures_.fetch_add(1);
     if (!SleepFor(backoff)) break;
     backoff = std::min(backoff * 2, options_.backoff_max);
   }

@@ -136,6 +136,9 @@ class Extractor {
   uint64_t rpc_errors() const { return rpc_errors_.load(); }
   /// \brief Reorganisations followed (store truncations) since Make.
   uint64_t reorgs() const { return reorgs_.load(); }
+  /// \brief Extraction steps that failed in a row (0 once one succeeds): how
+  /// long the node has been failing, e.g. unreachable. See last_error().
+  uint64_t consecutive_failures() const { return consecutive_failures_.load(); }
   /// \brief True between Start and Stop while the extraction thread runs.
   bool running() const { return running_.load(); }
   /// \brief True when extraction stopped on an error it cannot retry (refused
@@ -227,6 +230,7 @@ class Extractor {
   std::atomic<uint64_t> stored_head_{kNone};
   std::atomic<uint64_t> rpc_errors_{0};
   std::atomic<uint64_t> reorgs_{0};
+  std::atomic<uint64_t> consecutive_failures_{0};
   std::atomic<bool> running_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> finished_{false};

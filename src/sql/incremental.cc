@@ -614,7 +614,9 @@ arrow::Status CheckIncremental(const nlohmann::json& tree, const IncrementalCont
   ARROW_ASSIGN_OR_RAISE(const json* root, RootNode(tree));
   if (info != nullptr) *info = IncrementalInfo{};
   Checker checker(ctx, info);
-  return checker.Node(*root, nullptr, /*top=*/true).status();
+  ARROW_ASSIGN_OR_RAISE(auto summary, checker.Node(*root, nullptr, /*top=*/true));
+  if (info != nullptr) info->joins_on_block_num = summary.aligned;
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::set<std::string>> AggregateFunctionNames(duckdb_connection conn) {

@@ -111,6 +111,10 @@ struct IncrementalInfo {
   bool has_block_grouping = false;
   /// Some subquery appears in an expression (scalar, EXISTS, IN, ANY/ALL).
   bool has_subquery_expression = false;
+  /// Every join in FROM equates block_num of its two sides (USING (block_num) or
+  /// an `x.block_num = y.block_num` conjunct): joined rows never span blocks, so
+  /// a microbatch can join block by block without the delta rule's history.
+  bool joins_on_block_num = true;
 };
 
 /// \brief Check that a query can run microbatch by microbatch.

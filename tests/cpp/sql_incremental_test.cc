@@ -533,3 +533,43 @@ TEST_F(Incremental, AcceptsStatementOrNodeAndRejectsNonTrees) {
 }
 
 }  // namespace sluice::sql
+
+namespace sluice::sql {
+namespace {
+
+IncrementalInfo InfoOf(const std::string& sql) {
+  duckdb_database db;
+  duckdb_connection conn;
+  EXPECT_EQ(duckdb_open(nullptr, &db), DuckDBSuccess);
+  EXPECT_EQ(duckdb_connect(db, &conn), DuckDBSuccess);
+  auto tree = ParseTree(conn, sql);
+  EXPECT_TRUE(tree.ok()) << tree.status().ToString();
+  auto aggregates = *AggregateFunctionNames(conn);
+  IncrementalContext ctx;
+  ctx.is_aggregate = [&](const std::string& n) { return aggregates.count(n) > 0; };
+  IncrementalInfo info;
+  EXPECT_TRUE(CheckIncremental(*tree, ctx, &info).ok());
+  duckdb_disconnect(&conn);
+  duckdb_close(&db);
+  return info;
+}
+
+}  // namespace
+
+TEST(IncrementalJoins, BlockAlignedJoinsAreRecognized) {
+  auto on = InfoOf("SELECT * FROM eth_rpc.transactions t JOIN eth_rpc.logs l "
+                   "ON t.block_num = l.block_num AND t.tx_hash = l.tx_hash");
+  EXPECT_TRUE(on.has_join);
+  EXPECT_TRUE(on.joins_on_block_num);
+  auto usingb = InfoOf("SELECT * FROM eth_rpc.blocks JOIN eth_rpc.logs USING (block_num)");
+  EXPECT_TRUE(usingb.joins_on_block_num);
+  auto cross = InfoOf("SELECT * FROM eth_rpc.blocks b JOIN eth_rpc.transactions t "
+                      "ON t.block_num = b.block_num + 2");
+  EXPECT_TRUE(cross.has_join);
+  EXPECT_FALSE(cross.joins_on_block_num);
+  auto other = InfoOf("SELECT * FROM eth_rpc.transactions t JOIN eth_rpc.logs l "
+                      "ON t.tx_hash = l.tx_hash");
+  EXPECT_FALSE(other.joins_on_block_num);
+}
+
+}  // namespace sluice::sql

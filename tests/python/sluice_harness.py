@@ -99,18 +99,22 @@ class Anvil:
 
 
 class Server:
-    """`sluice serve` on a free port, extracting from `rpc_url` into `data_dir`."""
+    """`sluice serve` on free ports (Flight, JSON Lines, admin API), extracting from
+    `rpc_url` into `data_dir`."""
 
     def __init__(self, data_dir: Path, rpc_url: str, *extra: str, wait_ready: bool = True,
                  cwd: Optional[Path] = None):
         self.data_dir = data_dir
         self.args = [str(SLUICE), "serve", "--rpc-url", rpc_url, "--data-dir", str(data_dir),
-                     "--flight-addr", "127.0.0.1:0", "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
+                     "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0",
+                     "--admin-api-addr", "127.0.0.1:0", "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
         self.stderr_path = data_dir.parent / f"sluice-{data_dir.name}-{time.time_ns()}.log"
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
                                      text=True, cwd=cwd)
         self.port: Optional[int] = None
+        self.jsonl_port: Optional[int] = None
+        self.admin_port: Optional[int] = None
         if wait_ready:
             self.wait_listening()
 
@@ -120,10 +124,25 @@ class Server:
             self.proc.wait(10)
             raise RuntimeError(f"server did not start: {line!r}\n{self.log_text()}")
         self.port = int(line.strip().rsplit(":", 1)[1])
+        # Then one line per HTTP endpoint, in this order.
+        for attr, prefix in (("jsonl_port", "sluice: jsonl listening on http://"),
+                             ("admin_port", "sluice: admin listening on http://")):
+            line = self.proc.stdout.readline()
+            if not line.startswith(prefix):
+                raise RuntimeError(f"server did not print {prefix!r}: {line!r}\n{self.log_text()}")
+            setattr(self, attr, int(line.strip().rsplit(":", 1)[1]))
 
     @property
     def location(self) -> str:
         return f"grpc://127.0.0.1:{self.port}"
+
+    @property
+    def jsonl_url(self) -> str:
+        return f"http://127.0.0.1:{self.jsonl_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def client(self) -> flight.FlightClient:
         return flight.connect(self.location)

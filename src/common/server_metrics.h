@@ -1,0 +1,99 @@
+// The metrics sluice exports on the admin API's GET /metrics (docs/http.md), all
+// declared here: names, help texts, labels, buckets. They live in
+// Registry::Default().
+//
+// Queries (updated by the Flight service and the JSON Lines endpoint):
+//   sluice_queries_total{kind, outcome}   counter  kind: batch | stream | jsonl;
+//                                                  outcome: ok | error | cancelled
+//   sluice_rows_sent_total{kind}          counter  rows sent to clients
+//   sluice_bytes_sent_total{kind}         counter  bytes sent (Flight: IPC bodies, IPC
+//                                                  metadata and app_metadata; JSON Lines:
+//                                                  response body as sent, after gzip)
+//   sluice_active_streams                 gauge    streaming queries open now
+//   sluice_microbatches_total             counter  microbatches sent by streams
+// Datasets (read at each scrape from the store and the extractor; label dataset):
+//   sluice_stored_head_block              gauge    newest stored (queryable) block
+//   sluice_node_head_block                gauge    the node's head as last polled
+//   sluice_head_lag_blocks                gauge    node head - stored head (>= 0)
+//   sluice_reorgs_total                   counter  reorgs followed
+//   sluice_reorg_depth_blocks             histogram blocks each reorg replaced
+//   sluice_rpc_errors_total               counter  failed JSON-RPC attempts
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "arrow/status.h"
+#include "common/metrics.h"
+
+namespace sluice::common {
+
+/// \brief How a query was asked: a Flight batch query, a Flight streaming query,
+/// or a JSON Lines request.
+enum class QueryKind { kBatch = 0, kStream = 1, kJsonl = 2 };
+
+/// \brief How a query ended: every row sent; an error (planning or execution);
+/// or cancelled (the client went away or cancelled; the server shut down).
+enum class QueryOutcome { kOk = 0, kError = 1, kCancelled = 2 };
+
+/// \brief OK -> kOk, Cancelled -> kCancelled, any other status -> kError.
+QueryOutcome OutcomeOf(const arrow::Status& status);
+
+/// \brief The query metrics of the process (see the header comment), created
+/// in Registry::Default() on first use, every label combination at 0.
+class ServerMetrics {
+ public:
+  static ServerMetrics& Get();
+
+  /// \brief Count one query that ended.
+  void CountQuery(QueryKind kind, QueryOutcome outcome) {
+    queries_[static_cast<int>(kind)][static_cast<int>(outcome)]->Increment();
+  }
+  /// \brief Count rows and bytes sent to a client.
+  void CountSent(QueryKind kind, int64_t rows, int64_t bytes) {
+    if (rows > 0) rows_sent_[static_cast<int>(kind)]->Increment(static_cast<uint64_t>(rows));
+    if (bytes > 0) bytes_sent_[static_cast<int>(kind)]->Increment(static_cast<uint64_t>(bytes));
+  }
+  Counter& queries(QueryKind kind, QueryOutcome outcome) {
+    return *queries_[static_cast<int>(kind)][static_cast<int>(outcome)];
+  }
+  Gauge& active_streams() { return *active_streams_; }
+  Counter& microbatches() { return *microbatches_; }
+
+ private:
+  ServerMetrics();
+  Counter* queries_[3][3];
+  Counter* rows_sent_[3];
+  Counter* bytes_sent_[3];
+  Gauge* active_streams_;
+  Counter* microbatches_;
+};
+
+/// \brief "batch", "stream" or "jsonl".
+const char* QueryKindName(QueryKind kind);
+
+/// Names and help of the per-dataset metrics (label `dataset`), registered as
+/// callbacks by the admin API.
+inline constexpr const char* kStoredHeadBlock = "sluice_stored_head_block";
+inline constexpr const char* kStoredHeadBlockHelp = "Newest block stored and queryable";
+inline constexpr const char* kNodeHeadBlock = "sluice_node_head_block";
+inline constexpr const char* kNodeHeadBlockHelp =
+    "The node's head block as last polled (eth_getBlockByNumber(\"latest\"))";
+inline constexpr const char* kHeadLagBlocks = "sluice_head_lag_blocks";
+inline constexpr const char* kHeadLagBlocksHelp =
+    "Blocks the stored head is behind the node's head";
+inline constexpr const char* kReorgsTotal = "sluice_reorgs_total";
+inline constexpr const char* kReorgsTotalHelp =
+    "Chain reorganizations followed (store truncations)";
+inline constexpr const char* kReorgDepthBlocks = "sluice_reorg_depth_blocks";
+inline constexpr const char* kReorgDepthBlocksHelp =
+    "Blocks replaced by each reorganization (stored head - common ancestor)";
+inline constexpr const char* kRpcErrorsTotal = "sluice_rpc_errors_total";
+inline constexpr const char* kRpcErrorsTotalHelp =
+    "Failed JSON-RPC attempts to the node (calls and batches, retried)";
+
+/// \brief The buckets of sluice_reorg_depth_blocks: 1, 2, 4, … 256 (the default
+/// max_reorg_depth), 1024.
+std::vector<double> ReorgDepthBuckets();
+
+}  // namespace sluice::common

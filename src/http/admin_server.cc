@@ -1,0 +1,235 @@
+#include "http/admin_server.h"
+
+#include <ctime>
+
+#include "common/server_metrics.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+namespace sluice::http {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string IsoTime(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::optional<uint64_t> StoredHead(const storage::BlockStore& store) {
+  auto head = store.head();
+  return head ? std::optional<uint64_t>(head->number) : std::nullopt;
+}
+
+std::optional<uint64_t> Lag(std::optional<uint64_t> node, std::optional<uint64_t> stored) {
+  if (!node || !stored) return std::nullopt;
+  return *node > *stored ? *node - *stored : 0;
+}
+
+template <typename T>
+json OrNull(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+// Observes the store's published versions: a version whose head is below the
+// previous one is a truncation (a reorg); its depth is the blocks it removed.
+void ObserveReorgDepths(storage::BlockStore* store, common::Histogram* depths) {
+  struct Last {
+    std::optional<storage::BlockRange> range;
+  };
+  auto last = std::make_shared<Last>();
+  last->range = store->snapshot()->range;
+  store->Subscribe([last, depths](const storage::Snapshot& snapshot) {
+    // Runs on the store's writer thread, one version at a time.
+    const auto& before = last->range;
+    const auto& now = snapshot.range;
+    if (before && (!now || now->end < before->end)) {
+      depths->Observe(static_cast<double>(now ? before->end - now->end : before->size()));
+    }
+    last->range = now;
+  });
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions options,
+                                                              std::vector<AdminDataset> datasets) {
+  if (options.registry == nullptr) options.registry = &common::Registry::Default();
+  if (options.streams == nullptr) options.streams = &common::StreamRegistry::Default();
+  std::unique_ptr<AdminServer> s(new AdminServer());
+  s->options_ = options;
+  s->datasets_ = std::move(datasets);
+  ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("admin", options.listen));
+
+  auto& registry = *options.registry;
+  for (const auto& d : s->datasets_) {
+    if (d.store == nullptr) return arrow::Status::Invalid("admin: a dataset without a store");
+    storage::BlockStore* store = d.store;
+    const common::Labels labels = {{"dataset", store->options().dataset}};
+    auto extraction = d.extraction;
+    using common::MetricType;
+    s->callbacks_.push_back(registry.AddCallback(
+        MetricType::kGauge, common::kStoredHeadBlock, common::kStoredHeadBlockHelp, labels,
+        [store]() -> std::optional<double> {
+          auto h = StoredHead(*store);
+          return h ? std::optional<double>(static_cast<double>(*h)) : std::nullopt;
+        }));
+    if (extraction) {
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kGauge, common::kNodeHeadBlock, common::kNodeHeadBlockHelp, labels,
+          [extraction]() -> std::optional<double> {
+            auto h = extraction().node_head;
+            return h ? std::optional<double>(static_cast<double>(*h)) : std::nullopt;
+          }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kGauge, common::kHeadLagBlocks, common::kHeadLagBlocksHelp, labels,
+          [extraction, store]() -> std::optional<double> {
+            auto lag = Lag(extraction().node_head, StoredHead(*store));
+            return lag ? std::optional<double>(static_cast<double>(*lag)) : std::nullopt;
+          }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kReorgsTotal, common::kReorgsTotalHelp, labels,
+          [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().reorgs);
+          }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kRpcErrorsTotal, common::kRpcErrorsTotalHelp, labels,
+          [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().rpc_errors);
+          }));
+    }
+    ObserveReorgDepths(store, &registry.GetHistogram(common::kReorgDepthBlocks,
+                                                     common::kReorgDepthBlocksHelp,
+                                                     common::ReorgDepthBuckets(), labels));
+  }
+
+  auto& svr = s->http_->server();
+  AdminServer* self = s.get();
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200,
+             {{"endpoints", {"/health", "/ready", "/metrics", "/datasets", "/streams"}}});
+  });
+  svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, {{"status", "ok"}});
+  });
+  svr.Get("/ready", [self](const httplib::Request&, httplib::Response& res) {
+    if (auto reason = self->NotReadyReason()) {
+      SendJson(res, 503, {{"status", "not_ready"}, {"reason", *reason}});
+    } else {
+      SendJson(res, 200, {{"status", "ready"}});
+    }
+  });
+  svr.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
+    res.set_content(self->options_.registry->RenderPrometheus(),
+                    "text/plain; version=0.0.4; charset=utf-8");
+  });
+  svr.Get("/datasets", [self](const httplib::Request&, httplib::Response& res) {
+    res.set_content(self->DatasetsJson(), "application/json");
+  });
+  svr.Get("/streams", [self](const httplib::Request&, httplib::Response& res) {
+    res.set_content(self->StreamsJson(), "application/json");
+  });
+  svr.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    SetError(&res, res.status, res.status == 404 ? "NOT_FOUND" : "INVALID_ARGUMENT",
+             "no such endpoint: " + req.method + " " + req.path +
+                 " (GET /health, /ready, /metrics, /datasets, /streams)");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  return s;
+}
+
+AdminServer::~AdminServer() {
+  if (http_) http_->Stop();
+}
+
+std::optional<std::string> AdminServer::NotReadyReason() const {
+  for (const auto& d : datasets_) {
+    const std::string& name = d.store->options().dataset;
+    if (!d.extraction) continue;  // serves what is stored: ready
+    auto e = d.extraction();
+    auto with_error = [&](std::string what) {
+      if (!e.last_error.empty()) what += ": " + e.last_error;
+      return what;
+    };
+    if (e.failed) return with_error("dataset " + name + ": extraction stopped");
+    if (!e.running) return "dataset " + name + ": extraction is not running";
+    if (!e.node_head) return with_error("dataset " + name + ": the node has not answered yet");
+    if (e.consecutive_failures >= options_.max_consecutive_failures) {
+      return with_error("dataset " + name + ": the node is failing (" +
+                        std::to_string(e.consecutive_failures) + " attempts in a row)");
+    }
+  }
+  return std::nullopt;
+}
+
+std::string AdminServer::DatasetsJson() const {
+  json list = json::array();
+  for (const auto& d : datasets_) {
+    auto snapshot = d.store->snapshot();
+    json tables = json::array();
+    for (const auto& t : snapshot->tables) tables.push_back(t.name);
+    json j = {{"name", snapshot->dataset}, {"network", snapshot->network}, {"tables", tables}};
+    std::optional<uint64_t> stored;
+    if (snapshot->range) {
+      stored = snapshot->range->end;
+      j["blocks"] = {{"start", snapshot->range->start}, {"end", snapshot->range->end}};
+      const auto* h = snapshot->Header(snapshot->range->end);
+      j["head"] = {{"number", snapshot->range->end},
+                   {"hash", h ? storage::HashToHex(h->hash) : std::string()},
+                   {"timestamp", h ? h->timestamp : 0}};
+    } else {
+      j["blocks"] = nullptr;
+      j["head"] = nullptr;
+    }
+    j["extracting"] = static_cast<bool>(d.extraction);
+    if (d.extraction) {
+      auto e = d.extraction();
+      j["node_head"] = OrNull(e.node_head);
+      j["lag"] = OrNull(Lag(e.node_head, stored));
+      j["reorgs"] = e.reorgs;
+      j["rpc_errors"] = e.rpc_errors;
+      j["last_error"] = e.last_error.empty() ? json(nullptr) : json(e.last_error);
+    } else {
+      j["node_head"] = nullptr;
+      j["lag"] = nullptr;
+    }
+    list.push_back(std::move(j));
+  }
+  return json({{"datasets", list}}).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string AdminServer::StreamsJson() const {
+  json list = json::array();
+  for (const auto& s : options_.streams->List()) {
+    json j = {{"id", s.id},
+              {"query", s.query},
+              {"dataset", s.dataset},
+              {"started_at", IsoTime(s.started)},
+              {"rows_sent", s.rows_sent},
+              {"bytes_sent", s.bytes_sent},
+              {"microbatches", s.microbatches}};
+    j["cursor"] = s.cursor_block ? json{{"block_number", *s.cursor_block}, {"hash", s.cursor_hash}}
+                                 : json(nullptr);
+    j["microbatch"] = s.microbatch
+                          ? json{{"start", s.microbatch->first}, {"end", s.microbatch->second}}
+                          : json(nullptr);
+    list.push_back(std::move(j));
+  }
+  return json({{"streams", list}}).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace sluice::http

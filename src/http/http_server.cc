@@ -1,0 +1,99 @@
+#include "http/http_server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/log.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+namespace sluice::http {
+
+arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Bind(std::string name,
+                                                           const ListenOptions& options) {
+  std::unique_ptr<HttpServer> s(new HttpServer());
+  s->name_ = std::move(name);
+  s->server_ = std::make_unique<httplib::Server>();
+  auto& svr = *s->server_;
+  const int threads = std::max(1, options.threads);
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a
+  // second server share the port silently instead of failing to bind.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  svr.set_write_timeout(options.write_timeout_secs, 0);
+  svr.set_tcp_nodelay(true);
+  svr.set_payload_max_length(16 << 20);
+  svr.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                               std::exception_ptr ep) {
+    std::string what = "unexpected error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    SetError(&res, 500, "INTERNAL", what);
+  });
+  if (options.port == 0) {
+    s->port_ = svr.bind_to_any_port(options.host);
+    if (s->port_ < 0) {
+      return arrow::Status::IOError(s->name_, ": cannot listen on ", options.host, ":0");
+    }
+  } else {
+    if (!svr.bind_to_port(options.host, options.port)) {
+      return arrow::Status::IOError(s->name_, ": cannot listen on ", options.host, ":",
+                                    options.port, " (address in use or unknown host)");
+    }
+    s->port_ = options.port;
+  }
+  return s;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Start() {
+  thread_ = std::thread([this] {
+    if (!server_->listen_after_bind()) LOG_ERROR("{}: the HTTP server stopped on an error", name_);
+    exited_ = true;
+  });
+  // httplib's stop() is a no-op until the server runs: wait for it, so that a
+  // Stop right after Start is not lost.
+  while (!server_->is_running() && !exited_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void HttpServer::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::pair<int, std::string> HttpStatusOf(const arrow::Status& status) {
+  if (status.IsInvalid() || status.IsTypeError() || status.IsKeyError() ||
+      status.IsIndexError()) {
+    return {400, "INVALID_ARGUMENT"};
+  }
+  if (status.IsNotImplemented()) return {501, "UNIMPLEMENTED"};
+  if (status.IsOutOfMemory() || status.IsCapacityError()) return {503, "RESOURCE_EXHAUSTED"};
+  if (status.IsCancelled()) return {503, "CANCELLED"};
+  return {500, "INTERNAL"};
+}
+
+std::string ErrorJson(const std::string& code, const std::string& message) {
+  nlohmann::json j = {{"error_code", code}, {"error_message", message}};
+  // Invalid UTF-8 in a message (DuckDB may quote raw input) is replaced, never thrown.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void SetError(httplib::Response* response, int http_status, const std::string& code,
+              const std::string& message) {
+  response->status = http_status;
+  response->set_content(ErrorJson(code, message), "application/json");
+}
+
+}  // namespace sluice::http
