@@ -310,10 +310,14 @@ void Session::Interrupt() { duckdb_interrupt(conn_.get()); }
 
 arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   out->reset();
-  if (done_) return arrow::Status::OK();
   arrow::RecordBatchVector parts;
   int64_t rows = 0;
-  while (rows < rows_per_batch_) {
+  if (carry_) {
+    rows = carry_->num_rows();
+    parts.push_back(std::move(carry_));
+    carry_.reset();
+  }
+  while (!done_ && rows < rows_per_batch_) {
     DataChunk chunk;
     *chunk.out() = duckdb_fetch_chunk(result_.get());
     if (!chunk) {
@@ -334,11 +338,17 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
     parts.push_back(std::move(batch));
   }
   if (parts.empty()) return arrow::Status::OK();
+  std::shared_ptr<arrow::RecordBatch> batch;
   if (parts.size() == 1) {
-    *out = std::move(parts[0]);
+    batch = std::move(parts[0]);
   } else {
-    ARROW_ASSIGN_OR_RAISE(*out, arrow::ConcatenateRecordBatches(parts));
+    ARROW_ASSIGN_OR_RAISE(batch, arrow::ConcatenateRecordBatches(parts));
   }
+  if (batch->num_rows() > rows_per_batch_) {
+    carry_ = batch->Slice(rows_per_batch_);
+    batch = batch->Slice(0, rows_per_batch_);
+  }
+  *out = std::move(batch);
   return arrow::Status::OK();
 }
 

@@ -90,9 +90,10 @@ class Engine {
   std::mutex mu_;
 };
 
-/// \brief The result of a query, read as Arrow record batches of about
-/// `rows_per_batch` rows (DuckDB's 2048-row chunks coalesced). Streams from the
-/// engine: memory stays at about one batch. ReadNext returns a null batch at end.
+/// \brief The result of a query, read as Arrow record batches of exactly
+/// `rows_per_batch` rows but the last (DuckDB's 2048-row chunks coalesced and
+/// cut). Streams from the engine: memory stays at about one batch. ReadNext
+/// returns a null batch at end.
 class ResultReader : public arrow::RecordBatchReader {
  public:
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -105,6 +106,7 @@ class ResultReader : public arrow::RecordBatchReader {
   Result result_;
   ArrowOptions arrow_options_;
   int64_t rows_per_batch_ = 65536;
+  std::shared_ptr<arrow::RecordBatch> carry_;  // rows fetched past the last batch
   bool done_ = false;
 };
 
