@@ -101,7 +101,7 @@ def test_dead_node_does_not_take_the_server_down(tmp_path):
 
 
 def test_cli_query_prints_a_table(server, chain):
-    proc = subprocess.run([str(SLUICE), "query", "--server", server.location,
+    proc = subprocess.run([str(SLUICE), "query", "--server", server.location, "--format", "table",
                            "SELECT block_num, hash FROM eth_rpc.blocks ORDER BY block_num LIMIT 3"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
