@@ -18,13 +18,12 @@ import collections
 import random
 import re
 import statistics
-import subprocess
 import threading
 import time
 
 import pytest
 
-from sluice_harness import (ROOT, SLUICE, ProtocolClient, anvil_reorg, assert_store_matches_node,
+from sluice_harness import (ROOT, ProtocolClient, anvil_reorg, assert_store_matches_node,
                             moved_txs, node_chain, query, rpc, store_chain, wait_for,
                             wait_store_matches_node)
 
