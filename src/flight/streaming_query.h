@@ -14,9 +14,9 @@
 //     equate block_num, whose rows never span blocks; GROUP BY block_num): runs
 //     once per block with every table restricted to that block, so rows are
 //     delivered in block order and each block's groups are whole;
-//   - kDeltaJoin, a query joining tables on anything else: runs block by block; for block b and
-//     tables T1..Tn, Δ(T1 ⋈ … ⋈ Tn) is the union, over every non-empty set S of
-//     tables, of the query with the tables in S restricted to block b and the
+//   - kDeltaJoin, a query joining tables on anything else: runs block by block;
+//     for block b and tables T1..Tn, Δ(T1 ⋈ … ⋈ Tn) is the union, over every
+//     non-empty set S of tables, of the query with the tables in S restricted to block b and the
 //     others to the blocks before b (protocol.md §3). A joined row thus appears
 //     exactly once, in the microbatch of the greater of its sides' blocks.
 //

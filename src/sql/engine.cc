@@ -228,6 +228,7 @@ arrow::Status Session::ApplyVariables() {
 arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
   ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
   ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
+  checked_sql_ = sql;  // the sandbox passed: Prepare/Execute need not parse it again
   IncrementalContext ctx;
   ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
   ctx.view_tree = [this](const std::string& schema,
