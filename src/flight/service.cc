@@ -1,5 +1,7 @@
 #include "flight/service.h"
 
+#include <charconv>
+
 #include "arrow/flight/api.h"
 #include "arrow/ipc/writer.h"
 #include "common/log.h"
@@ -177,7 +179,21 @@ struct Request {
   std::string sql;
   bool stream = false;
   std::string resume;
+  int64_t rows_per_batch = 0;  // header sluice-fetch-size; 0: the server's rows_per_batch
 };
+
+constexpr int64_t kMaxFetchSize = 1 << 20;
+
+// The header `sluice-fetch-size: N`: rows per record batch, 1..1048576.
+arrow::Result<int64_t> ParseFetchSize(const std::string& text) {
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kMaxFetchSize) {
+    return arrow::Status::Invalid("header sluice-fetch-size must be an integer from 1 to ",
+                                  kMaxFetchSize, " (rows per record batch), not '", text, "'");
+  }
+  return n;
+}
 
 arrow::Result<Request> ParseRequest(const fl::ServerCallContext& context,
                                     const fl::FlightDescriptor& descriptor) {
@@ -197,6 +213,9 @@ arrow::Result<Request> ParseRequest(const fl::ServerCallContext& context,
   r.sql = std::move(settings.sql);
   r.stream = sql::IsStreaming(settings, header);
   r.resume = Header(context, "amp-resume").value_or("");
+  if (auto h = Header(context, "sluice-fetch-size")) {
+    ARROW_ASSIGN_OR_RAISE(r.rows_per_batch, ParseFetchSize(*h));
+  }
   if (!r.stream && !r.resume.empty()) {
     return arrow::Status::Invalid(
         "header amp-resume applies to streaming queries (SETTINGS stream = true or amp-stream: "
@@ -236,6 +255,7 @@ arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
   payload.sql = query.sql;
   payload.stream = query.stream;
   payload.resume = query.resume;
+  payload.rows_per_batch = query.rows_per_batch;
   fl::FlightEndpoint endpoint;
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
@@ -266,11 +286,15 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
   if (payload.stream) {
     ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));
     ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(payload.sql));
-    ARROW_ASSIGN_OR_RAISE(*stream, StreamingQuery::Make(engine_, std::move(plan), options_.stream,
+    StreamOptions stream_options = options_.stream;
+    if (payload.rows_per_batch > 0) stream_options.rows_per_batch = payload.rows_per_batch;
+    ARROW_ASSIGN_OR_RAISE(*stream, StreamingQuery::Make(engine_, std::move(plan), stream_options,
                                                         std::move(schema), &context));
     return arrow::Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(auto reader, session->Execute(payload.sql, options_.rows_per_batch));
+  const int64_t rows_per_batch =
+      payload.rows_per_batch > 0 ? payload.rows_per_batch : options_.rows_per_batch;
+  ARROW_ASSIGN_OR_RAISE(auto reader, session->Execute(payload.sql, rows_per_batch));
   *stream = std::make_unique<BatchQueryStream>(std::move(session), std::move(reader));
   return arrow::Status::OK();
 }

@@ -136,7 +136,7 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
     std::string key = plan_.sql + '\0' + std::to_string(static_cast<int>(plan_.mode)) + '/' +
                       std::to_string(numbers.start) + '/' + std::to_string(numbers.end) + '/' +
                       storage::HashToHex(range.hash) + '/' + storage::HashToHex(range.prev_hash) +
-                      (is_reorg ? "/reorg" : "");
+                      '/' + std::to_string(options_.rows_per_batch) + (is_reorg ? "/reorg" : "");
     bool owner = false;
     shared = options_.cache->Acquire(key, &owner);
     if (!owner) {

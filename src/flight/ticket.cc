@@ -55,6 +55,7 @@ std::string TicketSigner::Issue(TicketPayload payload) const {
                       {"stream", payload.stream},
                       {"resume", payload.resume},
                       {"exp", payload.expires_ms}};
+  if (payload.rows_per_batch > 0) j["rpb"] = payload.rows_per_batch;
   std::string body = std::string(kMagic) + j.dump();
   return body + Mac(key_, body);
 }
@@ -76,6 +77,7 @@ arrow::Result<TicketPayload> TicketSigner::Redeem(const std::string& ticket) con
     p.stream = j.at("stream").get<bool>();
     p.resume = j.at("resume").get<std::string>();
     p.expires_ms = j.at("exp").get<int64_t>();
+    p.rows_per_batch = j.value("rpb", int64_t{0});  // absent in tickets without a fetch size
   } catch (const std::exception&) {
     return invalid;
   }

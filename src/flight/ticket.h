@@ -20,6 +20,7 @@ struct TicketPayload {
   std::string sql;          ///< the query, SETTINGS clause already removed
   bool stream = false;      ///< streaming query (protocol.md §3)
   std::string resume;       ///< the amp-resume cursor JSON, or empty
+  int64_t rows_per_batch = 0;  ///< the sluice-fetch-size header: rows per record batch; 0: server default
   int64_t expires_ms = 0;   ///< Unix milliseconds after which the ticket is refused
 };
 

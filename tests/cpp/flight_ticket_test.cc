@@ -20,6 +20,19 @@ TEST(TicketSigner, RoundTrip) {
   EXPECT_EQ(back->resume, p.resume);
 }
 
+TEST(TicketSigner, CarriesTheFetchSize) {
+  auto signer = *TicketSigner::Make("", std::chrono::seconds(60));
+  TicketPayload p;
+  p.sql = "SELECT 1";
+  auto plain = signer.Redeem(signer.Issue(p));
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->rows_per_batch, 0);  // no sluice-fetch-size: the server's default
+  p.rows_per_batch = 1000;
+  auto sized = signer.Redeem(signer.Issue(p));
+  ASSERT_TRUE(sized.ok()) << sized.status().ToString();
+  EXPECT_EQ(sized->rows_per_batch, 1000);
+}
+
 TEST(TicketSigner, RejectsEveryAlteredByte) {
   auto signer = *TicketSigner::Make("", std::chrono::seconds(60));
   TicketPayload p;
