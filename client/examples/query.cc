@@ -7,7 +7,7 @@
 //       [--cancel-after-pages N] [--out FILE] [--param TYPE:VALUE]...
 //
 // Prints a JSON line per page {"page":P,"rows":R} (from the page callback), then
-// {"rows":N,"pages":P,"complete":true|false,"status":"OK"|"<error>"}. --out
+// {"rows":N,"pages":P,"complete":B,"timed_out":B,"status":"OK"|"<error>"}. --out
 // writes the pages read as an Arrow IPC stream. --param binds the next
 // placeholder: int64:5, double:1.5, string:text, bool:true, null. Exit status 0
 // when the query ended (completely, at --max-pages or cancelled as asked), else 1.
@@ -119,8 +119,9 @@ arrow::Status Run(const Args& args, bool* ok) {
     if (c == '"' || c == '\\' || c == '\n') c = ' ';
   }
   std::cout << "{\"rows\":" << reader->total_rows() << ",\"pages\":" << reader->page_number()
-            << ",\"complete\":" << (reader->complete() ? "true" : "false") << ",\"status\":\""
-            << status_text << "\"}" << std::endl;
+            << ",\"complete\":" << (reader->complete() ? "true" : "false")
+            << ",\"timed_out\":" << (sluice::client::IsTimedOut(status) ? "true" : "false")
+            << ",\"status\":\"" << status_text << "\"}" << std::endl;
   *ok = status.ok() || (args.cancel_after_pages > 0 && sluice::client::IsCancelled(status));
   return arrow::Status::OK();
 }

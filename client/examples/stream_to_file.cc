@@ -13,7 +13,10 @@
 // to the cursor, and the stream resumes after it — so every row is in the file
 // exactly once. A reorg drops the rows of the replaced blocks.
 // --until-block: stop after the microbatch reaching that block (default: never).
+// --crash-after N (for tests): kill -9 itself right after applying the N-th
+// microbatch, before its cursor is saved.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -86,6 +89,20 @@ arrow::Status Append(const std::string& path, const std::string& lines) {
   return arrow::Status::OK();
 }
 
+// Test hook (--crash-after N): kill -9 this process right after applying the
+// N-th microbatch, before its cursor is saved — the worst moment for a crash.
+int64_t g_crash_after = 0;
+int64_t g_applied = 0;
+
+// Apply a microbatch to the file: after a reorg first drop the rows of blocks
+// >= invalidate, then append the rows and fsync.
+arrow::Status Apply(const std::string& out, const std::string& rows, uint64_t invalidate) {
+  if (invalidate != UINT64_MAX) ARROW_RETURN_NOT_OK(KeepBlocksBelow(out, invalidate));
+  ARROW_RETURN_NOT_OK(Append(out, rows));
+  if (g_crash_after > 0 && ++g_applied == g_crash_after) ::raise(SIGKILL);
+  return arrow::Status::OK();
+}
+
 // The block of a cursor: {"<network>": {"block_number": N, ...}}.
 uint64_t CursorBlock(const std::string& cursor) {
   auto j = nlohmann::json::parse(cursor);
@@ -111,7 +128,7 @@ arrow::Status Run(const std::string& url, const std::string& sql, const std::str
   ARROW_ASSIGN_OR_RAISE(auto stream, client->Stream(sql, options));
 
   std::string rows;                      // the current microbatch's rows
-  std::optional<uint64_t> invalidate;  // a reorg: drop blocks >= this at the end
+  uint64_t invalidate = UINT64_MAX;     // after a Reorg: drop blocks >= this at the end
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto event, stream->Next());  // saves the last cursor first
     if (!event) break;                                  // the server ended the stream
@@ -125,9 +142,8 @@ arrow::Status Run(const std::string& url, const std::string& sql, const std::str
       }
     } else if (auto* end = std::get_if<sluice::client::MicrobatchEnd>(&*event)) {
       // Apply the microbatch; its cursor is saved at the next Next().
-      if (invalidate) ARROW_RETURN_NOT_OK(KeepBlocksBelow(out, *invalidate));
-      invalidate.reset();
-      ARROW_RETURN_NOT_OK(Append(out, rows));
+      ARROW_RETURN_NOT_OK(Apply(out, rows, invalidate));
+      invalidate = UINT64_MAX;
       std::cout << "microbatch " << end->range.ToString() << std::endl;
       if (until_block && end->range.end >= *until_block) break;
     }
@@ -154,6 +170,8 @@ int main(int argc, char** argv) {
       cursor_file = value;
     } else if (opt == "--fetch-size") {
       fetch_size = std::atoll(value.c_str());
+    } else if (opt == "--crash-after") {
+      g_crash_after = std::atoll(value.c_str());
     } else if (opt == "--until-block") {
       until_block = std::strtoull(value.c_str(), nullptr, 10);
     } else {

@@ -39,7 +39,9 @@ class StreamConfig:
 
     Attributes:
         fetch_size: rows per page (``>= 1``). Every page has exactly this many
-            rows except the last. Also bounds the memory of a page.
+            rows except the last. Also bounds the memory of a page: it is sent as
+            the header ``sluice-fetch-size``, so the server's record batches have
+            this many rows too (docs/protocol.md).
         max_pages: stop after this many pages (None: no limit); the gRPC call is
             cancelled then, so the server stops computing.
         page_callback: ``callback(page_number, total_rows_fetched)`` after each
@@ -55,6 +57,16 @@ class StreamConfig:
     max_pages: Optional[int] = None
     page_callback: Optional[PageCallback] = None
     timeout_seconds: Optional[float] = None
+
+    MAX_SERVER_FETCH_SIZE = 1 << 20
+    """The largest ``sluice-fetch-size`` the server accepts (rows per record batch)."""
+
+    def headers(self) -> List[Tuple[bytes, bytes]]:
+        """The gRPC headers of a query with this config: ``sluice-fetch-size``, so
+        the server sends record batches of ``fetch_size`` rows (at most
+        :attr:`MAX_SERVER_FETCH_SIZE`; pages are cut to ``fetch_size`` anyway)."""
+        size = min(self.fetch_size, self.MAX_SERVER_FETCH_SIZE)
+        return [(b"sluice-fetch-size", str(size).encode())]
 
     def __post_init__(self) -> None:
         if not isinstance(self.fetch_size, int) or self.fetch_size < 1:

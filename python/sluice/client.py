@@ -230,7 +230,7 @@ class Client:
                 "parameters need the server's prepared statements (a later version)")
         config = stream_config if stream_config is not None else StreamConfig()
         timeout = self.timeout if config.timeout_seconds is None else config.timeout_seconds
-        options = self.call_options(timeout=timeout)
+        options = self.call_options(config.headers(), timeout=timeout)
         result = AsyncStreamingResult(config)
         loop = asyncio.get_running_loop()
         try:
