@@ -184,3 +184,62 @@ def test_ctrl_c_at_the_terminal_stops_the_query(server):
     tty.close()
     # The server is still up and answers.
     assert query(server.client(), "SELECT 1 AS one").to_pylist() == [{"one": 1}]
+
+
+# ---- docs/cli.md: its console examples, run on a terminal ------------------------------
+
+
+def doc_examples() -> list:
+    """(command, expected output lines) of each `$ ` line in the doc's console blocks."""
+    text = (SLUICE.parent.parent / "docs" / "cli.md").read_text()
+    out = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        for part in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, *expected = part.rstrip("\n").split("\n")
+            out.append((command, expected))
+    return out
+
+
+def test_cli_doc_examples(server, tmp_path):
+    import shlex
+
+    from sluice_harness import PYTHON
+    examples = doc_examples()
+    assert len(examples) >= 6
+    for command, expected in examples:
+        args = shlex.split(command)
+        if args[0] == "build/sluice":
+            assert args[1] == "query"
+            args = [str(SLUICE), "query", "-s", server.location, *args[2:]]
+        elif args[0] == ".venv/bin/python":
+            args[0] = str(PYTHON)
+        else:
+            raise AssertionError(f"docs/cli.md runs {args[0]}")
+        tty = Terminal()
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=tty.slave, stderr=tty.slave,
+                             cwd=tmp_path, preexec_fn=controlling_tty(tty.slave))
+        tty.start()
+        p.wait(60)
+        got = tty.close().decode().rstrip("\n").split("\n") if tty.output else []
+        assert [line.rstrip() for line in got] == expected, f"docs/cli.md: $ {command}"
+        assert p.returncode == (1 if expected and expected[0].startswith("error:") else 0)
+
+
+def test_cli_doc_shell_examples_run(server, tmp_path):
+    """The doc's `sh` blocks (chain data, redirections) run and succeed; the
+    streaming one never ends by itself and is test_cli.py's."""
+    text = (SLUICE.parent.parent / "docs" / "cli.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.startswith("build/sluice query") and "--stream" not in line:
+                commands.append(line)
+    assert len(commands) >= 3
+    for command in commands:
+        command = command.replace("build/sluice query",
+                                  f"{SLUICE} query -s {server.location}", 1)
+        p = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True,
+                           timeout=120)
+        assert p.returncode == 0, f"{command}: {p.stderr!r}"
+    assert (tmp_path / "logs.csv").stat().st_size > 0
+    assert (tmp_path / "transfers.arrow").stat().st_size > 0
