@@ -28,7 +28,8 @@ import pyarrow.flight as flight
 import pyarrow.ipc as ipc
 import pytest
 
-from sluice_harness import ROOT, Anvil, query, wait_for
+from sluice_harness import (ROOT, anvil_reorg, moved_txs, query, wait_for,
+                            wait_store_matches_node)
 
 BUILD = ROOT / "build"
 EXAMPLES = BUILD / "client"
@@ -247,6 +248,39 @@ def test_stream_killed_and_restarted_delivers_every_row_exactly_once(make_anvil,
         f"too few restarts resumed from a cursor: {resumed_from}"
     # The crashes did leave rows past the saved cursor, which the restarts dropped.
     assert left_past_cursor >= 3
+
+
+def test_stream_applies_reorgs(make_anvil, make_server, tmp_path):
+    """Across a reorg (Reorg event, then the replacing microbatch), the file the
+    example keeps holds exactly the canonical chain's rows."""
+    node = make_anvil()
+    node.traffic(blocks=10, txs_per_block=4, seed=9)
+    srv = make_server(tmp_path / "data", node.url, "--server-microbatch-max-interval", "3")
+    head = node.head()
+    srv.wait_head(head)
+    sql = "SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions"
+    out, cursor = tmp_path / "rows.txt", tmp_path / "rows.cursor"
+
+    def at() -> int:
+        return json.loads(cursor.read_text())["anvil"]["block_number"] if cursor.exists() else -1
+
+    p = subprocess.Popen([str(EXAMPLES / "sluice_client_stream_to_file"), "--flight-url",
+                          srv.location, "--sql", sql, "--out", str(out), "--cursor-file",
+                          str(cursor)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: at() >= head, 60, "the stream to reach the head")
+        before = collections.Counter(out.read_text().splitlines())
+        anvil_reorg(node.url, 3, moved_txs(node.url, 3))
+        node.traffic(blocks=2, txs_per_block=4, seed=11)
+        final = wait_store_matches_node(srv, node)
+        wait_for(lambda: at() >= final, 60, "the stream to pass the reorg")
+    finally:
+        p.kill()
+        p.wait(10)
+    got = collections.Counter(out.read_text().splitlines())
+    truth = stream_truth(srv, sql, at())
+    assert got == truth
+    assert set(before) - set(truth), "the reorg changed no row: the test proves nothing"
 
 
 def test_stream_refusals_come_back(server):
