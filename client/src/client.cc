@@ -101,7 +101,9 @@ arrow::Result<std::unique_ptr<QueryReader>> Client::Query(const std::string& sql
   }
 
   fl::FlightDescriptor descriptor = fl::FlightDescriptor::Command(sql);
-  std::shared_ptr<void> statement;
+  // With parameters: a Flight SQL prepared statement, bound, then run by its
+  // descriptor; closed once GetFlightInfo answered (the ticket holds it all).
+  std::unique_ptr<PreparedStatement> statement;
   if (!options.parameters.empty() || options.parameter_batch) {
     std::shared_ptr<arrow::RecordBatch> parameters = options.parameter_batch;
     if (!parameters) {
@@ -118,6 +120,7 @@ arrow::Result<std::unique_ptr<QueryReader>> Client::Query(const std::string& sql
 
   ARROW_ASSIGN_OR_RAISE(auto info, flight_->GetFlightInfo(
                                        CallOptions(extra, Remaining(timeout, start)), descriptor));
+  statement.reset();
   if (info->endpoints().empty()) {
     return arrow::Status::IOError("the server's FlightInfo has no endpoint");
   }
@@ -130,7 +133,6 @@ arrow::Result<std::unique_ptr<QueryReader>> Client::Query(const std::string& sql
     return schema.status();
   }
   std::unique_ptr<QueryReader> out(new QueryReader(std::move(reader), *schema, options));
-  out->keep_alive_ = std::move(statement);
   if (options.max_pages && *options.max_pages == 0) out->Finish(/*cancel_call=*/true);
   return out;
 }

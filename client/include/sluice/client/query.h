@@ -119,7 +119,6 @@ class QueryReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema_;
   std::optional<int64_t> max_pages_;
   PageCallback page_callback_;
-  std::shared_ptr<void> keep_alive_;  // what the call needs while it runs (prepared statement)
   int64_t page_number_ = 0;
   int64_t total_rows_ = 0;
   std::atomic<bool> complete_{false};  // read by Cancel() on any thread
