@@ -93,6 +93,18 @@ def test_read_all_reads_every_row_in_batches_of_the_fetch_size(server, logs):
         assert got["rss_growth_bytes"] >= 0
 
 
+def test_memory_stays_bounded_whatever_the_answer_size(server):
+    # 5,000,000 rows of at least 52 bytes (two int64s, a 32-character md5): 260 MB
+    # through the client, read page by page.
+    sql = "SELECT i, i * 2 AS j, md5(i::VARCHAR) AS h FROM range(5000000) t(i)"
+    p = example("read_all", "--flight-url", server.location, "--sql", sql,
+                "--fetch-size", "10000", timeout=300)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["rows"] == 5_000_000 and got["batches"] == 500
+    assert got["rss_growth_bytes"] < 64 << 20, got
+
+
 def test_pages_have_the_fetch_size_and_callbacks_add_up(server, logs, tmp_path):
     out = tmp_path / "pages.arrows"
     p = example("query", "--flight-url", server.location, "--sql", LOGS_SQL, "--fetch-size", "10",
@@ -311,6 +323,20 @@ def test_fetch_size_header_cuts_the_batches(server):
         with pytest.raises(pa.ArrowInvalid, match="sluice-fetch-size"):
             batch_sizes(server, sql, [(b"sluice-fetch-size", bad)])
     assert batch_sizes(server, sql, []) == [1000]  # the server is still up
+
+
+def test_fetch_size_header_cuts_streaming_data_batches(server, logs):
+    from sluice_harness import StreamReader
+    head = server.stored_head()
+    reader = StreamReader(server.location, "SELECT block_num, log_index FROM eth_rpc.logs",
+                          headers=[(b"amp-stream", b"true"), (b"sluice-fetch-size", b"2")])
+    try:
+        messages = reader.until_block(head)
+    finally:
+        reader.close()
+    sizes = [batch.num_rows for kind, _, batch in messages if kind == "data"]
+    assert max(sizes) == 2
+    assert sum(sizes) == logs.num_rows
 
 
 def test_python_execute_stream_sends_the_fetch_size(server):

@@ -62,7 +62,8 @@ struct ClientOptions {
 
 /// \brief A connection to a sluice server. Thread-safe: several threads may run
 /// queries and streams on one Client at once. Connecting is lazy in gRPC: an
-/// unreachable server shows at the first call (IsUnavailable()).
+/// unreachable server shows at the first call (IsUnavailable()). The readers
+/// and streams it returns must not outlive it.
 class Client {
  public:
   /// \brief Connect to `options.flight_url`. Invalid for a malformed URL.
