@@ -392,6 +392,10 @@ def test_doc_project_builds_against_the_installed_library(server, tmp_path):
                     "--prefix", str(prefix)], check=True, capture_output=True, timeout=120)
     assert (prefix / "lib" / "cmake" / "sluice_client" / "sluice_clientConfig.cmake").exists()
     assert (prefix / "include" / "sluice" / "client" / "api.h").exists()
+    # The client links Arrow Flight only: no DuckDB, none of the server's code.
+    libs = subprocess.run(["ldd", str(prefix / "lib" / "libsluice_client.so")],
+                          capture_output=True, text=True, check=True).stdout
+    assert "libarrow_flight" in libs and "duckdb" not in libs and "not found" not in libs
     files = {marker: code for marker, _, code in doc_blocks() if marker and "/" not in marker}
     project.mkdir()
     for name in ("CMakeLists.txt", "main.cc"):
