@@ -36,17 +36,25 @@ struct Args {
   std::vector<std::shared_ptr<arrow::Scalar>> parameters;
 };
 
+// [doc:parameters]
+// A parameter is a typed arrow::Scalar: "int64:5" is arrow::Int64Scalar(5).
 arrow::Result<std::shared_ptr<arrow::Scalar>> ParseParameter(const std::string& text) {
   if (text == "null") return arrow::MakeNullScalar(arrow::null());
   auto colon = text.find(':');
   if (colon == std::string::npos) return arrow::Status::Invalid("--param TYPE:VALUE, not ", text);
-  std::string type = text.substr(0, colon), value = text.substr(colon + 1);
-  if (type == "int64") return arrow::MakeScalar(arrow::int64(), std::stoll(value));
-  if (type == "double") return arrow::MakeScalar(arrow::float64(), std::stod(value));
-  if (type == "bool") return arrow::MakeScalar(arrow::boolean(), value == "true");
-  if (type == "string") return arrow::MakeScalar(value);
-  return arrow::Status::Invalid("--param type must be int64, double, bool or string, not ", type);
+  const std::string type = text.substr(0, colon);
+  std::shared_ptr<arrow::DataType> arrow_type = type == "int64"    ? arrow::int64()
+                                                : type == "double" ? arrow::float64()
+                                                : type == "bool"   ? arrow::boolean()
+                                                : type == "string" ? arrow::utf8()
+                                                                   : nullptr;
+  if (!arrow_type) {
+    return arrow::Status::Invalid("--param type must be int64, double, bool or string, not ",
+                                  type);
+  }
+  return arrow::Scalar::Parse(arrow_type, text.substr(colon + 1));
 }
+// [end:parameters]
 
 arrow::Status Run(const Args& args, bool* ok) {
   // [doc:connect]
