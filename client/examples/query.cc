@@ -66,6 +66,7 @@ arrow::Status Run(const Args& args, bool* ok) {
   std::mutex mu;
   std::condition_variable cv;
   int64_t pages_seen = 0;
+  bool read_done = false;  // the reading loop ended: nothing to cancel
 
   // [doc:options]
   sluice::client::QueryOptions options;
@@ -88,8 +89,8 @@ arrow::Status Run(const Args& args, bool* ok) {
   if (args.cancel_after_pages > 0) {
     canceller = std::thread([&] {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return pages_seen >= args.cancel_after_pages; });
-      reader->Cancel();
+      cv.wait(lock, [&] { return read_done || pages_seen >= args.cancel_after_pages; });
+      if (!read_done) reader->Cancel();
     });
   }
   // [end:cancel]
@@ -116,7 +117,7 @@ arrow::Status Run(const Args& args, bool* ok) {
   if (canceller.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      pages_seen = INT64_MAX;  // release a canceller still waiting
+      read_done = true;  // release a canceller still waiting
     }
     cv.notify_all();
     canceller.join();

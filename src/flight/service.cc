@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/server_metrics.h"
 #include "flight/app_metadata.h"
+#include "flight/cancel_watcher.h"
 #include "flight/command.h"
 #include "flight/cursor.h"
 #include "sql/settings_clause.h"
@@ -28,8 +29,9 @@ using common::ServerMetrics;
 class BatchQueryStream : public fl::FlightDataStream {
  public:
   BatchQueryStream(std::unique_ptr<sql::Session> session,
-                   std::unique_ptr<sql::ResultReader> reader)
-      : session_(std::move(session)), reader_(std::move(reader)) {
+                   std::unique_ptr<sql::ResultReader> reader,
+                   std::unique_ptr<CancelWatcher::Registration> watch)
+      : session_(std::move(session)), reader_(std::move(reader)), watch_(std::move(watch)) {
     auto ranges = SessionRanges(session_->snapshots());
     data_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, false, false, "data").dump());
     end_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, true, false, "end").dump());
@@ -94,6 +96,7 @@ class BatchQueryStream : public fl::FlightDataStream {
   std::shared_ptr<arrow::Buffer> end_metadata_;
   bool finished_ = false;
   bool counted_ = false;
+  std::unique_ptr<CancelWatcher::Registration> watch_;  // last: unregistered first
 };
 
 bool HasDictionary(const arrow::Schema& schema) {
@@ -294,8 +297,11 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
   }
   const int64_t rows_per_batch =
       payload.rows_per_batch > 0 ? payload.rows_per_batch : options_.rows_per_batch;
+  // The client may go away while the engine computes without writing: interrupt it.
+  auto watch = CancelWatcher::Default().Watch(&context, [s = session.get()] { s->Interrupt(); });
   ARROW_ASSIGN_OR_RAISE(auto reader, session->Execute(payload.sql, rows_per_batch));
-  *stream = std::make_unique<BatchQueryStream>(std::move(session), std::move(reader));
+  *stream = std::make_unique<BatchQueryStream>(std::move(session), std::move(reader),
+                                               std::move(watch));
   return arrow::Status::OK();
 }
 

@@ -168,6 +168,26 @@ def test_cancel_from_another_thread_stops_the_server_work(server):
     assert idle < 0.2, f"server still busy after cancel: {idle:.2f}s CPU in 1s"
 
 
+def test_timeout_stops_a_query_still_computing(server):
+    """An aggregate computes for long before its first record batch, writing
+    nothing: the server notices the deadline at once (not at its next write)
+    and interrupts the engine."""
+    srv_pid = server.proc.pid
+    sql = "SELECT sum(hash(i)) AS s FROM range(100000000000) t(i)"
+    cpu_start = cpu_seconds(srv_pid)
+    p = example("query", "--flight-url", server.location, "--sql", sql, "--timeout-ms", "1500")
+    cpu_query = cpu_seconds(srv_pid) - cpu_start
+    assert p.returncode == 1
+    assert "Deadline Exceeded" in p.stderr or "TimedOut" in p.stderr, p.stderr
+    time.sleep(1.0)
+    cpu_1 = cpu_seconds(srv_pid)
+    time.sleep(1.0)
+    idle = cpu_seconds(srv_pid) - cpu_1
+    assert cpu_query > 0.3, f"the query used {cpu_query:.2f}s CPU: too little to tell"
+    assert idle < 0.2, f"server still busy after the deadline: {idle:.2f}s CPU in 1s"
+    assert query(server.client(), "SELECT 1 AS one").to_pylist() == [{"one": 1}]
+
+
 def test_timeout_ends_the_query(server):
     before = metric(server, "sluice_queries_total", kind="batch", outcome="cancelled")
     p = example("query", "--flight-url", server.location, "--sql", HUGE_SQL, "--fetch-size",

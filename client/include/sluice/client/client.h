@@ -82,7 +82,11 @@ class Client {
   ///
   /// A query ending in `SETTINGS stream = true` never ends: use Stream().
   ///
-  /// \return a QueryReader, already connected (the schema is known).
+  /// \return a QueryReader once the server started its answer (its schema
+  /// arrived). A query that computes long before its first record batch (an
+  /// aggregate over much data) makes Query() wait that long: bound it with
+  /// `timeout` (the server then interrupts the query); Cancel() applies from
+  /// the reader's return on.
   /// Invalid: options out of range (fetch_size, max_pages) or the server
   /// refused the SQL (INVALID_ARGUMENT, with its message); IOError with
   /// IsUnavailable(): no server; IsTimedOut(): past the timeout.
