@@ -29,6 +29,7 @@ APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libss
   nlohmann-json3-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcrypto++-dev
   zlib1g-dev)
+APT_PACKAGES+=(curl)  # the curl examples of docs/http.md run in tests/python/test_docs_http.py
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 

@@ -1,4 +1,4 @@
-// Flight SQL metadata commands (protocol.md §7): GetCatalogs, GetDbSchemas,
+// Flight SQL metadata commands (docs/protocol.md, "Flight SQL"): GetCatalogs, GetDbSchemas,
 // GetTables, GetTableTypes and GetSqlInfo, answered from the engine's tables with
 // the result schemas FlightSql.proto prescribes, so ADBC and JDBC Flight SQL
 // drivers can list what sluice serves.

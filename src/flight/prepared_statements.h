@@ -1,4 +1,4 @@
-// Flight SQL prepared statements (protocol.md §7): CreatePreparedStatement keeps a
+// Flight SQL prepared statements (docs/protocol.md, "Flight SQL"): CreatePreparedStatement keeps a
 // query under a random handle, DoPut binds one row of parameters to it, and
 // GetFlightInfo(CommandPreparedStatementQuery) turns it into a ticket that carries
 // the query and its parameters (so DoGet needs no state). Handles live in this

@@ -46,7 +46,7 @@ class FlightService : public arrow::flight::FlightServerBase {
                       const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
 
-  /// \brief Flight SQL actions (protocol.md §7): `CreatePreparedStatement` (body an
+  /// \brief Flight SQL actions (docs/protocol.md, "Flight SQL"): `CreatePreparedStatement` (body an
   /// Any of ActionCreatePreparedStatementRequest; answers an Any of
   /// ActionCreatePreparedStatementResult with the handle and, when DuckDB knows them
   /// before binding, the result and parameter schemas) and `ClosePreparedStatement`.
