@@ -10,6 +10,14 @@
 
 namespace sluice::flight {
 
+namespace {
+arrow::Status UnknownHandle() {
+  return arrow::Status::KeyError(
+      "unknown prepared statement handle (closed, expired, or from another server); "
+      "create it again with CreatePreparedStatement");
+}
+}  // namespace
+
 std::string PreparedStatements::Add(std::string sql) {
   unsigned char raw[16];
   RAND_bytes(raw, sizeof(raw));
@@ -49,9 +57,7 @@ arrow::Result<PreparedQuery> PreparedStatements::Get(const std::string& handle) 
   std::lock_guard<std::mutex> lock(mu_);
   auto* e = FindLocked(handle);
   if (e == nullptr) {
-    return arrow::Status::KeyError(
-        "unknown prepared statement handle (closed, expired, or from another server); "
-        "create it again with CreatePreparedStatement");
+    return UnknownHandle();
   }
   return e->query;
 }
@@ -60,9 +66,7 @@ arrow::Status PreparedStatements::Bind(const std::string& handle, sql::Parameter
   std::lock_guard<std::mutex> lock(mu_);
   auto* e = FindLocked(handle);
   if (e == nullptr) {
-    return arrow::Status::KeyError(
-        "unknown prepared statement handle (closed, expired, or from another server); "
-        "create it again with CreatePreparedStatement");
+    return UnknownHandle();
   }
   e->query.params = std::move(params);
   return arrow::Status::OK();

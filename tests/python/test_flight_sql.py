@@ -14,9 +14,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from sluice_harness import query, rpc
-
-PREFIX = b"type.googleapis.com/arrow.flight.protocol.sql."
+from sluice_harness import flight_sql_any, query, rpc
 
 
 @pytest.fixture
@@ -168,26 +166,11 @@ def test_streaming_query_through_adbc_yields_rows(server, conn):
 
 # ---- the wire, with pyarrow's plain Flight client ------------------------------------
 
-def _any(name: str, value: bytes = b"") -> bytes:
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while n >= 0x80:
-            out.append((n & 0x7F) | 0x80)
-            n >>= 7
-        out.append(n)
-        return bytes(out)
-
-    def field(num: int, data: bytes) -> bytes:
-        return varint(num << 3 | 2) + varint(len(data)) + data
-
-    return field(1, PREFIX + name.encode()) + field(2, value)
-
-
 def test_read_only_commands_refused(server):
     client = server.client()
     for name in ("CommandStatementUpdate", "CommandGetPrimaryKeys"):
         with pytest.raises(pa.ArrowException, match=name):
-            client.get_flight_info(flight.FlightDescriptor.for_command(_any(name)))
+            client.get_flight_info(flight.FlightDescriptor.for_command(flight_sql_any(name)))
     with pytest.raises(pa.ArrowException, match="read-only"):
         writer, _ = client.do_put(flight.FlightDescriptor.for_command(b"SELECT 1"),
                                   pa.schema([("x", pa.int64())]))
@@ -201,11 +184,11 @@ def test_read_only_commands_refused(server):
 
 def test_closed_or_forged_handle_refused(server):
     client = server.client()
-    body = _any("CommandPreparedStatementQuery", b"\x0a\x04nope")
+    body = flight_sql_any("CommandPreparedStatementQuery", b"\x0a\x04nope")
     with pytest.raises(pa.ArrowException, match="unknown prepared statement"):
         client.get_flight_info(flight.FlightDescriptor.for_command(body))
     # Malformed Flight SQL bytes: a clear error, the server stays up.
     with pytest.raises(pa.ArrowException, match="malformed"):
         client.get_flight_info(flight.FlightDescriptor.for_command(
-            _any("CommandGetTables", b"\x0a\xff")))
+            flight_sql_any("CommandGetTables", b"\x0a\xff")))
     assert query(client, "SELECT 1 AS x").column(0)[0].as_py() == 1
