@@ -79,6 +79,12 @@ arrow::Status CheckKey(const std::string& key, size_t index) {
   return arrow::Status::OK();
 }
 
+Counter& FailureCounter(const std::string& endpoint) {
+  return Registry::Default().GetCounter("sluice_auth_failures_total",
+                                        "Calls refused for a missing or invalid API key or token",
+                                        {{"endpoint", endpoint}});
+}
+
 }  // namespace
 
 arrow::Result<std::shared_ptr<Authenticator>> Authenticator::Make(AuthOptions options) {
@@ -102,6 +108,9 @@ arrow::Result<std::shared_ptr<Authenticator>> Authenticator::Make(AuthOptions op
     ARROW_RETURN_NOT_OK(CheckKey(options.api_keys[i], i));
     auth->digests_.push_back(Sha256(options.api_keys[i]));
     auth->key_ids_.push_back(auth->KeyIdOf(auth->digests_.back()));
+  }
+  if (auth->enabled()) {
+    for (const char* endpoint : {"flight", "jsonl", "admin"}) FailureCounter(endpoint);  // at 0
   }
   return auth;
 }
@@ -192,11 +201,6 @@ arrow::Result<std::vector<std::string>> ReadApiKeyFile(const std::string& path) 
   return keys;
 }
 
-void CountAuthFailure(const std::string& endpoint) {
-  Registry::Default()
-      .GetCounter("sluice_auth_failures_total",
-                  "Calls refused for a missing or invalid API key or token", {{"endpoint", endpoint}})
-      .Increment();
-}
+void CountAuthFailure(const std::string& endpoint) { FailureCounter(endpoint).Increment(); }
 
 }  // namespace sluice::common
