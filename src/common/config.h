@@ -59,10 +59,11 @@ namespace sluice {
     "over TLS (with tls_key_file)")                                                            \
   X(tls_key_file, std::string, "", "PEM private key of tls_cert_file")                         \
   X(max_concurrent_queries, int64_t, 64,                                                       \
-    "Batch queries (Flight and JSON Lines) running at once; more are refused with "            \
-    "RESOURCE_EXHAUSTED / HTTP 429 (0: no limit)")                                             \
+    "Batch queries (Flight and JSON Lines) running at once; more are refused at once "         \
+    "(Flight UNAVAILABLE 'RESOURCE_EXHAUSTED: …', HTTP 429) (0: no limit)")                    \
   X(max_concurrent_streams, int64_t, 1024,                                                     \
-    "Streaming queries open at once; more are refused with RESOURCE_EXHAUSTED (0: no limit)")  \
+    "Streaming queries open at once; more are refused at once (Flight UNAVAILABLE "            \
+    "'RESOURCE_EXHAUSTED: …') (0: no limit)")                                                  \
   X(query_timeout_secs, double, 0,                                                             \
     "Longest a batch query may run, from DoGet or the JSON Lines request to its last row; "    \
     "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")

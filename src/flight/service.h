@@ -42,8 +42,8 @@ class FlightService : public arrow::flight::FlightServerBase {
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
 
   /// \brief Run the query of a ticket. INVALID_ARGUMENT for a forged, altered or
-  /// expired ticket; RESOURCE_EXHAUSTED beyond max_concurrent_queries (batch) or
-  /// max_concurrent_streams, or when the engine runs out of memory;
+  /// expired ticket; UNAVAILABLE "RESOURCE_EXHAUSTED: …" beyond
+  /// max_concurrent_queries (batch) or max_concurrent_streams (flight/limits.h);
   /// DEADLINE_EXCEEDED past query_timeout_secs (batch).
   arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
                       const arrow::flight::Ticket& request,
