@@ -115,11 +115,19 @@ def node(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def limited(node, tmp_path_factory):
-    """A server allowing 2 batch queries and 1 stream at once, batch queries at
-    most 3 s."""
+    """A server allowing 2 batch queries and 1 stream at once."""
     srv = Server(tmp_path_factory.mktemp("lim") / "data", node.url,
-                 "--max-concurrent-queries", "2", "--max-concurrent-streams", "1",
-                 "--query-timeout-secs", "3")
+                 "--max-concurrent-queries", "2", "--max-concurrent-streams", "1")
+    srv.wait_head(node.head())
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def timed(node, tmp_path_factory):
+    """A server stopping batch queries after 2 s."""
+    srv = Server(tmp_path_factory.mktemp("timed") / "data", node.url,
+                 "--query-timeout-secs", "2")
     srv.wait_head(node.head())
     yield srv
     srv.stop()
@@ -188,36 +196,36 @@ def test_concurrent_streams_beyond_the_limit_are_refused_then_served(limited):
 # timeout
 # ---------------------------------------------------------------------------
 
-def test_a_query_past_its_timeout_is_stopped(limited):
-    before = refusals(limited, "query_timeout")
-    client = flight.connect(limited.location)
+def test_a_query_past_its_timeout_is_stopped(timed):
+    before = refusals(timed, "query_timeout")
+    client = flight.connect(timed.location)
     with pytest.raises(flight.FlightTimedOutError) as e:
         start(client, SLOW_SQL).read_all()
     assert "query_timeout_secs" in str(e.value)
-    assert refusals(limited, "query_timeout") == before + 1
-    wait_for(lambda: running_queries(limited) == 0, 30, "the query to end")
-    assert_idle(limited)  # the engine stopped, not just the answer
-    assert_serves(limited)
+    assert refusals(timed, "query_timeout") == before + 1
+    wait_for(lambda: running_queries(timed) == 0, 30, "the query to end")
+    assert_idle(timed)  # the engine stopped, not just the answer
+    assert_serves(timed)
 
 
-def test_a_slow_reader_is_stopped_at_the_timeout_too(limited):
-    client = flight.connect(limited.location)
+def test_a_slow_reader_is_stopped_at_the_timeout_too(timed):
+    client = flight.connect(timed.location)
     reader = start(client, BIG_SQL)
     reader.read_chunk()
-    time.sleep(4)  # past the 3 s timeout, reading nothing
+    time.sleep(3)  # past the 2 s timeout, reading nothing
     with pytest.raises(flight.FlightTimedOutError):
         while True:
             reader.read_chunk()
-    wait_for(lambda: running_queries(limited) == 0, 30, "the query to end")
-    assert_serves(limited)
+    wait_for(lambda: running_queries(timed) == 0, 30, "the query to end")
+    assert_serves(timed)
 
 
-def test_jsonl_query_past_its_timeout(limited):
-    status, _, body = post_sql(limited, SLOW_SQL)
+def test_jsonl_query_past_its_timeout(timed):
+    status, _, body = post_sql(timed, SLOW_SQL)
     assert status == 504, body
     err = json.loads(body)
     assert err["error_code"] == "DEADLINE_EXCEEDED" and "query_timeout_secs" in err["error_message"]
-    assert_serves(limited)
+    assert_serves(timed)
 
 
 # ---------------------------------------------------------------------------
