@@ -355,6 +355,27 @@ def test_admin_api_needs_a_key_except_probes(keyed):
     assert failures.get("admin", 0) >= 8 and failures.get("flight", 0) >= 1, failures
 
 
+def test_ready_says_why_only_with_a_key(tmp_path):
+    dead = "http://127.0.0.1:1"  # nothing listens: the server is up, not ready
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLUICE_API_KEYS", KEY)
+        srv = SecureServer(tmp_path / "data", dead)
+    try:
+        def ready(headers=None):
+            status, _, body = http("GET", srv.admin_url + "/ready", headers=headers)
+            return status, json.loads(body)
+        import time
+        deadline = time.monotonic() + 30
+        while ready({"X-API-Key": KEY})[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, body = ready({"X-API-Key": KEY})
+        assert status == 503 and "reason" in body and body["status"] == "not_ready"
+        assert ready() == (503, {"status": "not_ready"})  # a probe: no reason
+        assert ready({"X-API-Key": WRONG}) == (503, {"status": "not_ready"})
+    finally:
+        srv.stop()
+
+
 def test_keys_and_tokens_are_never_logged(keyed):
     # Refusals and answers of every kind happened above (the module's tests run
     # in order); make a few more, then read everything the server wrote.
