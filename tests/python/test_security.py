@@ -484,13 +484,20 @@ def test_https_endpoints(tls_server, cert, node):
     assert http("GET", tls_server.admin_url + "/health", context=ctx)[0] == 200
 
 
-def test_tls_with_a_bad_certificate_file_is_refused(node, tmp_path, cert):
+def test_tls_with_bad_files_is_refused_naming_them(node, tmp_path, cert):
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")
-    out = subprocess.run([str(SLUICE), "serve", "--rpc-url", node.url, "--data-dir",
-                          str(tmp_path / "d"), "--flight-addr", "127.0.0.1:0", "--jsonl-addr",
-                          "127.0.0.1:0", "--admin-api-addr", "127.0.0.1:0", "--tls-cert-file",
-                          str(bad), "--tls-key-file", str(cert[1])],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1, out.stdout
-    assert out.stderr.startswith("sluice serve:"), out.stderr
+    other_key = tmp_path / "other-key.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-out", str(other_key)],
+                   check=True, capture_output=True, timeout=60)
+    for cert_file, key_file, says in ((bad, cert[1], "holds no PEM certificate"),
+                                      (cert[0], bad, "holds no unencrypted PEM private key"),
+                                      (cert[0], other_key, "does not belong to the certificate")):
+        out = subprocess.run([str(SLUICE), "serve", "--rpc-url", node.url, "--data-dir",
+                              str(tmp_path / "d"), "--flight-addr", "127.0.0.1:0",
+                              "--jsonl-addr", "127.0.0.1:0", "--admin-api-addr", "127.0.0.1:0",
+                              "--tls-cert-file", str(cert_file), "--tls-key-file", str(key_file)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and out.stdout == "", out.stdout
+        assert out.stderr.startswith("sluice serve:") and says in out.stderr, out.stderr
