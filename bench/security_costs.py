@@ -124,7 +124,8 @@ def main() -> None:
             reader = client.do_get(info.endpoints[0].ticket, options)
             reader.read_chunk()
             time.sleep(5)
-            print(f"unread 5 GB answer, 5 s:            server RSS +{rss_mb(keyed.proc.pid) - base:.0f} MB")
+            grown = rss_mb(keyed.proc.pid) - base
+            print(f"unread 5 GB answer, 5 s:            server RSS +{grown:.0f} MB")
             reader.cancel()
         finally:
             open_srv.stop()

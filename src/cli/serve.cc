@@ -173,9 +173,10 @@ arrow::Status Serve(const Config& config) {
   service_options.limits = &limits;
   flight::FlightService service(engine.get(), std::move(signer), service_options);
   ARROW_ASSIGN_OR_RAISE(auto host_port, SplitHostPort(config.flight_addr));
+  const auto& [flight_host, flight_port] = host_port;
   ARROW_ASSIGN_OR_RAISE(auto location,
-                        tls ? arrow::flight::Location::ForGrpcTls(host_port.first, host_port.second)
-                            : arrow::flight::Location::ForGrpcTcp(host_port.first, host_port.second));
+                        tls ? arrow::flight::Location::ForGrpcTls(flight_host, flight_port)
+                            : arrow::flight::Location::ForGrpcTcp(flight_host, flight_port));
   arrow::flight::FlightServerOptions options(location);
   if (tls) options.tls_certificates.push_back({tls_cert, tls_key});
   flight::InstallAuth(auth, &options);

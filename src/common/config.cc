@@ -114,8 +114,8 @@ arrow::Status ApplyApiKeys(Config* config, const std::string& path, const toml::
   // Never quote a key in a message.
   const auto* array = node.as_array();
   if (array == nullptr) {
-    return arrow::Status::Invalid("config file ", path,
-                                  ": api_keys must be an array of strings, e.g. api_keys = [\"…\"]");
+    return arrow::Status::Invalid(
+        "config file ", path, ": api_keys must be an array of strings, e.g. api_keys = [\"…\"]");
   }
   for (const auto& entry : *array) {
     auto v = entry.value<std::string>();
