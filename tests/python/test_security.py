@@ -349,10 +349,12 @@ def test_admin_api_needs_a_key_except_probes(keyed):
         assert status == 200, (path, body)
         status, _, _ = http("GET", base + path, headers={"Authorization": f"Bearer {KEY_ENV}"})
         assert status == 200, path
+    client = flight.connect(keyed.location)
+    flight_refusal(lambda: list(client.list_actions()))
     _, _, text = http("GET", base + "/metrics", headers={"X-API-Key": KEY})
     failures = {m.group(1): float(m.group(2)) for m in re.finditer(
         r'sluice_auth_failures_total\{endpoint="(\w+)"\} (\S+)', text.decode())}
-    assert failures.get("admin", 0) >= 8 and failures.get("flight", 0) >= 1, failures
+    assert failures["admin"] >= 8 and failures["flight"] >= 1, failures
 
 
 def test_ready_says_why_only_with_a_key(tmp_path):
