@@ -22,6 +22,9 @@ DEFAULT_FLIGHT_URL = "grpc://localhost:1602"
 FLIGHT_URL_ENV = "SLUICE_FLIGHT_URL"
 """The environment variable that overrides :data:`DEFAULT_FLIGHT_URL`."""
 
+API_KEY_ENV = "SLUICE_API_KEY"
+"""The environment variable :class:`Client` reads its API key from when given none."""
+
 Headers = Union[Mapping[str, str], Sequence[Tuple[Union[str, bytes], Union[str, bytes]]]]
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -35,23 +38,29 @@ def _as_bytes(v: Union[str, bytes]) -> bytes:
 class Client:
     """A connection to a sluice server.
 
-    ``Client(api_key=None, flight_url=None, timeout=None)``
+    ``Client(api_key=None, flight_url=None, timeout=None, *, headers=None,
+    tls_root_certs=None)``
 
     Args:
         api_key: sent on every call as the gRPC header
-            ``authorization: Bearer <api_key>``. Today's server accepts any key
-            and no key (authentication is a later version); a server that checks
-            keys answers a bad one with ``UNAUTHENTICATED``
-            (``pyarrow.flight.FlightUnauthenticatedError``).
-        flight_url: the server's Flight location, ``grpc://host:port``
-            (``grpc+tls://`` for TLS). None: the environment variable
-            ``SLUICE_FLIGHT_URL`` if set, else ``grpc://localhost:1602``.
+            ``authorization: Bearer <api_key>``. None: the environment variable
+            ``SLUICE_API_KEY`` if set, else no key. A server without keys
+            configured ignores it; one with keys (docs/security.md) answers a
+            missing or wrong key with ``UNAUTHENTICATED``, raised as
+            ``pyarrow.flight.FlightUnauthenticatedError``.
+        flight_url: the server's Flight location, ``grpc://host:port``, or
+            ``grpc+tls://host:port`` for a server with TLS. None: the environment
+            variable ``SLUICE_FLIGHT_URL`` if set, else ``grpc://localhost:1602``.
         timeout: seconds, the deadline of each gRPC call, or None for none. For the
             batch helpers it covers the whole answer (GetFlightInfo, and DoGet
             until its last batch): a longer query fails with
             ``pyarrow.flight.FlightTimedOutError`` (``DEADLINE_EXCEEDED``). For
             :meth:`stream` it covers only GetFlightInfo (a stream has no end).
         headers: extra gRPC headers sent on every call (keyword only).
+        tls_root_certs: for ``grpc+tls://``, the certificate authorities to trust
+            (keyword only): PEM bytes, or the path of a PEM file. None: the
+            system's. A server whose certificate they do not sign fails the first
+            call with ``pyarrow.flight.FlightUnavailableError``.
 
     Connecting is lazy in gRPC: an unreachable server shows at the first call, as
     ``pyarrow.flight.FlightUnavailableError``.
@@ -66,9 +75,12 @@ class Client:
     """
 
     def __init__(self, api_key: Optional[str] = None, flight_url: Optional[str] = None,
-                 timeout: Optional[float] = None, *, headers: Optional[Headers] = None) -> None:
+                 timeout: Optional[float] = None, *, headers: Optional[Headers] = None,
+                 tls_root_certs: Optional[Union[bytes, PathLike]] = None) -> None:
         if flight_url is None:
             flight_url = os.environ.get(FLIGHT_URL_ENV) or DEFAULT_FLIGHT_URL
+        if api_key is None:
+            api_key = os.environ.get(API_KEY_ENV) or None
         self.flight_url: str = flight_url
         self.timeout = timeout
         pairs: List[Tuple[bytes, bytes]] = []
@@ -78,7 +90,13 @@ class Client:
             items = headers.items() if isinstance(headers, Mapping) else headers
             pairs += [(_as_bytes(k).lower(), _as_bytes(v)) for k, v in items]
         self._headers = pairs
-        self._flight = flight.connect(flight_url)
+        connect_options: dict = {}
+        if tls_root_certs is not None:
+            if not isinstance(tls_root_certs, bytes):
+                with open(tls_root_certs, "rb") as f:
+                    tls_root_certs = f.read()
+            connect_options["tls_root_certs"] = tls_root_certs
+        self._flight = flight.connect(flight_url, **connect_options)
         self._closed = False
 
     # ---- plumbing --------------------------------------------------------------------

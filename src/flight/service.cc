@@ -8,6 +8,7 @@
 #include "flight/command.h"
 #include "flight/cursor.h"
 #include "flight/flight_sql.h"
+#include "flight/limits.h"
 #include "sql/settings_clause.h"
 
 namespace fl = arrow::flight;
@@ -213,7 +214,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
     ServerMetrics::Get().CountQuery(stream ? QueryKind::kStream : QueryKind::kBatch,
                                     common::OutcomeOf(st));
   }
-  return st;
+  return ToFlightStatus(std::move(st));
 }
 
 arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
@@ -280,7 +281,7 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context, const f
     ServerMetrics::Get().CountQuery(streaming ? QueryKind::kStream : QueryKind::kBatch,
                                     common::OutcomeOf(st));
   }
-  return st;
+  return ToFlightStatus(std::move(st));
 }
 
 arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl::Ticket& request,
@@ -296,17 +297,28 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
     return arrow::Status::OK();
   }
   ARROW_ASSIGN_OR_RAISE(auto params, DeserializeParameters(payload.params));
+  ARROW_ASSIGN_OR_RAISE(auto admission, Admit(options_.limits, payload.stream));
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (payload.stream) {
     ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));
     ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(payload.sql));
-    ARROW_ASSIGN_OR_RAISE(*stream, StreamingQuery::Make(engine_, std::move(plan), options_.stream,
-                                                        std::move(schema), &context));
+    ARROW_ASSIGN_OR_RAISE(auto query, StreamingQuery::Make(engine_, std::move(plan),
+                                                           options_.stream, std::move(schema),
+                                                           &context));
+    *stream = std::make_unique<QueryStream>(std::move(query), std::move(admission));
     return arrow::Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(auto reader,
-                        session->Execute(payload.sql, options_.rows_per_batch, params));
-  *stream = std::make_unique<BatchQueryStream>(std::move(session), std::move(reader));
+  // Watched from here: a client gone or a deadline passed interrupts the engine.
+  WatchBatchQuery(options_.limits, context, session.get(), &admission);
+  auto reader = session->Execute(payload.sql, options_.rows_per_batch, params);
+  if (!reader.ok()) {
+    auto st = admission.watch ? admission.watch->Explain(reader.status()) : reader.status();
+    admission.watch.reset();  // before the session it interrupts
+    return st;
+  }
+  *stream = std::make_unique<QueryStream>(
+      std::make_unique<BatchQueryStream>(std::move(session), std::move(*reader)),
+      std::move(admission));
   return arrow::Status::OK();
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "arrow/flight/server.h"
+#include "common/limits.h"
 #include "flight/prepared_statements.h"
 #include "flight/streaming_query.h"
 #include "flight/ticket.h"
@@ -22,6 +23,8 @@ namespace sluice::flight {
 struct ServiceOptions {
   int64_t rows_per_batch = 65536;  ///< rows per record batch sent
   StreamOptions stream;            ///< streaming queries
+  /// Admission and timeouts of DoGet (flight/limits.h); not owned; null: none.
+  common::Limits* limits = nullptr;
 };
 
 /// \brief The Flight service. Thread-safe: gRPC calls it from many threads.
@@ -41,7 +44,9 @@ class FlightService : public arrow::flight::FlightServerBase {
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
 
   /// \brief Run the query of a ticket. INVALID_ARGUMENT for a forged, altered or
-  /// expired ticket.
+  /// expired ticket; UNAVAILABLE "RESOURCE_EXHAUSTED: …" beyond
+  /// max_concurrent_queries (batch) or max_concurrent_streams (flight/limits.h);
+  /// DEADLINE_EXCEEDED past query_timeout_secs (batch).
   arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
                       const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;

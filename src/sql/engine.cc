@@ -5,6 +5,7 @@
 
 #include "arrow/c/bridge.h"
 #include "arrow/record_batch.h"
+#include "arrow/util/byte_size.h"
 #include "common/log.h"
 #include "fmt/format.h"
 #include "sql/evm_functions.h"
@@ -403,12 +404,14 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   out->reset();
   arrow::RecordBatchVector parts;
   int64_t rows = 0;
+  int64_t bytes = 0;  // of the parts, as their slices reference
   if (carry_) {
     rows = carry_->num_rows();
+    ARROW_ASSIGN_OR_RAISE(bytes, arrow::util::ReferencedBufferSize(*carry_));
     parts.push_back(std::move(carry_));
     carry_.reset();
   }
-  while (!done_ && rows < rows_per_batch_) {
+  while (!done_ && rows < rows_per_batch_ && bytes < kMaxBatchBytes) {
     DataChunk chunk;
     *chunk.out() = duckdb_fetch_chunk(result_.get());
     if (!chunk) {
@@ -425,7 +428,13 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
     *err.out() = duckdb_data_chunk_to_arrow(arrow_options_.get(), chunk.get(), &c_array);
     ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
     ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
+    const int64_t batch_bytes = arrow::util::TotalBufferSize(*batch);
+    if (!parts.empty() && bytes + batch_bytes > kMaxBatchBytes) {
+      carry_ = std::move(batch);  // wide rows: they start the next batch
+      break;
+    }
     rows += batch->num_rows();
+    bytes += batch_bytes;
     parts.push_back(std::move(batch));
   }
   if (parts.empty()) return arrow::Status::OK();
@@ -435,9 +444,17 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   } else {
     ARROW_ASSIGN_OR_RAISE(batch, arrow::ConcatenateRecordBatches(parts));
   }
-  if (batch->num_rows() > rows_per_batch_) {
-    carry_ = batch->Slice(rows_per_batch_);
-    batch = batch->Slice(0, rows_per_batch_);
+  int64_t keep = std::min(batch->num_rows(), rows_per_batch_);
+  if (bytes > kMaxBatchBytes && keep > 1) {
+    // About kMaxBatchBytes of rows (the average row), at least one.
+    keep = std::max<int64_t>(
+        1, std::min(keep, static_cast<int64_t>(static_cast<double>(batch->num_rows()) *
+                                               kMaxBatchBytes / static_cast<double>(bytes))));
+  }
+  if (batch->num_rows() > keep) {
+    // (Never with a chunk held back above: that leaves rows and bytes under the limits.)
+    carry_ = batch->Slice(keep);
+    batch = batch->Slice(0, keep);
   }
   *out = std::move(batch);
   return arrow::Status::OK();

@@ -106,10 +106,16 @@ class Engine {
   std::mutex mu_;
 };
 
+/// \brief At most about this many bytes per record batch (docs/security.md):
+/// batches of wide rows are cut before `rows_per_batch` rows, so that one
+/// message stays far below gRPC's 2 GiB and a stream holds little memory.
+inline constexpr int64_t kMaxBatchBytes = int64_t{64} << 20;
+
 /// \brief The result of a query, read as Arrow record batches of exactly
 /// `rows_per_batch` rows but the last (DuckDB's 2048-row chunks coalesced and
-/// cut). Streams from the engine: memory stays at about one batch. ReadNext
-/// returns a null batch at end.
+/// cut) — or fewer when that many rows would exceed kMaxBatchBytes (a row larger
+/// than that is a batch of its own). Streams from the engine: memory stays at
+/// about one batch. ReadNext returns a null batch at end.
 class ResultReader : public arrow::RecordBatchReader {
  public:
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
