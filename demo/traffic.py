@@ -208,7 +208,8 @@ class Traffic:
             tx["gasPrice"] = fees["gasPrice"]
         elif kind == "2930" and "gasPrice" in fees:
             tx["gasPrice"] = fees["gasPrice"]
-            tx["accessList"] = [{"address": to or frm, "storageKeys": []}]
+            tx["accessList"] = [{"address": to or frm,
+                                 "storageKeys": ["0x" + "00" * 31 + "00", "0x" + "00" * 31 + "01"]}]
         elif kind == "1559" and "maxFeePerGas" in fees:
             tx["maxFeePerGas"] = fees["maxFeePerGas"]
             tx["maxPriorityFeePerGas"] = fees["maxPriorityFeePerGas"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Mapping, Optional, Sequen
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from ._flight_sql import Parameters, prepared_flight_info
 from .streaming import Stream, load_cursor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,6 +21,9 @@ DEFAULT_FLIGHT_URL = "grpc://localhost:1602"
 
 FLIGHT_URL_ENV = "SLUICE_FLIGHT_URL"
 """The environment variable that overrides :data:`DEFAULT_FLIGHT_URL`."""
+
+API_KEY_ENV = "SLUICE_API_KEY"
+"""The environment variable :class:`Client` reads its API key from when given none."""
 
 Headers = Union[Mapping[str, str], Sequence[Tuple[Union[str, bytes], Union[str, bytes]]]]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -34,23 +38,29 @@ def _as_bytes(v: Union[str, bytes]) -> bytes:
 class Client:
     """A connection to a sluice server.
 
-    ``Client(api_key=None, flight_url=None, timeout=None)``
+    ``Client(api_key=None, flight_url=None, timeout=None, *, headers=None,
+    tls_root_certs=None)``
 
     Args:
         api_key: sent on every call as the gRPC header
-            ``authorization: Bearer <api_key>``. Today's server accepts any key
-            and no key (authentication is a later version); a server that checks
-            keys answers a bad one with ``UNAUTHENTICATED``
-            (``pyarrow.flight.FlightUnauthenticatedError``).
-        flight_url: the server's Flight location, ``grpc://host:port``
-            (``grpc+tls://`` for TLS). None: the environment variable
-            ``SLUICE_FLIGHT_URL`` if set, else ``grpc://localhost:1602``.
+            ``authorization: Bearer <api_key>``. None: the environment variable
+            ``SLUICE_API_KEY`` if set, else no key. A server without keys
+            configured ignores it; one with keys (docs/security.md) answers a
+            missing or wrong key with ``UNAUTHENTICATED``, raised as
+            ``pyarrow.flight.FlightUnauthenticatedError``.
+        flight_url: the server's Flight location, ``grpc://host:port``, or
+            ``grpc+tls://host:port`` for a server with TLS. None: the environment
+            variable ``SLUICE_FLIGHT_URL`` if set, else ``grpc://localhost:1602``.
         timeout: seconds, the deadline of each gRPC call, or None for none. For the
             batch helpers it covers the whole answer (GetFlightInfo, and DoGet
             until its last batch): a longer query fails with
             ``pyarrow.flight.FlightTimedOutError`` (``DEADLINE_EXCEEDED``). For
             :meth:`stream` it covers only GetFlightInfo (a stream has no end).
         headers: extra gRPC headers sent on every call (keyword only).
+        tls_root_certs: for ``grpc+tls://``, the certificate authorities to trust
+            (keyword only): PEM bytes, or the path of a PEM file. None: the
+            system's. A server whose certificate they do not sign fails the first
+            call with ``pyarrow.flight.FlightUnavailableError``.
 
     Connecting is lazy in gRPC: an unreachable server shows at the first call, as
     ``pyarrow.flight.FlightUnavailableError``.
@@ -65,9 +75,12 @@ class Client:
     """
 
     def __init__(self, api_key: Optional[str] = None, flight_url: Optional[str] = None,
-                 timeout: Optional[float] = None, *, headers: Optional[Headers] = None) -> None:
+                 timeout: Optional[float] = None, *, headers: Optional[Headers] = None,
+                 tls_root_certs: Optional[Union[bytes, PathLike]] = None) -> None:
         if flight_url is None:
             flight_url = os.environ.get(FLIGHT_URL_ENV) or DEFAULT_FLIGHT_URL
+        if api_key is None:
+            api_key = os.environ.get(API_KEY_ENV) or None
         self.flight_url: str = flight_url
         self.timeout = timeout
         pairs: List[Tuple[bytes, bytes]] = []
@@ -77,7 +90,13 @@ class Client:
             items = headers.items() if isinstance(headers, Mapping) else headers
             pairs += [(_as_bytes(k).lower(), _as_bytes(v)) for k, v in items]
         self._headers = pairs
-        self._flight = flight.connect(flight_url)
+        connect_options: dict = {}
+        if tls_root_certs is not None:
+            if not isinstance(tls_root_certs, bytes):
+                with open(tls_root_certs, "rb") as f:
+                    tls_root_certs = f.read()
+            connect_options["tls_root_certs"] = tls_root_certs
+        self._flight = flight.connect(flight_url, **connect_options)
         self._closed = False
 
     # ---- plumbing --------------------------------------------------------------------
@@ -96,19 +115,32 @@ class Client:
             timeout=self.timeout if timeout is _UNSET else timeout)
 
     def _do_get(self, sql: str, info_options: flight.FlightCallOptions,
-                get_options: flight.FlightCallOptions) -> flight.FlightStreamReader:
+                get_options: flight.FlightCallOptions,
+                parameters: Optional[Parameters] = None) -> flight.FlightStreamReader:
         if not isinstance(sql, str):
             raise TypeError(f"sql must be a str, not {type(sql).__name__}")
-        info = self._flight.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()),
-                                            info_options)
+        if parameters is not None:
+            info = prepared_flight_info(self._flight, sql, parameters, info_options)
+        else:
+            info = self._flight.get_flight_info(
+                flight.FlightDescriptor.for_command(sql.encode()), info_options)
         if not info.endpoints:
             raise RuntimeError("the server's FlightInfo has no endpoint")
         return self._flight.do_get(info.endpoints[0].ticket, get_options)
 
     # ---- batch queries -----------------------------------------------------------------
 
-    def query(self, sql: str) -> flight.FlightStreamReader:
+    def query(self, sql: str, parameters: Optional[Parameters] = None
+              ) -> flight.FlightStreamReader:
         """Run ``sql``; return the answer as it streams in.
+
+        Args:
+            sql: one SELECT statement.
+            parameters: values for its placeholders ``?`` (in order) or ``$1``,
+                ``$2``, …: a sequence of Python values or ``pyarrow.Scalar``s, or a
+                one-row ``pyarrow.RecordBatch``. They travel as typed Arrow values
+                through a Flight SQL prepared statement and are bound by the
+                engine, never pasted into the SQL. Batch queries only.
 
         Returns:
             a ``pyarrow.flight.FlightStreamReader``: ``read_chunk()`` gives the next
@@ -121,30 +153,35 @@ class Client:
         A query ending in ``SETTINGS stream = true`` never ends: use :meth:`stream`.
 
         Raises:
-            pyarrow.ArrowInvalid: the server refused the SQL (``INVALID_ARGUMENT``).
+            pyarrow.ArrowInvalid: the server refused the SQL (``INVALID_ARGUMENT``),
+                or the parameters do not match the placeholders.
+            pyarrow.ArrowNotImplementedError: a parameter type the engine cannot bind.
             pyarrow.flight.FlightUnavailableError: no server at ``flight_url``.
             pyarrow.flight.FlightTimedOutError: past the client's ``timeout``
                 (also later, while reading).
         """
         options = self.call_options()
-        return self._do_get(sql, options, options)
+        return self._do_get(sql, options, options, parameters)
 
-    def query_table(self, sql: str) -> pa.Table:
-        """Run ``sql`` and return the whole answer as a ``pyarrow.Table``.
+    def query_table(self, sql: str, parameters: Optional[Parameters] = None) -> pa.Table:
+        """Run ``sql`` (with ``parameters`` as in :meth:`query`) and return the whole
+        answer as a ``pyarrow.Table``.
 
         Raises: as :meth:`query`.
         """
-        return self.query(sql).read_all()
+        return self.query(sql, parameters).read_all()
 
-    def query_pandas(self, sql: str) -> "pandas.DataFrame":
-        """Run ``sql`` and return the whole answer as a ``pandas.DataFrame``
-        (needs pandas installed).
+    def query_pandas(self, sql: str, parameters: Optional[Parameters] = None
+                     ) -> "pandas.DataFrame":
+        """Run ``sql`` (with ``parameters`` as in :meth:`query`) and return the whole
+        answer as a ``pandas.DataFrame`` (needs pandas installed).
 
         Raises: as :meth:`query`; ``ImportError`` without pandas.
         """
-        return self.query(sql).read_pandas()
+        return self.query(sql, parameters).read_pandas()
 
-    def query_batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+    def query_batches(self, sql: str, parameters: Optional[Parameters] = None
+                      ) -> Iterator[pa.RecordBatch]:
         """Run ``sql``; yield its ``pyarrow.RecordBatch``es as they arrive (about
         the server's ``rows_per_batch`` rows each, 65,536 by default), skipping the
         empty metadata-only batches. Only one batch is held at a time.
@@ -155,7 +192,7 @@ class Client:
 
         Raises: as :meth:`query`.
         """
-        return _nonempty_batches(self.query(sql))
+        return _nonempty_batches(self.query(sql, parameters))
 
     # ---- streaming queries -------------------------------------------------------------
 
@@ -200,7 +237,7 @@ class Client:
 
     # ---- asyncio ---------------------------------------------------------------------------
 
-    async def execute_stream(self, sql: str, parameters: Optional[Any] = None,
+    async def execute_stream(self, sql: str, parameters: Optional[Parameters] = None,
                              stream_config: Optional["StreamConfig"] = None
                              ) -> "AsyncStreamingResult":
         """asyncio: run ``sql``; return an :class:`AsyncStreamingResult` whose rows
@@ -210,24 +247,21 @@ class Client:
         Args:
             sql: the query (a streaming query with ``SETTINGS stream = true`` works
                 too: its pages never end).
-            parameters: must be None. Bind parameters need the server's prepared
-                statements (a later version): anything else raises
-                ``NotImplementedError``.
+            parameters: values for the placeholders, as in :meth:`query` (bound by
+                the server through a Flight SQL prepared statement; batch queries
+                only).
             stream_config: fetch size, page limit, progress callback, timeout
                 (default ``StreamConfig()``).
 
         Raises:
-            NotImplementedError: ``parameters`` given.
-            pyarrow.ArrowInvalid: the server refused the SQL (``INVALID_ARGUMENT``).
+            pyarrow.ArrowInvalid: the server refused the SQL (``INVALID_ARGUMENT``),
+                or the parameters do not match the placeholders.
             pyarrow.flight.FlightUnavailableError: no server.
             pyarrow.flight.FlightTimedOutError: past ``timeout_seconds`` (also
                 later, while reading pages).
         """
         from .aio import AsyncStreamingResult, StreamConfig
 
-        if parameters is not None:
-            raise NotImplementedError(
-                "parameters need the server's prepared statements (a later version)")
         config = stream_config if stream_config is not None else StreamConfig()
         timeout = self.timeout if config.timeout_seconds is None else config.timeout_seconds
         options = self.call_options(config.headers(), timeout=timeout)
@@ -235,7 +269,7 @@ class Client:
         loop = asyncio.get_running_loop()
         try:
             reader = await loop.run_in_executor(result._executor, self._do_get, sql, options,
-                                                options)
+                                                options, parameters)
         except BaseException:
             result._shutdown()
             raise

@@ -28,6 +28,24 @@ bool IsBinary(const arrow::DataType& t) {
   }
 }
 
+bool IsNested(const arrow::DataType& t) {
+  switch (t.id()) {
+    case arrow::Type::LIST:
+    case arrow::Type::LARGE_LIST:
+    case arrow::Type::LIST_VIEW:
+    case arrow::Type::LARGE_LIST_VIEW:
+    case arrow::Type::FIXED_SIZE_LIST:
+    case arrow::Type::STRUCT:
+    case arrow::Type::MAP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Columns CSV cannot hold as they are: binary (written as hex) and nested (JSON).
+bool NeedsText(const arrow::DataType& t) { return IsBinary(t) || IsNested(t); }
+
 std::string_view ViewAt(const arrow::Array& a, int64_t i) {
   switch (a.type_id()) {
     case arrow::Type::BINARY:
@@ -41,14 +59,21 @@ std::string_view ViewAt(const arrow::Array& a, int64_t i) {
   }
 }
 
-arrow::Result<std::shared_ptr<arrow::Array>> HexColumn(const arrow::Array& a) {
+// A string column of "0x…" hex (binary) or JSON text (nested: docs/http.md's encoding).
+arrow::Result<std::shared_ptr<arrow::Array>> TextColumn(const arrow::Array& a) {
   arrow::StringBuilder b;
   ARROW_RETURN_NOT_OK(b.Reserve(a.length()));
+  const bool binary = IsBinary(*a.type());
+  std::string json;
   for (int64_t i = 0; i < a.length(); ++i) {
     if (a.IsNull(i)) {
       ARROW_RETURN_NOT_OK(b.AppendNull());
-    } else {
+    } else if (binary) {
       ARROW_RETURN_NOT_OK(b.Append(common::ToHex(ViewAt(a, i))));
+    } else {
+      json.clear();
+      http::AppendJsonValue(a, i, &json);
+      ARROW_RETURN_NOT_OK(b.Append(json));
     }
   }
   return b.Finish();
@@ -62,7 +87,7 @@ class IpcLikeWriter : public BatchWriter {
       : w_(std::move(w)), sink_(std::move(sink)), hex_(hex) {}
   arrow::Status Write(const std::shared_ptr<arrow::RecordBatch>& batch) override {
     if (hex_) {
-      ARROW_ASSIGN_OR_RAISE(auto converted, BinaryToHex(batch));
+      ARROW_ASSIGN_OR_RAISE(auto converted, TextColumns(batch));
       ARROW_RETURN_NOT_OK(w_->WriteRecordBatch(*converted));
     } else {
       ARROW_RETURN_NOT_OK(w_->WriteRecordBatch(*batch));
@@ -175,11 +200,11 @@ bool IsBinaryFormat(Format f) {
   return f == Format::kArrow || f == Format::kArrows || f == Format::kParquet;
 }
 
-std::shared_ptr<arrow::Schema> BinaryToHexSchema(const std::shared_ptr<arrow::Schema>& schema) {
+std::shared_ptr<arrow::Schema> TextColumnsSchema(const std::shared_ptr<arrow::Schema>& schema) {
   arrow::FieldVector fields = schema->fields();
   bool any = false;
   for (auto& f : fields) {
-    if (IsBinary(*f->type())) {
+    if (NeedsText(*f->type())) {
       f = f->WithType(arrow::utf8());
       any = true;
     }
@@ -187,14 +212,14 @@ std::shared_ptr<arrow::Schema> BinaryToHexSchema(const std::shared_ptr<arrow::Sc
   return any ? arrow::schema(fields, schema->metadata()) : schema;
 }
 
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> BinaryToHex(
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> TextColumns(
     const std::shared_ptr<arrow::RecordBatch>& batch) {
-  auto schema = BinaryToHexSchema(batch->schema());
+  auto schema = TextColumnsSchema(batch->schema());
   if (schema == batch->schema()) return batch;
   arrow::ArrayVector columns = batch->columns();
   for (auto& c : columns) {
-    if (IsBinary(*c->type())) {
-      ARROW_ASSIGN_OR_RAISE(c, HexColumn(*c));
+    if (NeedsText(*c->type())) {
+      ARROW_ASSIGN_OR_RAISE(c, TextColumn(*c));
     }
   }
   return arrow::RecordBatch::Make(schema, batch->num_rows(), columns);
@@ -209,7 +234,7 @@ arrow::Result<std::unique_ptr<BatchWriter>> MakeBatchWriter(
     case Format::kCsv: {
       auto options = arrow::csv::WriteOptions::Defaults();
       ARROW_ASSIGN_OR_RAISE(auto w,
-                            arrow::csv::MakeCSVWriter(sink, BinaryToHexSchema(schema), options));
+                            arrow::csv::MakeCSVWriter(sink, TextColumnsSchema(schema), options));
       return std::make_unique<IpcLikeWriter>(std::move(w), std::move(sink), true);
     }
     case Format::kJsonl:

@@ -1,6 +1,7 @@
 // Output formats of `sluice query`: an aligned text table, CSV, JSON Lines,
 // Arrow IPC file and stream, Parquet. Every writer but the table writes batch by
-// batch (bounded memory); binary columns are "0x…" hex in the text formats.
+// batch (bounded memory); binary columns are "0x…" hex in the text formats, and
+// nested columns JSON text in CSV.
 #pragma once
 
 #include <memory>
@@ -28,11 +29,12 @@ std::optional<Format> FormatFromPath(const std::string& path);
 /// \brief Binary formats (arrow, arrows, parquet) are not for terminals.
 bool IsBinaryFormat(Format f);
 
-/// \brief `batch` with every binary column replaced by a string column of "0x…" hex
-/// (and the schema to match); `batch` itself when it has none.
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> BinaryToHex(
+/// \brief `batch` made fit for CSV: every binary column replaced by a string column
+/// of "0x…" hex, every list, struct or map column by its JSON text (as JSON Lines
+/// writes it, http/json_lines.h), the schema to match; `batch` itself when it has none.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> TextColumns(
     const std::shared_ptr<arrow::RecordBatch>& batch);
-std::shared_ptr<arrow::Schema> BinaryToHexSchema(const std::shared_ptr<arrow::Schema>& schema);
+std::shared_ptr<arrow::Schema> TextColumnsSchema(const std::shared_ptr<arrow::Schema>& schema);
 
 /// \brief An arrow::io::OutputStream that counts the bytes written through it.
 class CountingOutputStream : public arrow::io::OutputStream {

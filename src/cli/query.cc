@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -34,6 +35,8 @@ struct QueryOptions {
   std::string output;  // empty: stdout
   bool stream = false;
   std::string cursor_file;
+  std::string api_key;         // empty: SLUICE_API_KEY, else none
+  std::string tls_root_certs;  // PEM file of the CAs to trust for grpc+tls://
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -189,6 +192,11 @@ arrow::Status RunQuery(const QueryOptions& o, int* exit_code) {
         " to a terminal: use -o FILE or redirect stdout");
   }
   fl::FlightCallOptions call;
+  std::string api_key = o.api_key;
+  if (api_key.empty()) {
+    if (const char* env = std::getenv("SLUICE_API_KEY")) api_key = env;
+  }
+  if (!api_key.empty()) call.headers.emplace_back("authorization", "Bearer " + api_key);
   if (o.stream) call.headers.emplace_back("amp-stream", "true");
   if (!o.cursor_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(auto cursor, ReadCursorFile(o.cursor_file));
@@ -197,7 +205,17 @@ arrow::Status RunQuery(const QueryOptions& o, int* exit_code) {
 
   InterruptWatcher watcher;
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(o.server));
-  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location));
+  fl::FlightClientOptions client_options = fl::FlightClientOptions::Defaults();
+  if (!o.tls_root_certs.empty()) {
+    std::ifstream f(o.tls_root_certs, std::ios::binary);
+    std::stringstream pem;
+    pem << f.rdbuf();
+    if (!f || pem.str().empty()) {
+      return arrow::Status::IOError("--tls-root-certs: cannot read ", o.tls_root_certs);
+    }
+    client_options.tls_root_certs = pem.str();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location, client_options));
   ARROW_ASSIGN_OR_RAISE(auto info,
                         client->GetFlightInfo(call, fl::FlightDescriptor::Command(o.sql)));
 
@@ -303,8 +321,15 @@ void AddQueryCommand(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<QueryOptions>();
   cmd->add_option("sql", o->sql, "The query, e.g. \"SELECT * FROM eth_rpc.blocks LIMIT 5\"")
       ->required();
-  cmd->add_option("-s,--server", o->server, "Flight endpoint of the server")
+  cmd->add_option("-s,--server", o->server,
+                  "Flight endpoint of the server (grpc+tls://host:port for TLS)")
       ->capture_default_str();
+  cmd->add_option("--api-key", o->api_key,
+                  "API key, sent as 'authorization: Bearer <key>' (default: the environment "
+                  "variable SLUICE_API_KEY, which keeps it out of the process list)");
+  cmd->add_option("--tls-root-certs", o->tls_root_certs,
+                  "PEM file of the certificate authorities to trust for grpc+tls:// (default: "
+                  "the system's)");
   cmd->add_option("-f,--format", o->format,
                   "Output format: table, csv, jsonl, arrow (IPC file), arrows (IPC stream), "
                   "parquet. Default: table when stdout is a terminal; otherwise from -o's "

@@ -1,11 +1,20 @@
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "arrow/flight/server.h"
 #include "cli/commands.h"
+#include "common/auth.h"
 #include "common/config.h"
+#include "common/limits.h"
 #include "common/log.h"
+#include "flight/auth.h"
 #include "flight/service.h"
 #include "http/admin_server.h"
 #include "http/jsonl_server.h"
@@ -38,10 +47,79 @@ arrow::Result<std::pair<std::string, int>> SplitHostPort(const std::string& addr
   }
 }
 
+arrow::Result<std::string> ReadPemFile(const char* setting, const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  if (!f || ss.str().empty()) {
+    return arrow::Status::IOError("setting ", setting, ": cannot read ", path);
+  }
+  return ss.str();
+}
+
+// Checked here, so that a wrong file gets a message naming it rather than gRPC's.
+arrow::Status CheckCertificateAndKey(const Config& config, const std::string& cert_pem,
+                                     const std::string& key_pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(
+      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) {
+    return arrow::Status::Invalid("setting tls_cert_file: ", config.tls_cert_file,
+                                  " holds no PEM certificate");
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(
+      BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!key) {
+    return arrow::Status::Invalid("setting tls_key_file: ", config.tls_key_file,
+                                  " holds no unencrypted PEM private key");
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return arrow::Status::Invalid("settings tls_cert_file and tls_key_file: the key ",
+                                  config.tls_key_file, " does not belong to the certificate ",
+                                  config.tls_cert_file);
+  }
+  return arrow::Status::OK();
+}
+
+// The API keys of every source (common/auth.h), never logged.
+arrow::Result<std::shared_ptr<common::Authenticator>> MakeAuthenticator(const Config& config) {
+  common::AuthOptions options;
+  options.api_keys = config.api_keys;
+  if (!config.api_keys_file.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto keys, common::ReadApiKeyFile(config.api_keys_file));
+    if (keys.empty()) {
+      return arrow::Status::Invalid("api_keys_file ", config.api_keys_file, " holds no key");
+    }
+    options.api_keys.insert(options.api_keys.end(), keys.begin(), keys.end());
+  }
+  options.token_ttl = std::chrono::seconds(config.auth_token_ttl_secs);
+  options.secret_hex = config.ticket_secret;
+  return common::Authenticator::Make(std::move(options));
+}
+
 arrow::Status Serve(const Config& config) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Security (docs/security.md): keys, TLS, limits. Checked before anything opens.
+  ARROW_ASSIGN_OR_RAISE(auto auth, MakeAuthenticator(config));
+  const bool tls = !config.tls_cert_file.empty();
+  std::string tls_cert, tls_key;
+  if (tls) {
+    ARROW_ASSIGN_OR_RAISE(tls_cert, ReadPemFile("tls_cert_file", config.tls_cert_file));
+    ARROW_ASSIGN_OR_RAISE(tls_key, ReadPemFile("tls_key_file", config.tls_key_file));
+    ARROW_RETURN_NOT_OK(CheckCertificateAndKey(config, tls_cert, tls_key));
+  }
+  common::LimitsOptions limits_options;
+  limits_options.max_concurrent_queries = config.max_concurrent_queries;
+  limits_options.max_concurrent_streams = config.max_concurrent_streams;
+  limits_options.query_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.query_timeout_secs * 1000.0 + 0.5));
+  common::Limits limits(limits_options);  // outlives the servers below
 
   storage::StoreOptions store_options;
   store_options.data_dir = config.data_dir;
@@ -92,11 +170,16 @@ arrow::Status Serve(const Config& config) {
       config.testing_keep_alive_interval_ms > 0
           ? std::chrono::milliseconds(config.testing_keep_alive_interval_ms)
           : std::chrono::milliseconds(config.keep_alive_interval * 1000);
+  service_options.limits = &limits;
   flight::FlightService service(engine.get(), std::move(signer), service_options);
   ARROW_ASSIGN_OR_RAISE(auto host_port, SplitHostPort(config.flight_addr));
+  const auto& [flight_host, flight_port] = host_port;
   ARROW_ASSIGN_OR_RAISE(auto location,
-                        arrow::flight::Location::ForGrpcTcp(host_port.first, host_port.second));
+                        tls ? arrow::flight::Location::ForGrpcTls(flight_host, flight_port)
+                            : arrow::flight::Location::ForGrpcTcp(flight_host, flight_port));
   arrow::flight::FlightServerOptions options(location);
+  if (tls) options.tls_certificates.push_back({tls_cert, tls_key});
+  flight::InstallAuth(auth, &options);
   ARROW_RETURN_NOT_OK(service.Init(options));
   ARROW_RETURN_NOT_OK(service.SetShutdownOnSignals({SIGINT, SIGTERM}));
 
@@ -105,6 +188,10 @@ arrow::Status Serve(const Config& config) {
   ARROW_ASSIGN_OR_RAISE(auto jsonl_addr, SplitHostPort(config.jsonl_addr));
   jsonl_options.listen.host = jsonl_addr.first;
   jsonl_options.listen.port = jsonl_addr.second;
+  jsonl_options.listen.tls_cert_file = config.tls_cert_file;
+  jsonl_options.listen.tls_key_file = config.tls_key_file;
+  jsonl_options.listen.auth = auth;
+  jsonl_options.limits = &limits;
   ARROW_ASSIGN_OR_RAISE(auto jsonl, http::JsonLinesServer::Make(engine.get(), jsonl_options));
 
   http::AdminOptions admin_options;
@@ -112,6 +199,9 @@ arrow::Status Serve(const Config& config) {
   admin_options.listen.host = admin_addr.first;
   admin_options.listen.port = admin_addr.second;
   admin_options.listen.threads = 4;
+  admin_options.listen.tls_cert_file = config.tls_cert_file;
+  admin_options.listen.tls_key_file = config.tls_key_file;
+  admin_options.listen.auth = auth;
   http::AdminDataset dataset;
   dataset.store = store.get();
   if (extractor) {
@@ -134,12 +224,18 @@ arrow::Status Serve(const Config& config) {
 
   // The lines on stdout: tests and scripts read the bound ports from them, the
   // Flight line first.
-  std::cout << "sluice: flight listening on grpc://" << host_port.first << ":" << service.port()
-            << std::endl;
-  std::cout << "sluice: jsonl listening on http://" << jsonl_addr.first << ":" << jsonl->port()
-            << std::endl;
-  std::cout << "sluice: admin listening on http://" << admin_addr.first << ":" << admin->port()
-            << std::endl;
+  std::cout << "sluice: flight listening on " << (tls ? "grpc+tls" : "grpc") << "://"
+            << host_port.first << ":" << service.port() << std::endl;
+  std::cout << "sluice: jsonl listening on " << jsonl->scheme() << "://" << jsonl_addr.first << ":"
+            << jsonl->port() << std::endl;
+  std::cout << "sluice: admin listening on " << admin->scheme() << "://" << admin_addr.first << ":"
+            << admin->port() << std::endl;
+  if (auth->enabled()) {
+    LOG_INFO("authentication on: {} API key(s); /health and /ready stay open",
+             auth->key_count());
+  } else {
+    LOG_INFO("authentication off: no API keys configured (docs/security.md)");
+  }
   LOG_INFO("serving dataset {} (network {}): flight port {}, jsonl port {}, admin port {}",
            config.dataset, config.network, service.port(), jsonl->port(), admin->port());
   ARROW_RETURN_NOT_OK(service.Serve());

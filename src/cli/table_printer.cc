@@ -5,6 +5,7 @@
 #include "arrow/array.h"
 #include "arrow/scalar.h"
 #include "common/hex.h"
+#include "http/json_lines.h"
 
 namespace sluice::cli {
 
@@ -26,6 +27,15 @@ std::string CellToString(const arrow::Array& array, int64_t row) {
     case arrow::Type::FIXED_SIZE_BINARY: {
       auto v = static_cast<const arrow::FixedSizeBinaryArray&>(array).GetView(row);
       return common::ToHex(v);
+    }
+    case arrow::Type::LIST:
+    case arrow::Type::LARGE_LIST:
+    case arrow::Type::FIXED_SIZE_LIST:
+    case arrow::Type::STRUCT:
+    case arrow::Type::MAP: {
+      std::string json;  // nested values as JSON text, binary inside as 0x hex
+      http::AppendJsonValue(array, row, &json);
+      return json;
     }
     default:
       break;

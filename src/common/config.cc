@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <limits>
 #include <sstream>
+#include <string_view>
 #include <type_traits>
 
 #include "toml++/toml.h"
@@ -109,6 +110,21 @@ arrow::Status ApplyDerivedTables(Config* config, const std::string& path, const 
   return arrow::Status::OK();
 }
 
+arrow::Status ApplyApiKeys(Config* config, const std::string& path, const toml::node& node) {
+  // Never quote a key in a message.
+  const auto* array = node.as_array();
+  if (array == nullptr) {
+    return arrow::Status::Invalid(
+        "config file ", path, ": api_keys must be an array of strings, e.g. api_keys = [\"…\"]");
+  }
+  for (const auto& entry : *array) {
+    auto v = entry.value<std::string>();
+    if (!v) return arrow::Status::Invalid("config file ", path, ": api_keys must hold strings");
+    config->api_keys.push_back(*v);
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 const std::vector<SettingInfo>& Settings() {
@@ -147,6 +163,10 @@ arrow::Status ApplyTomlFile(Config* config, const std::string& path) {
       ARROW_RETURN_NOT_OK(ApplyDerivedTables(config, path, node));
       continue;
     }
+    if (name == "api_keys") {
+      ARROW_RETURN_NOT_OK(ApplyApiKeys(config, path, node));
+      continue;
+    }
     arrow::Status st = arrow::Status::Invalid("config file ", path, ": unknown key '", name, "'");
 #define SLUICE_TOML(field, type, def, desc) \
   if (name == #field) st = FromToml<type>(name, node, &config->field);
@@ -167,6 +187,18 @@ arrow::Status ApplyEnvironment(Config* config) {
     if (const char* v = std::getenv(var.c_str())) {
       auto st = SetFromString(config, s.name, v);
       if (!st.ok()) return arrow::Status::Invalid("environment ", var, ": ", st.message());
+    }
+  }
+  if (const char* keys = std::getenv("SLUICE_API_KEYS")) {
+    std::string_view rest(keys);
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string key(rest.substr(0, comma));
+      key.erase(0, key.find_first_not_of(" \t"));
+      key.erase(key.find_last_not_of(" \t") + 1);
+      if (!key.empty()) config->api_keys.push_back(std::move(key));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
     }
   }
   return arrow::Status::OK();
@@ -191,6 +223,20 @@ arrow::Status Config::Validate() const {
   }
   if (finality_depth < 0) return arrow::Status::Invalid("setting finality_depth must be >= 0");
   if (max_reorg_depth < 1) return arrow::Status::Invalid("setting max_reorg_depth must be >= 1");
+  if (tls_cert_file.empty() != tls_key_file.empty()) {
+    return arrow::Status::Invalid("settings tls_cert_file and tls_key_file go together: set both "
+                                  "for TLS, or neither");
+  }
+  if (auth_token_ttl_secs < 1) {
+    return arrow::Status::Invalid("setting auth_token_ttl_secs must be >= 1");
+  }
+  if (max_concurrent_queries < 0 || max_concurrent_streams < 0) {
+    return arrow::Status::Invalid(
+        "settings max_concurrent_queries and max_concurrent_streams must be >= 0 (0: no limit)");
+  }
+  if (query_timeout_secs < 0) {
+    return arrow::Status::Invalid("setting query_timeout_secs must be >= 0 (0: no limit)");
+  }
   if (rpc_batch_blocks < 1 || rpc_max_in_flight < 1) {
     return arrow::Status::Invalid("settings rpc_batch_blocks and rpc_max_in_flight must be >= 1");
   }

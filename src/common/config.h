@@ -48,7 +48,25 @@ namespace sluice {
   X(testing_keep_alive_interval_ms, int64_t, 0,                                                \
     "FOR TESTS ONLY: keep-alive interval in milliseconds, overriding keep_alive_interval "     \
     "and its minimum (0: unused)")                                                             \
-  X(log_level, std::string, "info", "trace, debug, info, warn or error")
+  X(log_level, std::string, "info", "trace, debug, info, warn or error")                      \
+  X(api_keys_file, std::string, "",                                                            \
+    "File of API keys, one per line; with api_keys (config file) and SLUICE_API_KEYS "          \
+    "(environment), any key turns authentication on (docs/security.md)")                       \
+  X(auth_token_ttl_secs, int64_t, 3600,                                                        \
+    "Seconds a bearer token from the Flight Handshake stays valid")                            \
+  X(tls_cert_file, std::string, "",                                                            \
+    "PEM certificate chain: serve Flight (grpc+tls), JSON Lines and admin API (https) "         \
+    "over TLS (with tls_key_file)")                                                            \
+  X(tls_key_file, std::string, "", "PEM private key of tls_cert_file")                         \
+  X(max_concurrent_queries, int64_t, 64,                                                       \
+    "Batch queries (Flight and JSON Lines) running at once; more are refused at once "         \
+    "(Flight UNAVAILABLE 'RESOURCE_EXHAUSTED: …', HTTP 429) (0: no limit)")                    \
+  X(max_concurrent_streams, int64_t, 1024,                                                     \
+    "Streaming queries open at once; more are refused at once (Flight UNAVAILABLE "            \
+    "'RESOURCE_EXHAUSTED: …') (0: no limit)")                                                  \
+  X(query_timeout_secs, double, 0,                                                             \
+    "Longest a batch query may run, from DoGet or the JSON Lines request to its last row; "    \
+    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")
 
 /// \brief A table defined by SQL over the chain tables (a view), e.g.
 /// `eth.nft_transfers`. TOML: an array of tables
@@ -68,6 +86,11 @@ struct Config {
 
   /// Derived tables, from the TOML array `derived_tables` (not a flag).
   std::vector<DerivedTable> derived_tables;
+
+  /// API keys, from the TOML array `api_keys` and the environment variable
+  /// SLUICE_API_KEYS (comma-separated); never a flag (command lines are visible
+  /// to every user of the machine). See common/auth.h.
+  std::vector<std::string> api_keys;
 
   /// \brief Check ranges and combinations. Invalid with the offending key's name.
   arrow::Status Validate() const;
@@ -91,7 +114,8 @@ arrow::Status SetFromString(Config* config, const std::string& name, const std::
 /// \brief Apply a TOML file. Invalid names any unknown key (with the file name).
 arrow::Status ApplyTomlFile(Config* config, const std::string& path);
 
-/// \brief Apply AMP_CONFIG_<KEY> environment variables.
+/// \brief Apply AMP_CONFIG_<KEY> environment variables, and add the keys of
+/// SLUICE_API_KEYS to api_keys.
 arrow::Status ApplyEnvironment(Config* config);
 
 }  // namespace sluice

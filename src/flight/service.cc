@@ -7,9 +7,10 @@
 #include "common/log.h"
 #include "common/server_metrics.h"
 #include "flight/app_metadata.h"
-#include "flight/cancel_watcher.h"
 #include "flight/command.h"
 #include "flight/cursor.h"
+#include "flight/flight_sql.h"
+#include "flight/limits.h"
 #include "sql/settings_clause.h"
 
 namespace fl = arrow::flight;
@@ -29,9 +30,8 @@ using common::ServerMetrics;
 class BatchQueryStream : public fl::FlightDataStream {
  public:
   BatchQueryStream(std::unique_ptr<sql::Session> session,
-                   std::unique_ptr<sql::ResultReader> reader,
-                   std::unique_ptr<CancelWatcher::Registration> watch)
-      : session_(std::move(session)), reader_(std::move(reader)), watch_(std::move(watch)) {
+                   std::unique_ptr<sql::ResultReader> reader)
+      : session_(std::move(session)), reader_(std::move(reader)) {
     auto ranges = SessionRanges(session_->snapshots());
     data_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, false, false, "data").dump());
     end_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, true, false, "end").dump());
@@ -96,7 +96,6 @@ class BatchQueryStream : public fl::FlightDataStream {
   std::shared_ptr<arrow::Buffer> end_metadata_;
   bool finished_ = false;
   bool counted_ = false;
-  std::unique_ptr<CancelWatcher::Registration> watch_;  // last: unregistered first
 };
 
 bool HasDictionary(const arrow::Schema& schema) {
@@ -199,12 +198,7 @@ arrow::Result<int64_t> ParseFetchSize(const std::string& text) {
 }
 
 arrow::Result<Request> ParseRequest(const fl::ServerCallContext& context,
-                                    const fl::FlightDescriptor& descriptor) {
-  if (descriptor.type != fl::FlightDescriptor::CMD) {
-    return arrow::Status::Invalid(
-        "descriptor must be a command (FlightDescriptor.for_command) holding SQL");
-  }
-  ARROW_ASSIGN_OR_RAISE(auto command, SqlFromCommand(descriptor.cmd));
+                                    const std::string& command) {
   ARROW_ASSIGN_OR_RAISE(auto settings, sql::ExtractSettings(command));
   std::optional<bool> header;
   if (auto h = Header(context, "amp-stream")) {
@@ -239,27 +233,57 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
     ServerMetrics::Get().CountQuery(stream ? QueryKind::kStream : QueryKind::kBatch,
                                     common::OutcomeOf(st));
   }
-  return st;
+  return ToFlightStatus(std::move(st));
 }
 
 arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
                                   const fl::FlightDescriptor& request,
                                   std::unique_ptr<fl::FlightInfo>* info, bool* stream) {
-  ARROW_ASSIGN_OR_RAISE(auto query, ParseRequest(context, request));
+  if (request.type != fl::FlightDescriptor::CMD) {
+    return arrow::Status::Invalid(
+        "descriptor must be a command (FlightDescriptor.for_command) holding SQL");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto command, CommandFromDescriptor(request.cmd));
+  TicketPayload payload;
+  fl::FlightEndpoint endpoint;
+  if (IsMetadataCommand(command)) {
+    ARROW_ASSIGN_OR_RAISE(auto schema, MetadataSchema(command));
+    payload.command = request.cmd;
+    endpoint.ticket.ticket = signer_.Issue(std::move(payload));
+    ARROW_ASSIGN_OR_RAISE(auto flight_info,
+                          fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1));
+    *info = std::make_unique<fl::FlightInfo>(std::move(flight_info));
+    return arrow::Status::OK();
+  }
+  std::string text;
+  sql::Parameters params;
+  if (auto* q = std::get_if<wire::CommandStatementQuery>(&command)) {
+    text = std::move(q->query);
+  } else {
+    const auto& handle = std::get<wire::CommandPreparedStatementQuery>(command);
+    ARROW_ASSIGN_OR_RAISE(auto prepared, prepared_.Get(handle.prepared_statement_handle));
+    text = std::move(prepared.sql);
+    params = std::move(prepared.params);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto query, ParseRequest(context, text));
   *stream = query.stream;
+  if (query.stream && params) {
+    return arrow::Status::Invalid(
+        "parameters apply to batch queries; send a streaming query as SQL text without "
+        "parameters");
+  }
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (query.stream) ARROW_RETURN_NOT_OK(PlanStream(session.get(), query.sql, query.resume).status());
-  ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(query.sql));
+  ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(query.sql, params));
   if (HasDictionary(*schema)) {
     return arrow::Status::NotImplemented(
         "results with ENUM (dictionary) columns are not supported; CAST them to VARCHAR");
   }
-  TicketPayload payload;
   payload.sql = query.sql;
   payload.stream = query.stream;
   payload.resume = query.resume;
   payload.rows_per_batch = query.rows_per_batch;
-  fl::FlightEndpoint endpoint;
+  ARROW_ASSIGN_OR_RAISE(payload.params, SerializeParameters(params));
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
                         fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1));
@@ -277,7 +301,7 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context, const f
     ServerMetrics::Get().CountQuery(streaming ? QueryKind::kStream : QueryKind::kBatch,
                                     common::OutcomeOf(st));
   }
-  return st;
+  return ToFlightStatus(std::move(st));
 }
 
 arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl::Ticket& request,
@@ -285,24 +309,123 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
                                   bool* streaming) {
   ARROW_ASSIGN_OR_RAISE(auto payload, signer_.Redeem(request.ticket));
   *streaming = payload.stream;
+  if (!payload.command.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto command, CommandFromDescriptor(payload.command));
+    ARROW_ASSIGN_OR_RAISE(auto batch, MetadataResult(engine_, command));
+    ARROW_ASSIGN_OR_RAISE(auto reader, arrow::RecordBatchReader::Make({batch}, batch->schema()));
+    *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto params, DeserializeParameters(payload.params));
+  ARROW_ASSIGN_OR_RAISE(auto admission, Admit(options_.limits, payload.stream));
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (payload.stream) {
     ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));
     ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(payload.sql));
     StreamOptions stream_options = options_.stream;
     if (payload.rows_per_batch > 0) stream_options.rows_per_batch = payload.rows_per_batch;
-    ARROW_ASSIGN_OR_RAISE(*stream, StreamingQuery::Make(engine_, std::move(plan), stream_options,
-                                                        std::move(schema), &context));
+    ARROW_ASSIGN_OR_RAISE(auto query, StreamingQuery::Make(engine_, std::move(plan),
+                                                           stream_options, std::move(schema),
+                                                           &context));
+    *stream = std::make_unique<QueryStream>(std::move(query), std::move(admission));
     return arrow::Status::OK();
   }
+  // Watched from here: a client gone or a deadline passed interrupts the engine.
+  WatchBatchQuery(options_.limits, context, session.get(), &admission);
   const int64_t rows_per_batch =
       payload.rows_per_batch > 0 ? payload.rows_per_batch : options_.rows_per_batch;
-  // The client may go away while the engine computes without writing: interrupt it.
-  auto watch = CancelWatcher::Default().Watch(&context, [s = session.get()] { s->Interrupt(); });
-  ARROW_ASSIGN_OR_RAISE(auto reader, session->Execute(payload.sql, rows_per_batch));
-  *stream = std::make_unique<BatchQueryStream>(std::move(session), std::move(reader),
-                                               std::move(watch));
+  auto reader = session->Execute(payload.sql, rows_per_batch, params);
+  if (!reader.ok()) {
+    auto st = admission.watch ? admission.watch->Explain(reader.status()) : reader.status();
+    admission.watch.reset();  // before the session it interrupts
+    return st;
+  }
+  *stream = std::make_unique<QueryStream>(
+      std::make_unique<BatchQueryStream>(std::move(session), std::move(*reader)),
+      std::move(admission));
   return arrow::Status::OK();
+}
+
+arrow::Status FlightService::ListActions(const fl::ServerCallContext& context,
+                                         std::vector<fl::ActionType>* actions) {
+  *actions = {
+      {std::string(wire::kCreatePreparedStatement),
+       "Flight SQL: prepare a query (Any of ActionCreatePreparedStatementRequest)"},
+      {std::string(wire::kClosePreparedStatement),
+       "Flight SQL: close a prepared statement (Any of ActionClosePreparedStatementRequest)"},
+  };
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
+                                      const fl::Action& action,
+                                      std::unique_ptr<fl::ResultStream>* result) {
+  std::string_view body = action.body ? std::string_view(*action.body) : std::string_view();
+  std::vector<fl::Result> results;
+  if (action.type == wire::kCreatePreparedStatement) {
+    ARROW_ASSIGN_OR_RAISE(auto request, wire::DecodeCreatePreparedStatementRequest(body));
+    // A streaming query may be prepared (ADBC prepares every query) but not given
+    // parameters: GetFlightInfo refuses that combination.
+    ARROW_ASSIGN_OR_RAISE(auto query, ParseRequest(context, request.query));
+    ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+    ARROW_ASSIGN_OR_RAISE(auto schemas, session->Describe(query.sql));
+    wire::ActionCreatePreparedStatementResult answer;
+    if (schemas.first) {
+      if (HasDictionary(*schemas.first)) {
+        return arrow::Status::NotImplemented(
+            "results with ENUM (dictionary) columns are not supported; CAST them to VARCHAR");
+      }
+      ARROW_ASSIGN_OR_RAISE(auto bytes, arrow::ipc::SerializeSchema(*schemas.first));
+      answer.dataset_schema = bytes->ToString();
+    }
+    if (schemas.second) {
+      ARROW_ASSIGN_OR_RAISE(auto bytes, arrow::ipc::SerializeSchema(*schemas.second));
+      answer.parameter_schema = bytes->ToString();
+    }
+    answer.prepared_statement_handle = prepared_.Add(request.query);
+    results.push_back(fl::Result{arrow::Buffer::FromString(wire::Encode(answer))});
+  } else if (action.type == wire::kClosePreparedStatement) {
+    ARROW_ASSIGN_OR_RAISE(auto request, wire::DecodeClosePreparedStatementRequest(body));
+    prepared_.Remove(request.prepared_statement_handle);
+  } else {
+    return arrow::Status::NotImplemented("action '", action.type,
+                                         "' is not supported; ListActions names the ones that are");
+  }
+  *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::DoPut(const fl::ServerCallContext& context,
+                                   std::unique_ptr<fl::FlightMessageReader> reader,
+                                   std::unique_ptr<fl::FlightMetadataWriter> writer) {
+  const auto& descriptor = reader->descriptor();
+  const wire::CommandPreparedStatementQuery* handle = nullptr;
+  wire::Command command;
+  if (descriptor.type == fl::FlightDescriptor::CMD) {
+    auto decoded = CommandFromDescriptor(descriptor.cmd);
+    if (decoded.ok()) {
+      command = std::move(*decoded);
+      handle = std::get_if<wire::CommandPreparedStatementQuery>(&command);
+    }
+  }
+  if (handle == nullptr) {
+    return arrow::Status::NotImplemented(
+        "sluice is read-only: DoPut only binds parameters to a prepared statement "
+        "(descriptor CommandPreparedStatementQuery)");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ToTable());
+  sql::Parameters params;
+  if (table->num_columns() > 0) {
+    if (table->num_rows() != 1) {
+      return arrow::Status::Invalid("bind exactly one row of parameters to a query; got ",
+                                    table->num_rows());
+    }
+    ARROW_ASSIGN_OR_RAISE(params, table->CombineChunksToBatch());
+  }
+  ARROW_RETURN_NOT_OK(prepared_.Bind(handle->prepared_statement_handle, std::move(params)));
+  wire::DoPutPreparedStatementResult answer;
+  answer.prepared_statement_handle = handle->prepared_statement_handle;
+  return writer->WriteMetadata(*arrow::Buffer::FromString(wire::Encode(answer)));
 }
 
 }  // namespace sluice::flight

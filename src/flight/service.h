@@ -11,6 +11,8 @@
 #include <string>
 
 #include "arrow/flight/server.h"
+#include "common/limits.h"
+#include "flight/prepared_statements.h"
 #include "flight/streaming_query.h"
 #include "flight/ticket.h"
 #include "sql/engine.h"
@@ -21,6 +23,8 @@ namespace sluice::flight {
 struct ServiceOptions {
   int64_t rows_per_batch = 65536;  ///< rows per record batch sent
   StreamOptions stream;            ///< streaming queries
+  /// Admission and timeouts of DoGet (flight/limits.h); not owned; null: none.
+  common::Limits* limits = nullptr;
 };
 
 /// \brief The Flight service. Thread-safe: gRPC calls it from many threads.
@@ -29,7 +33,8 @@ class FlightService : public arrow::flight::FlightServerBase {
   FlightService(sql::Engine* engine, TicketSigner signer, ServiceOptions options);
 
   /// \brief Plan a query: the descriptor is CMD with SQL text or a Flight SQL
-  /// CommandStatementQuery. Answers the result schema and one endpoint whose
+  /// CommandStatementQuery or CommandPreparedStatementQuery (its bound parameters go
+  /// into the ticket), or a Flight SQL metadata command (flight/flight_sql.h). Answers the result schema and one endpoint whose
   /// ticket DoGet accepts. A streaming query (trailing `SETTINGS stream = true`
   /// or header `amp-stream: true`, the header winning) must be incrementalizable
   /// and may carry an `amp-resume` cursor header. INVALID_ARGUMENT for SQL
@@ -39,10 +44,33 @@ class FlightService : public arrow::flight::FlightServerBase {
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
 
   /// \brief Run the query of a ticket. INVALID_ARGUMENT for a forged, altered or
-  /// expired ticket.
+  /// expired ticket; UNAVAILABLE "RESOURCE_EXHAUSTED: …" beyond
+  /// max_concurrent_queries (batch) or max_concurrent_streams (flight/limits.h);
+  /// DEADLINE_EXCEEDED past query_timeout_secs (batch).
   arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
                       const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
+
+  /// \brief Flight SQL actions (docs/protocol.md, "Flight SQL"): `CreatePreparedStatement` (body an
+  /// Any of ActionCreatePreparedStatementRequest; answers an Any of
+  /// ActionCreatePreparedStatementResult with the handle and, when DuckDB knows them
+  /// before binding, the result and parameter schemas) and `ClosePreparedStatement`.
+  /// NotImplemented for other actions; a prepared streaming query is Invalid.
+  arrow::Status DoAction(const arrow::flight::ServerCallContext& context,
+                         const arrow::flight::Action& action,
+                         std::unique_ptr<arrow::flight::ResultStream>* result) override;
+
+  /// \brief The actions DoAction answers.
+  arrow::Status ListActions(const arrow::flight::ServerCallContext& context,
+                            std::vector<arrow::flight::ActionType>* actions) override;
+
+  /// \brief Bind parameters to a prepared statement: the descriptor is a
+  /// CommandPreparedStatementQuery, the data one row (column i = placeholder i+1).
+  /// Answers a DoPutPreparedStatementResult with the same handle. Invalid for more
+  /// than one row; NotImplemented for any other DoPut (sluice is read-only).
+  arrow::Status DoPut(const arrow::flight::ServerCallContext& context,
+                      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+                      std::unique_ptr<arrow::flight::FlightMetadataWriter> writer) override;
 
  private:
   arrow::Result<StreamPlan> PlanStream(sql::Session* session, const std::string& sql,
@@ -59,6 +87,7 @@ class FlightService : public arrow::flight::FlightServerBase {
   sql::Engine* engine_;
   TicketSigner signer_;
   ServiceOptions options_;
+  PreparedStatements prepared_;
 };
 
 }  // namespace sluice::flight

@@ -55,6 +55,8 @@ std::string TicketSigner::Issue(TicketPayload payload) const {
                       {"stream", payload.stream},
                       {"resume", payload.resume},
                       {"exp", payload.expires_ms}};
+  if (!payload.params.empty()) j["params"] = common::ToHex(payload.params);
+  if (!payload.command.empty()) j["command"] = common::ToHex(payload.command);
   if (payload.rows_per_batch > 0) j["rpb"] = payload.rows_per_batch;
   std::string body = std::string(kMagic) + j.dump();
   return body + Mac(key_, body);
@@ -77,6 +79,12 @@ arrow::Result<TicketPayload> TicketSigner::Redeem(const std::string& ticket) con
     p.stream = j.at("stream").get<bool>();
     p.resume = j.at("resume").get<std::string>();
     p.expires_ms = j.at("exp").get<int64_t>();
+    for (auto [key, out] : {std::pair{"params", &p.params}, std::pair{"command", &p.command}}) {
+      if (!j.contains(key)) continue;
+      auto bytes = common::FromHex(j.at(key).get<std::string>());
+      if (!bytes.ok()) return invalid;
+      out->assign(bytes->begin(), bytes->end());
+    }
     p.rows_per_batch = j.value("rpb", int64_t{0});  // absent in tickets without a fetch size
   } catch (const std::exception&) {
     return invalid;

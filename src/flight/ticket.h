@@ -2,7 +2,7 @@
 //
 // A ticket is opaque to clients but self-contained, so any server sharing the
 // signing key can answer its DoGet: it holds the query, the streaming flag, the
-// resume cursor and an expiry, and is signed with HMAC-SHA256 so it cannot be
+// resume cursor, bound parameters or a Flight SQL metadata command, and an expiry, and is signed with HMAC-SHA256 so it cannot be
 // forged or altered. Layout: "slc1" | payload JSON | 32-byte MAC.
 #pragma once
 
@@ -20,6 +20,8 @@ struct TicketPayload {
   std::string sql;          ///< the query, SETTINGS clause already removed
   bool stream = false;      ///< streaming query (protocol.md §3)
   std::string resume;       ///< the amp-resume cursor JSON, or empty
+  std::string params;       ///< bound parameters: an Arrow IPC stream of one row, or empty
+  std::string command;      ///< a Flight SQL metadata command (Any bytes), or empty
   int64_t rows_per_batch = 0;  ///< the sluice-fetch-size header: rows per record batch; 0: server default
   int64_t expires_ms = 0;   ///< Unix milliseconds after which the ticket is refused
 };

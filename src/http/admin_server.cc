@@ -71,7 +71,9 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
   std::unique_ptr<AdminServer> s(new AdminServer());
   s->options_ = options;
   s->datasets_ = std::move(datasets);
-  ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("admin", options.listen));
+  ListenOptions listen = options.listen;
+  listen.open_paths = {"/health", "/ready"};  // probes need no credentials
+  ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("admin", listen));
 
   auto& registry = *options.registry;
   for (const auto& d : s->datasets_) {
@@ -124,8 +126,14 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     SendJson(res, 200, {{"status", "ok"}});
   });
-  svr.Get("/ready", [self](const httplib::Request&, httplib::Response& res) {
+  svr.Get("/ready", [self](const httplib::Request& req, httplib::Response& res) {
     if (auto reason = self->NotReadyReason()) {
+      // Open to probes; the reason (the node's errors, which may name its URL)
+      // only with credentials when keys are configured.
+      if (!self->http_->Authenticated(req)) {
+        SendJson(res, 503, {{"status", "not_ready"}});
+        return;
+      }
       SendJson(res, 503, {{"status", "not_ready"}, {"reason", *reason}});
     } else {
       SendJson(res, 200, {{"status", "ready"}});

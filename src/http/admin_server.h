@@ -13,6 +13,10 @@
 //   GET /streams   {"streams":[{id, query, dataset, started_at, cursor, microbatch,
 //                  rows_sent, bytes_sent, microbatches}]}
 //
+// With API keys configured (ListenOptions::auth, docs/security.md), /health and
+// /ready stay open for probes (without credentials /ready omits its reason);
+// every other path needs a key or token, else 401 UNAUTHENTICATED.
+//
 // The per-dataset metrics (stored head, node head, lag, reorgs, reorg depths, RPC
 // errors) are registered by Make as callbacks that read the store and the
 // extractor at each scrape, and removed when the server is destroyed.
@@ -74,6 +78,8 @@ class AdminServer {
   ~AdminServer();
 
   int port() const { return http_->port(); }
+  /// \brief "https" with TLS, else "http".
+  const char* scheme() const { return http_->scheme(); }
   void Start() { http_->Start(); }
   /// \brief Stop accepting, join. Idempotent.
   void Stop() { http_->Stop(); }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/limits.h"
 #include "common/log.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -15,8 +16,42 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Bind(std::string name,
                                                            const ListenOptions& options) {
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->name_ = std::move(name);
-  s->server_ = std::make_unique<httplib::Server>();
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return arrow::Status::Invalid(s->name_, ": TLS needs both a certificate and a key file");
+  }
+  if (!options.tls_cert_file.empty()) {
+    // cpp-httplib as Debian builds it (CPPHTTPLIB_OPENSSL_SUPPORT): OpenSSL.
+    auto tls = std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
+                                                    options.tls_key_file.c_str());
+    if (!tls->is_valid()) {
+      return arrow::Status::IOError(s->name_, ": cannot load the TLS certificate ",
+                                    options.tls_cert_file, " and key ", options.tls_key_file,
+                                    " (PEM files that match)");
+    }
+    s->server_ = std::move(tls);
+    s->tls_ = true;
+  } else {
+    s->server_ = std::make_unique<httplib::Server>();
+  }
   auto& svr = *s->server_;
+  if (options.auth && options.auth->enabled()) {
+    s->auth_ = options.auth;
+    // Checked before routing: a refused request reaches no handler.
+    svr.set_pre_routing_handler(
+        [self = s.get(), open = options.open_paths](const httplib::Request& req,
+                                                    httplib::Response& res) {
+          for (const auto& p : open) {
+            if (req.path == p) return httplib::Server::HandlerResponse::Unhandled;
+          }
+          if (self->Authenticated(req)) return httplib::Server::HandlerResponse::Unhandled;
+          common::CountAuthFailure(self->name_);
+          LOG_DEBUG("{}: refused unauthenticated {} {} from {}", self->name_, req.method,
+                    req.path, req.remote_addr);
+          res.set_header("WWW-Authenticate", "Bearer");
+          SetError(&res, 401, "UNAUTHENTICATED", common::kUnauthenticatedMessage);
+          return httplib::Server::HandlerResponse::Handled;
+        });
+  }
   const int threads = std::max(1, options.threads);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a
@@ -56,6 +91,20 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Bind(std::string name,
 
 HttpServer::~HttpServer() { Stop(); }
 
+bool HttpServer::Authenticated(const httplib::Request& req) const {
+  if (!auth_) return true;
+  auto range = req.headers.equal_range("Authorization");  // case-insensitive
+  for (auto it = range.first; it != range.second; ++it) {
+    auto credential = common::Authenticator::CredentialOf(it->second);
+    if (credential && auth_->Verify(*credential)) return true;
+  }
+  range = req.headers.equal_range("X-API-Key");
+  for (auto it = range.first; it != range.second; ++it) {
+    if (auth_->Verify(it->second)) return true;
+  }
+  return false;
+}
+
 void HttpServer::Start() {
   thread_ = std::thread([this] {
     if (!server_->listen_after_bind()) LOG_ERROR("{}: the HTTP server stopped on an error", name_);
@@ -74,6 +123,10 @@ void HttpServer::Stop() {
 }
 
 std::pair<int, std::string> HttpStatusOf(const arrow::Status& status) {
+  if (auto limit = common::LimitOf(status)) {
+    if (*limit == common::LimitKind::kDeadlineExceeded) return {504, "DEADLINE_EXCEEDED"};
+    return {429, "RESOURCE_EXHAUSTED"};
+  }
   if (status.IsInvalid() || status.IsTypeError() || status.IsKeyError() ||
       status.IsIndexError()) {
     return {400, "INVALID_ARGUMENT"};

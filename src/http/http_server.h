@@ -9,9 +9,11 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "arrow/result.h"
 #include "arrow/status.h"
+#include "common/auth.h"
 
 namespace httplib {
 class Server;
@@ -30,6 +32,16 @@ struct ListenOptions {
   /// Seconds a write may block on a client that does not read before the
   /// connection is dropped (and its query cancelled).
   int write_timeout_secs = 60;
+  /// PEM certificate chain and private key files: serve HTTPS (both or neither).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  /// Authentication (common/auth.h); null or without keys: none. With keys,
+  /// every request but those to `open_paths` must carry `Authorization: Bearer
+  /// <API key or token>` or `X-API-Key: <API key>`; others get 401
+  /// UNAUTHENTICATED (common::kUnauthenticatedMessage, `WWW-Authenticate:
+  /// Bearer`), counted in sluice_auth_failures_total{endpoint=<server name>}.
+  std::shared_ptr<const common::Authenticator> auth;
+  std::vector<std::string> open_paths;  ///< exact paths served without credentials
 };
 
 /// \brief An HTTP server on its own thread. Register handlers on server()
@@ -37,7 +49,8 @@ struct ListenOptions {
 class HttpServer {
  public:
   /// \brief Bind `options.host:options.port`. IOError when the address cannot be
-  /// bound (in use, unknown host). The name appears in errors ("jsonl", "admin").
+  /// bound (in use, unknown host) or the TLS certificate or key cannot be loaded.
+  /// The name appears in errors ("jsonl", "admin").
   static arrow::Result<std::unique_ptr<HttpServer>> Bind(std::string name,
                                                          const ListenOptions& options);
   /// \brief Stops and joins.
@@ -46,6 +59,11 @@ class HttpServer {
   httplib::Server& server() { return *server_; }
   /// \brief The bound port (the one chosen when asked for port 0).
   int port() const { return port_; }
+  /// \brief "https" with TLS, else "http".
+  const char* scheme() const { return tls_ ? "https" : "http"; }
+  /// \brief Whether `req` carries a valid credential (true when authentication
+  /// is off).
+  bool Authenticated(const httplib::Request& req) const;
 
   /// \brief Serve on a new thread.
   void Start();
@@ -58,14 +76,17 @@ class HttpServer {
   std::string name_;
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
+  bool tls_ = false;
+  std::shared_ptr<const common::Authenticator> auth_;
   std::thread thread_;
   std::atomic<bool> exited_{false};
 };
 
 /// \brief An error answer's HTTP status and error_code for `status`:
 /// Invalid and other client errors -> 400 INVALID_ARGUMENT; NotImplemented -> 501
-/// UNIMPLEMENTED; OutOfMemory, CapacityError -> 503 RESOURCE_EXHAUSTED;
-/// Cancelled -> 503 CANCELLED; anything else -> 500 INTERNAL.
+/// UNIMPLEMENTED; a concurrency limit (common/limits.h) -> 429 RESOURCE_EXHAUSTED;
+/// a query timeout -> 504 DEADLINE_EXCEEDED; OutOfMemory, CapacityError -> 503
+/// RESOURCE_EXHAUSTED; Cancelled -> 503 CANCELLED; anything else -> 500 INTERNAL.
 std::pair<int, std::string> HttpStatusOf(const arrow::Status& status);
 
 /// \brief `{"error_code": code, "error_message": message}` (no newline).

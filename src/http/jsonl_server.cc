@@ -85,7 +85,9 @@ bool AcceptsGzip(const std::string& accept_encoding) {
 // stream. Owned by the content provider; lives until httplib releases it.
 struct JsonLinesServer::Query {
   JsonLinesServer* server = nullptr;
+  common::Admission slot;  // freed last
   std::unique_ptr<sql::Session> session;
+  std::unique_ptr<common::Watch> watch;  // destroyed before the session it interrupts
   std::unique_ptr<sql::ResultReader> reader;
   std::shared_ptr<arrow::RecordBatch> first;  // read before answering 200
   std::unique_ptr<JsonLinesEncoder> encoder;
@@ -146,9 +148,11 @@ struct JsonLinesServer::Query {
       sink.done();
       return true;
     }
+    if (watch && watch->timed_out()) return End(sink, watch->Explain(arrow::Status::OK()));
     std::shared_ptr<arrow::RecordBatch> batch = std::move(first);
     if (!batch) {
       auto st = reader->ReadNext(&batch);
+      if (!st.ok() && watch) st = watch->Explain(std::move(st));
       if (!st.ok()) {
         if (st.IsCancelled() && server->stopping()) {
           st = arrow::Status::Cancelled("the server is shutting down");
@@ -186,7 +190,9 @@ arrow::Result<std::unique_ptr<JsonLinesServer>> JsonLinesServer::Make(sql::Engin
   std::unique_ptr<JsonLinesServer> s(new JsonLinesServer());
   s->engine_ = engine;
   s->options_ = options;
-  ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("jsonl", options.listen));
+  ListenOptions listen = options.listen;
+  listen.open_paths = {"/health"};
+  ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("jsonl", listen));
   auto& svr = s->http_->server();
   JsonLinesServer* self = s.get();
 
@@ -276,9 +282,21 @@ void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res
 
   auto q = std::make_shared<Query>();
   q->server = this;
+  if (options_.limits) {
+    auto slot = options_.limits->AdmitQuery();
+    if (!slot.ok()) {
+      res->set_header("Retry-After", "1");
+      return refuse_status(slot.status());
+    }
+    q->slot = std::move(*slot);
+  }
   auto session = engine_->OpenSession();
   if (!session.ok()) return refuse_status(session.status());
   q->session = std::move(*session);
+  if (options_.limits) {
+    // The deadline only: httplib tells of a client gone at the next write.
+    q->watch = options_.limits->WatchQuery(nullptr, [s = q->session.get()] { s->Interrupt(); });
+  }
   Register(q.get());
   // Plan, and read the first batch before answering, so that an error the
   // engine finds early (SQL, sandbox, the first rows) gets its status code.
@@ -290,6 +308,7 @@ void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res
     }
     return arrow::Status::OK();
   }();
+  if (!st.ok() && q->watch) st = q->watch->Explain(std::move(st));
   if (!st.ok()) {
     Unregister(q.get());
     if (st.IsCancelled() && stopping()) {

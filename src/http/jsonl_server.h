@@ -16,7 +16,8 @@
 //   answer with that object as its last line.
 // - A client that disconnects mid-answer interrupts the engine (the next write
 //   fails). The sandbox is the engine's, as for Flight.
-// - `GET /health` answers 200 `{"status":"ok"}`.
+// - `GET /health` answers 200 `{"status":"ok"}`, without credentials; with API
+//   keys configured, `POST /` needs one (http_server.h, docs/security.md).
 //
 // Each request counts in sluice_queries_total{kind="jsonl"} and the rows and
 // bytes it sends in sluice_rows_sent_total / sluice_bytes_sent_total.
@@ -27,6 +28,7 @@
 #include <set>
 
 #include "arrow/result.h"
+#include "common/limits.h"
 #include "http/http_server.h"
 #include "sql/engine.h"
 
@@ -36,6 +38,11 @@ namespace sluice::http {
 struct JsonLinesOptions {
   ListenOptions listen;           ///< jsonl_addr (default 0.0.0.0:1603, set by `sluice serve`)
   int64_t rows_per_batch = 8192;  ///< rows read from the engine per write
+  /// Admission and timeouts (common/limits.h), shared with Flight; not owned;
+  /// null: none. A request beyond max_concurrent_queries gets 429
+  /// RESOURCE_EXHAUSTED; one past query_timeout_secs 504 DEADLINE_EXCEEDED (or
+  /// that error as its last line once rows were sent).
+  common::Limits* limits = nullptr;
 };
 
 /// \brief The JSON Lines HTTP server. Thread-safe.
@@ -48,6 +55,8 @@ class JsonLinesServer {
   ~JsonLinesServer();
 
   int port() const { return http_->port(); }
+  /// \brief "https" with TLS, else "http".
+  const char* scheme() const { return http_->scheme(); }
   void Start() { http_->Start(); }
   /// \brief Interrupt the queries running (their answers end with a CANCELLED
   /// line), stop accepting, join. Idempotent.

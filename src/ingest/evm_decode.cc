@@ -28,6 +28,8 @@ using Bin = arrow::BinaryBuilder;
 using Str = arrow::StringBuilder;
 using Dec = arrow::Decimal128Builder;
 using Ts = arrow::TimestampBuilder;
+using List = arrow::ListBuilder;
+using Struct = arrow::StructBuilder;
 
 constexpr int64_t kNanosPerSecond = 1000000000LL;
 
@@ -146,6 +148,80 @@ arrow::Result<bool> Parity(dom::object tx) {
   return Status::Invalid("field 'v': not a signature parity: ", *vs);
 }
 
+// The array at `key`, or nullopt when absent or null.
+arrow::Result<std::optional<dom::array>> OptArray(dom::object o, std::string_view key) {
+  dom::element e;
+  if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
+  dom::array a;
+  if (e.get_array().get(a) != simdjson::SUCCESS) return Status::Invalid("not an array");
+  return a;
+}
+
+arrow::Result<dom::object> AsObject(dom::element e) {
+  dom::object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return Status::Invalid("not an object");
+  return o;
+}
+
+// Append each string of `a` as a 32-byte hash to `b`.
+Status AppendHashes(Fixed* b, dom::array a) {
+  for (dom::element e : a) {
+    std::string_view s;
+    if (e.get_string().get(s) != simdjson::SUCCESS) return Status::Invalid("not a hash string");
+    ARROW_RETURN_NOT_OK(AppendFixedValue(b, "item", s));
+  }
+  return Status::OK();
+}
+
+Status AppendHashList(List* b, dom::object tx, std::string_view key) {
+  ARROW_ASSIGN_OR_RAISE(auto a, OptArray(tx, key));
+  if (!a) return b->AppendNull();
+  ARROW_RETURN_NOT_OK(b->Append());
+  return AppendHashes(static_cast<Fixed*>(b->value_builder()), *a);
+}
+
+// accessList: [{address, storageKeys: [hash, …]}, …]
+Status AppendAccessList(List* b, dom::object tx) {
+  ARROW_ASSIGN_OR_RAISE(auto a, OptArray(tx, "accessList"));
+  if (!a) return b->AppendNull();
+  ARROW_RETURN_NOT_OK(b->Append());
+  auto* item = static_cast<Struct*>(b->value_builder());
+  auto* address = static_cast<Fixed*>(item->field_builder(0));
+  auto* keys = static_cast<List*>(item->field_builder(1));
+  for (dom::element e : *a) {
+    ARROW_ASSIGN_OR_RAISE(auto entry, AsObject(e));
+    ARROW_RETURN_NOT_OK(item->Append());
+    ARROW_RETURN_NOT_OK(AppendFixed(address, entry, "address"));
+    ARROW_ASSIGN_OR_RAISE(auto storage_keys, OptArray(entry, "storageKeys"));
+    ARROW_RETURN_NOT_OK(keys->Append());
+    if (storage_keys) {
+      ARROW_RETURN_NOT_OK(AppendHashes(static_cast<Fixed*>(keys->value_builder()), *storage_keys));
+    }
+  }
+  return Status::OK();
+}
+
+// authorizationList: [{chainId, address, nonce, yParity, r, s}, …] (EIP-7702)
+Status AppendAuthorizationList(List* b, dom::object tx) {
+  ARROW_ASSIGN_OR_RAISE(auto a, OptArray(tx, "authorizationList"));
+  if (!a) return b->AppendNull();
+  ARROW_RETURN_NOT_OK(b->Append());
+  auto* item = static_cast<Struct*>(b->value_builder());
+  for (dom::element e : *a) {
+    ARROW_ASSIGN_OR_RAISE(auto auth, AsObject(e));
+    ARROW_RETURN_NOT_OK(item->Append());
+    ARROW_RETURN_NOT_OK(AppendDecimal(static_cast<Dec*>(item->field_builder(0)), auth, "chainId"));
+    ARROW_RETURN_NOT_OK(AppendFixed(static_cast<Fixed*>(item->field_builder(1)), auth, "address"));
+    ARROW_RETURN_NOT_OK(AppendU64(static_cast<U64*>(item->field_builder(2)), auth, "nonce"));
+    ARROW_ASSIGN_OR_RAISE(auto y, ReqQuantity(auth, "yParity"));
+    if (y > 1) return Status::Invalid("field 'yParity': not 0 or 1");
+    ARROW_RETURN_NOT_OK(static_cast<Bool*>(item->field_builder(3))->Append(y == 1));
+    ARROW_RETURN_NOT_OK(AppendWordOrZero(static_cast<Fixed*>(item->field_builder(4)), auth, "r"));
+    ARROW_RETURN_NOT_OK(AppendWordOrZero(static_cast<Fixed*>(item->field_builder(5)), auth, "s"));
+  }
+  return Status::OK();
+}
+
 template <typename B>
 Status Bind(arrow::RecordBatchBuilder* rb, const char* name, B** out) {
   int i = rb->schema()->GetFieldIndex(name);
@@ -200,6 +276,9 @@ struct EvmDecoder::Impl {
     Dec *max_fee_per_gas, *max_priority_fee_per_gas, *max_fee_per_blob_gas;
     Fixed* from;
     Bool* status;
+    List* access_list;
+    List* blob_versioned_hashes;
+    List* authorization_list;
   } t;
   struct {
     Fixed* block_hash;
@@ -277,6 +356,9 @@ Status EvmDecoder::Impl::Init(arrow::MemoryPool* pool) {
   ARROW_RETURN_NOT_OK(Bind(T, "max_fee_per_blob_gas", &t.max_fee_per_blob_gas));
   ARROW_RETURN_NOT_OK(Bind(T, "from", &t.from));
   ARROW_RETURN_NOT_OK(Bind(T, "status", &t.status));
+  ARROW_RETURN_NOT_OK(Bind(T, "access_list", &t.access_list));
+  ARROW_RETURN_NOT_OK(Bind(T, "blob_versioned_hashes", &t.blob_versioned_hashes));
+  ARROW_RETURN_NOT_OK(Bind(T, "authorization_list", &t.authorization_list));
   auto* L = logs.get();
   ARROW_RETURN_NOT_OK(Bind(L, "block_hash", &l.block_hash));
   ARROW_RETURN_NOT_OK(Bind(L, "block_num", &l.block_num));
@@ -495,6 +577,11 @@ Status EvmDecoder::Impl::AppendTransaction(dom::object tx, dom::object receipt, 
     }
     ARROW_RETURN_NOT_OK(t.status->Append(ok));
   }
+  ARROW_RETURN_NOT_OK(Field("accessList", AppendAccessList(t.access_list, tx)));
+  ARROW_RETURN_NOT_OK(Field("blobVersionedHashes",
+                            AppendHashList(t.blob_versioned_hashes, tx, "blobVersionedHashes")));
+  ARROW_RETURN_NOT_OK(Field("authorizationList",
+                            AppendAuthorizationList(t.authorization_list, tx)));
   return AppendLogs(receipt, index, tx_hash, h, ts_ns);
 }
 

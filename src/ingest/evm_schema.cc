@@ -21,6 +21,23 @@ std::shared_ptr<arrow::Field> Opt(const char* name, std::shared_ptr<arrow::DataT
 
 }  // namespace
 
+std::shared_ptr<arrow::DataType> AccessListType() {
+  return arrow::list(arrow::field(
+      "item",
+      arrow::struct_({Req("address", Address()),
+                      Req("storage_keys", arrow::list(arrow::field("item", Hash(), false)))}),
+      false));
+}
+
+std::shared_ptr<arrow::DataType> AuthorizationListType() {
+  return arrow::list(arrow::field(
+      "item",
+      arrow::struct_({Req("chain_id", Wei()), Req("address", Address()),
+                      Req("nonce", arrow::uint64()), Req("y_parity", arrow::boolean()),
+                      Req("r", Hash()), Req("s", Hash())}),
+      false));
+}
+
 std::shared_ptr<arrow::Schema> BlocksSchema() {
   static const auto schema = arrow::schema({
       Req("block_num", arrow::uint64()),
@@ -74,6 +91,9 @@ std::shared_ptr<arrow::Schema> TransactionsSchema() {
       Opt("max_fee_per_blob_gas", Wei()),
       Req("from", Address()),
       Req("status", arrow::boolean()),
+      Opt("access_list", AccessListType()),
+      Opt("blob_versioned_hashes", arrow::list(arrow::field("item", Hash(), false))),
+      Opt("authorization_list", AuthorizationListType()),
   });
   return schema;
 }

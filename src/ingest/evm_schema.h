@@ -12,10 +12,14 @@
 // has a non-nullable UInt64 `block_num`. Nullable fields are the ones marked `?`
 // in the spec; all others are non-nullable.
 //
-// This version omits the optional list columns of `transactions`
-// (`access_list`, `blob_versioned_hashes`, `authorization_list`): the spec adds
-// them "where the chain has them"; adding them later changes the schema, which
-// the store refuses for an existing data directory.
+// The optional list columns of `transactions` are null for transaction types
+// without them (and for chains that have none):
+//   access_list            list<struct<address, storage_keys: list<hash>>>  (types 1-4)
+//   blob_versioned_hashes  list<hash>                                        (type 3)
+//   authorization_list     list<struct<chain_id: Decimal128(38,0), address,
+//                            nonce: UInt64, y_parity: Bool, r, s>>           (type 4, EIP-7702)
+// An authorization's chain_id is a uint256 (0 means any chain) and is kept as a
+// decimal like wei amounts.
 #pragma once
 
 #include <memory>
@@ -30,6 +34,11 @@ namespace sluice::ingest {
 inline constexpr const char* kBlocksTable = "blocks";
 inline constexpr const char* kTransactionsTable = "transactions";
 inline constexpr const char* kLogsTable = "logs";
+
+/// \brief Type of transactions.access_list (EIP-2930).
+std::shared_ptr<arrow::DataType> AccessListType();
+/// \brief Type of transactions.authorization_list (EIP-7702).
+std::shared_ptr<arrow::DataType> AuthorizationListType();
 
 /// \brief Schema of `blocks`: one row per block.
 std::shared_ptr<arrow::Schema> BlocksSchema();

@@ -43,6 +43,7 @@ using ExtractedStatements =
 using LogicalType = internal::Handle<duckdb_logical_type, duckdb_destroy_logical_type>;
 using ErrorData = internal::Handle<duckdb_error_data, duckdb_destroy_error_data>;
 using Config = internal::Handle<duckdb_config, duckdb_destroy_config>;
+using Value = internal::Handle<duckdb_value, duckdb_destroy_value>;
 
 /// \brief A duckdb_result owned by value (the C API keeps results in structs).
 class Result {

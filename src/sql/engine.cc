@@ -1,7 +1,11 @@
 #include "sql/engine.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "arrow/c/bridge.h"
 #include "arrow/record_batch.h"
+#include "arrow/util/byte_size.h"
 #include "common/log.h"
 #include "fmt/format.h"
 #include "sql/evm_functions.h"
@@ -107,6 +111,16 @@ arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options
   }
   ARROW_RETURN_NOT_OK(RegisterEvmFunctions(engine->admin_.get()));
   ARROW_ASSIGN_OR_RAISE(engine->aggregates_, AggregateFunctionNames(engine->admin_.get()));
+  {
+    Result res;
+    if (duckdb_query(engine->admin_.get(), "SELECT current_database()", res.out()) !=
+        DuckDBSuccess) {
+      return ResultStatus(res.out());
+    }
+    char* name = duckdb_value_varchar(res.out(), 0, 0);
+    engine->catalog_ = name ? name : "";
+    duckdb_free(name);
+  }
   std::string dir = data_dir.string();
   if (!dir.empty() && dir.back() != '/') dir += '/';
   ARROW_RETURN_NOT_OK(Exec(engine->admin_.get(),
@@ -178,6 +192,33 @@ arrow::Status Engine::LockDown() {
   ARROW_RETURN_NOT_OK(Exec(admin_.get(), "SET lock_configuration = true"));
   locked_ = true;
   return arrow::Status::OK();
+}
+
+arrow::Result<std::vector<TableInfo>> Engine::ListTables() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tables_) return *tables_;
+  }
+  std::vector<TableInfo> tables;
+  for (const auto& [name, store] : datasets_) {
+    for (const auto& t : store->snapshot()->tables) tables.push_back({name, t.name, "TABLE", {}});
+  }
+  for (const auto& [qualified, tree] : derived_trees_) {
+    auto dot = qualified.find('.');
+    tables.push_back({qualified.substr(0, dot), qualified.substr(dot + 1), "VIEW", {}});
+  }
+  ARROW_ASSIGN_OR_RAISE(auto session, OpenSession());
+  for (auto& t : tables) {
+    ARROW_ASSIGN_OR_RAISE(t.arrow_schema,
+                          session->Prepare("SELECT * FROM " + QuoteIdent(t.schema) + "." +
+                                           QuoteIdent(t.name)));
+  }
+  std::sort(tables.begin(), tables.end(), [](const TableInfo& a, const TableInfo& b) {
+    return std::tie(a.schema, a.name) < std::tie(b.schema, b.name);
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  tables_ = tables;
+  return tables;
 }
 
 arrow::Result<std::unique_ptr<Session>> Engine::OpenSession(
@@ -261,17 +302,13 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql)
 }
 
 namespace {
-arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection conn,
-                                                             duckdb_prepared_statement stmt) {
-  idx_t n = duckdb_prepared_statement_column_count(stmt);
-  std::vector<LogicalType> types(n);
+// The Arrow schema of `n` DuckDB columns.
+arrow::Result<std::shared_ptr<arrow::Schema>> ColumnsSchema(duckdb_connection conn,
+                                                            std::vector<LogicalType> types,
+                                                            std::vector<const char*> names) {
+  const idx_t n = types.size();
   std::vector<duckdb_logical_type> raw(n);
-  std::vector<const char*> names(n);
-  for (idx_t i = 0; i < n; ++i) {
-    *types[i].out() = duckdb_prepared_statement_column_logical_type(stmt, i);
-    raw[i] = types[i].get();
-    names[i] = duckdb_prepared_statement_column_name(stmt, i);
-  }
+  for (idx_t i = 0; i < n; ++i) raw[i] = types[i].get();
   ArrowOptions options;
   duckdb_connection_get_arrow_options(conn, options.out());
   ArrowSchema c_schema;
@@ -280,26 +317,80 @@ arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection c
   ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
   return arrow::ImportSchema(&c_schema);
 }
-}  // namespace
 
-arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string& sql) {
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
-  return PreparedSchema(conn_.get(), stmt.get());
+arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection conn,
+                                                             duckdb_prepared_statement stmt) {
+  idx_t n = duckdb_prepared_statement_column_count(stmt);
+  std::vector<LogicalType> types(n);
+  std::vector<const char*> names(n);
+  for (idx_t i = 0; i < n; ++i) {
+    *types[i].out() = duckdb_prepared_statement_column_logical_type(stmt, i);
+    names[i] = duckdb_prepared_statement_column_name(stmt, i);
+  }
+  return ColumnsSchema(conn, std::move(types), names);
 }
 
-arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string& sql,
-                                                              int64_t rows_per_batch) {
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
-  std::unique_ptr<ResultReader> reader(new ResultReader());
-  reader->rows_per_batch_ = rows_per_batch;
-  ARROW_ASSIGN_OR_RAISE(reader->schema_, PreparedSchema(conn_.get(), stmt.get()));
+// The schema of a started query's result (placeholders' types are known by then).
+arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchema(duckdb_connection conn,
+                                                           duckdb_result* result) {
+  idx_t n = duckdb_column_count(result);
+  std::vector<LogicalType> types(n);
+  std::vector<const char*> names(n);
+  for (idx_t i = 0; i < n; ++i) {
+    *types[i].out() = duckdb_column_logical_type(result, i);
+    names[i] = duckdb_column_name(result, i);
+  }
+  return ColumnsSchema(conn, std::move(types), names);
+}
+
+// Start a prepared query as a streaming result.
+arrow::Status StartStreaming(duckdb_prepared_statement stmt, Result* result) {
   PendingResult pending;
-  if (duckdb_pending_prepared_streaming(stmt.get(), pending.out()) != DuckDBSuccess) {
+  if (duckdb_pending_prepared_streaming(stmt, pending.out()) != DuckDBSuccess) {
     const char* err = duckdb_pending_error(pending.get());
     return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot start query");
   }
-  if (duckdb_execute_pending(pending.get(), reader->result_.out()) != DuckDBSuccess) {
-    return ResultStatus(reader->result_.out());
+  if (duckdb_execute_pending(pending.get(), result->out()) != DuckDBSuccess) {
+    return ResultStatus(result->out());
+  }
+  return arrow::Status::OK();
+}
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string& sql,
+                                                               const Parameters& params) {
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
+  if (duckdb_nparams(stmt.get()) == 0) return PreparedSchema(conn_.get(), stmt.get());
+  Result result;
+  ARROW_RETURN_NOT_OK(StartStreaming(stmt.get(), &result));
+  return ResultSchema(conn_.get(), result.out());
+}
+
+arrow::Result<std::pair<std::shared_ptr<arrow::Schema>, std::shared_ptr<arrow::Schema>>>
+Session::Describe(const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  std::shared_ptr<arrow::Schema> result;
+  auto schema = PreparedSchema(conn_.get(), stmt.get());
+  if (schema.ok()) result = *schema;
+  ARROW_ASSIGN_OR_RAISE(auto params, ParameterSchema(conn_.get(), stmt.get()));
+  return std::make_pair(std::move(result), std::move(params));
+}
+
+arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string& sql,
+                                                              int64_t rows_per_batch,
+                                                              const Parameters& params) {
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
+  std::unique_ptr<ResultReader> reader(new ResultReader());
+  reader->rows_per_batch_ = rows_per_batch;
+  const bool has_params = duckdb_nparams(stmt.get()) > 0;
+  if (!has_params) {
+    ARROW_ASSIGN_OR_RAISE(reader->schema_, PreparedSchema(conn_.get(), stmt.get()));
+  }
+  ARROW_RETURN_NOT_OK(StartStreaming(stmt.get(), &reader->result_));
+  if (has_params) {
+    ARROW_ASSIGN_OR_RAISE(reader->schema_, ResultSchema(conn_.get(), reader->result_.out()));
   }
   *reader->arrow_options_.out() = duckdb_result_get_arrow_options(reader->result_.out());
   return reader;
@@ -313,12 +404,14 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   out->reset();
   arrow::RecordBatchVector parts;
   int64_t rows = 0;
+  int64_t bytes = 0;  // of the parts, as their slices reference
   if (carry_) {
     rows = carry_->num_rows();
+    ARROW_ASSIGN_OR_RAISE(bytes, arrow::util::ReferencedBufferSize(*carry_));
     parts.push_back(std::move(carry_));
     carry_.reset();
   }
-  while (!done_ && rows < rows_per_batch_) {
+  while (!done_ && rows < rows_per_batch_ && bytes < kMaxBatchBytes) {
     DataChunk chunk;
     *chunk.out() = duckdb_fetch_chunk(result_.get());
     if (!chunk) {
@@ -335,7 +428,13 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
     *err.out() = duckdb_data_chunk_to_arrow(arrow_options_.get(), chunk.get(), &c_array);
     ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
     ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
+    const int64_t batch_bytes = arrow::util::TotalBufferSize(*batch);
+    if (!parts.empty() && bytes + batch_bytes > kMaxBatchBytes) {
+      carry_ = std::move(batch);  // wide rows: they start the next batch
+      break;
+    }
     rows += batch->num_rows();
+    bytes += batch_bytes;
     parts.push_back(std::move(batch));
   }
   if (parts.empty()) return arrow::Status::OK();
@@ -345,9 +444,17 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   } else {
     ARROW_ASSIGN_OR_RAISE(batch, arrow::ConcatenateRecordBatches(parts));
   }
-  if (batch->num_rows() > rows_per_batch_) {
-    carry_ = batch->Slice(rows_per_batch_);
-    batch = batch->Slice(0, rows_per_batch_);
+  int64_t keep = std::min(batch->num_rows(), rows_per_batch_);
+  if (bytes > kMaxBatchBytes && keep > 1) {
+    // About kMaxBatchBytes of rows (the average row), at least one.
+    keep = std::max<int64_t>(
+        1, std::min(keep, static_cast<int64_t>(static_cast<double>(batch->num_rows()) *
+                                               kMaxBatchBytes / static_cast<double>(bytes))));
+  }
+  if (batch->num_rows() > keep) {
+    // (Never with a chunk held back above: that leaves rows and bytes under the limits.)
+    carry_ = batch->Slice(keep);
+    batch = batch->Slice(0, keep);
   }
   *out = std::move(batch);
   return arrow::Status::OK();

@@ -31,6 +31,7 @@
 #include "arrow/status.h"
 #include "sql/duckdb_handles.h"
 #include "sql/incremental.h"
+#include "sql/parameters.h"
 #include "storage/block_store.h"
 
 namespace sluice::sql {
@@ -49,6 +50,14 @@ struct TableRange {
 };
 
 class Session;
+
+/// \brief A table a client can query, as Flight SQL's GetTables lists it.
+struct TableInfo {
+  std::string schema;  ///< dataset or derived-table schema, e.g. "eth_rpc"
+  std::string name;    ///< e.g. "blocks"
+  std::string type;    ///< "TABLE" (extracted chain table) or "VIEW" (derived table)
+  std::shared_ptr<arrow::Schema> arrow_schema;  ///< the columns of `SELECT *`
+};
 
 /// \brief The embedded engine. Thread-safe; create sessions per query.
 class Engine {
@@ -73,6 +82,11 @@ class Engine {
   /// \brief The registered stores, by dataset name.
   const std::map<std::string, storage::BlockStore*>& datasets() const { return datasets_; }
 
+  /// \brief The name of the engine's one catalog (DuckDB's database name).
+  const std::string& catalog() const { return catalog_; }
+  /// \brief Every table a query can read: the chain tables of each dataset and the
+  /// derived tables, sorted by schema and name. Computed once, when first asked.
+  arrow::Result<std::vector<TableInfo>> ListTables();
   /// \brief Whether `name` (lower case, as the parse tree spells it) is an
   /// aggregate function of this engine.
   bool IsAggregate(const std::string& name) const { return aggregates_.count(name) > 0; }
@@ -86,14 +100,22 @@ class Engine {
   std::map<std::string, storage::BlockStore*> datasets_;
   std::set<std::string> aggregates_;
   std::map<std::string, nlohmann::json> derived_trees_;  // "schema.table" -> parse tree
+  std::string catalog_;
+  std::optional<std::vector<TableInfo>> tables_;  // ListTables, once computed
   bool locked_ = false;
   std::mutex mu_;
 };
 
+/// \brief At most about this many bytes per record batch (docs/security.md):
+/// batches of wide rows are cut before `rows_per_batch` rows, so that one
+/// message stays far below gRPC's 2 GiB and a stream holds little memory.
+inline constexpr int64_t kMaxBatchBytes = int64_t{64} << 20;
+
 /// \brief The result of a query, read as Arrow record batches of exactly
 /// `rows_per_batch` rows but the last (DuckDB's 2048-row chunks coalesced and
-/// cut). Streams from the engine: memory stays at about one batch. ReadNext
-/// returns a null batch at end.
+/// cut) — or fewer when that many rows would exceed kMaxBatchBytes (a row larger
+/// than that is a batch of its own). Streams from the engine: memory stays at
+/// about one batch. ReadNext returns a null batch at end.
 class ResultReader : public arrow::RecordBatchReader {
  public:
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -118,12 +140,23 @@ class Session {
 
   /// \brief Check a query against the sandbox and plan it: Invalid (with DuckDB's
   /// message, or naming what the sandbox refuses) when it cannot run here.
-  /// Returns the Arrow schema of its result.
-  arrow::Result<std::shared_ptr<arrow::Schema>> Prepare(const std::string& sql);
+  /// Returns the Arrow schema of its result. With `params` (sql/parameters.h) they
+  /// are bound first; the schema then comes from starting the query, as DuckDB
+  /// types placeholders only once bound.
+  arrow::Result<std::shared_ptr<arrow::Schema>> Prepare(const std::string& sql,
+                                                        const Parameters& params = nullptr);
 
-  /// \brief Run a query (checked as in Prepare) and stream its result.
+  /// \brief Run a query (checked as in Prepare) with `params` bound and stream its
+  /// result. Invalid when the parameters do not match the placeholders.
   arrow::Result<std::unique_ptr<ResultReader>> Execute(const std::string& sql,
-                                                       int64_t rows_per_batch);
+                                                       int64_t rows_per_batch,
+                                                       const Parameters& params = nullptr);
+
+  /// \brief Check a query as Prepare does, without binding its placeholders.
+  /// Returns the result schema if DuckDB knows it without the parameters' types
+  /// (else null) and the placeholders' schema (null when their types are unknown).
+  arrow::Result<std::pair<std::shared_ptr<arrow::Schema>, std::shared_ptr<arrow::Schema>>>
+  Describe(const std::string& sql);
 
   /// \brief Check that a query can run as a streaming query (sql/incremental.h)
   /// and describe what it reads. Invalid "NonIncrementalOp: …" when it cannot.

@@ -294,6 +294,62 @@ TEST_F(DecodeTest, InconsistentAnswersAreInvalid) {
   EXPECT_EQ(storage::HashToHex(h->hash), node().BlockHash(4));
 }
 
+// The optional list columns, from a real block whose transaction is given the
+// fields of types 1, 3 and 4 (the node's own transactions have no blobs or
+// authorizations); the truth is the JSON written here.
+TEST_F(DecodeTest, ListColumns) {
+  json b = node().Block(2);
+  ASSERT_EQ(b["transactions"].size(), 1u);
+  const std::string a1 = "0x" + std::string(40, 'a'), k1 = "0x" + std::string(64, '1'),
+                    k2 = "0x" + std::string(64, '2'), h1 = "0x01" + std::string(62, 'f');
+  auto& tx = b["transactions"][0];
+  tx["accessList"] = json::array({{{"address", a1}, {"storageKeys", {k1, k2}}},
+                                  {{"address", a1}, {"storageKeys", json::array()}}});
+  tx["blobVersionedHashes"] = json::array({h1});
+  tx["authorizationList"] = json::array({{{"chainId", "0x7a69"}, {"address", a1},
+                                          {"nonce", "0x5"}, {"yParity", "0x1"},
+                                          {"r", "0x1"}, {"s", k2}}});
+  auto decoder = *EvmDecoder::Make();
+  ASSERT_TRUE(decoder->Append(b.dump(), ReceiptsText(2)).ok());
+  // Block 3 as the node has it: no list fields -> nulls.
+  ASSERT_TRUE(decoder->Append(BlockText(3), ReceiptsText(3)).ok());
+  auto range = *decoder->Finish();
+  auto txs = range.tables.at(kTransactionsTable);
+  auto access = Col<arrow::ListArray>(txs, "access_list");
+  ASSERT_EQ(access->length(), 3);
+  EXPECT_TRUE(access->IsValid(0));
+  // Block 3's transactions are type 2: the node writes an empty access list.
+  EXPECT_TRUE(access->IsValid(1));
+  EXPECT_EQ(access->value_length(1), 0);
+  EXPECT_EQ(access->value_length(0), 2);
+  auto entries = std::static_pointer_cast<arrow::StructArray>(access->values());
+  auto addresses = std::static_pointer_cast<arrow::FixedSizeBinaryArray>(entries->field(0));
+  auto keys = std::static_pointer_cast<arrow::ListArray>(entries->field(1));
+  EXPECT_EQ(HexOf(*addresses, 0), a1);
+  EXPECT_EQ(keys->value_length(0), 2);
+  EXPECT_EQ(keys->value_length(1), 0);
+  auto key_values = std::static_pointer_cast<arrow::FixedSizeBinaryArray>(keys->values());
+  EXPECT_EQ(HexOf(*key_values, 1), k2);
+  auto blobs = Col<arrow::ListArray>(txs, "blob_versioned_hashes");
+  EXPECT_EQ(blobs->value_length(0), 1);
+  EXPECT_EQ(HexOf(*std::static_pointer_cast<arrow::FixedSizeBinaryArray>(blobs->values()), 0), h1);
+  EXPECT_TRUE(blobs->IsNull(1));
+  auto auths = Col<arrow::ListArray>(txs, "authorization_list");
+  auto auth = std::static_pointer_cast<arrow::StructArray>(auths->values());
+  EXPECT_EQ(auth->field(0)->GetScalar(0).ValueOrDie()->ToString(), "31337");
+  EXPECT_EQ(auth->field(2)->GetScalar(0).ValueOrDie()->ToString(), "5");
+  EXPECT_EQ(auth->field(3)->GetScalar(0).ValueOrDie()->ToString(), "true");
+  EXPECT_EQ(HexOf(*std::static_pointer_cast<arrow::FixedSizeBinaryArray>(auth->field(4)), 0),
+            "0x" + std::string(63, '0') + "1");
+  EXPECT_TRUE(auths->IsNull(2));
+
+  // A malformed list is named.
+  tx["accessList"] = json::array({{{"address", "0x12"}}});
+  auto st = decoder->Append(b.dump(), ReceiptsText(2));
+  ASSERT_TRUE(st.IsInvalid());
+  EXPECT_NE(st.message().find("accessList"), std::string::npos) << st.message();
+}
+
 TEST(IngestSchema, MatchesTheSpec) {
   auto tables = EvmTables();
   ASSERT_EQ(tables.size(), 3u);
@@ -321,7 +377,9 @@ TEST(IngestSchema, MatchesTheSpec) {
   EXPECT_TRUE(txs->GetFieldByName("tx_index")->type()->Equals(arrow::uint32()));
   EXPECT_TRUE(txs->GetFieldByName("type")->type()->Equals(arrow::int32()));
   EXPECT_TRUE(txs->GetFieldByName("status")->type()->Equals(arrow::boolean()));
-  EXPECT_EQ(txs->num_fields(), 22);
+  EXPECT_EQ(txs->num_fields(), 25);
+  EXPECT_TRUE(txs->GetFieldByName("access_list")->nullable());
+  EXPECT_TRUE(txs->GetFieldByName("authorization_list")->type()->Equals(AuthorizationListType()));
   EXPECT_EQ(blocks->num_fields(), 23);
   EXPECT_EQ(tables[2].schema->num_fields(), 12);
 }

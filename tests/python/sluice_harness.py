@@ -184,9 +184,8 @@ def query(client: flight.FlightClient, sql: str, headers=None):
     return client.do_get(info.endpoints[0].ticket, options).read_all()
 
 
-def encode_command_statement_query(sql: str) -> bytes:
-    """google.protobuf.Any{CommandStatementQuery{query=sql}}, encoded per the protobuf
-    wire format (field 1 type_url, field 2 value; CommandStatementQuery field 1 query)."""
+def pb_field(num: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field: varint(num << 3 | 2), varint(len), bytes."""
     def varint(n: int) -> bytes:
         out = bytearray()
         while n >= 0x80:
@@ -195,12 +194,19 @@ def encode_command_statement_query(sql: str) -> bytes:
         out.append(n)
         return bytes(out)
 
-    def field(num: int, data: bytes) -> bytes:
-        return varint(num << 3 | 2) + varint(len(data)) + data
+    return varint(num << 3 | 2) + varint(len(data)) + data
 
-    inner = field(1, sql.encode())
-    url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
-    return field(1, url) + field(2, inner)
+
+def flight_sql_any(name: str, value: bytes = b"") -> bytes:
+    """google.protobuf.Any{type_url: ...arrow.flight.protocol.sql.<name>, value}."""
+    return (pb_field(1, b"type.googleapis.com/arrow.flight.protocol.sql." + name.encode())
+            + pb_field(2, value))
+
+
+def encode_command_statement_query(sql: str) -> bytes:
+    """google.protobuf.Any{CommandStatementQuery{query=sql}}, encoded per the protobuf
+    wire format (field 1 type_url, field 2 value; CommandStatementQuery field 1 query)."""
+    return flight_sql_any("CommandStatementQuery", pb_field(1, sql.encode()))
 
 
 class StreamReader:

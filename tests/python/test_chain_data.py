@@ -87,10 +87,21 @@ def test_transactions_equal_node(server, truth):
             assert row["type"] == q(tx.get("type", "0x0"))
             assert row["gas_used"] == q(rcpt["gasUsed"])
             assert row["status"] == (q(rcpt["status"]) == 1)
+            access = tx.get("accessList")
+            assert row["access_list"] == (None if access is None else [
+                {"address": b(e["address"]), "storage_keys": [b(k) for k in e["storageKeys"]]}
+                for e in access])
+            blobs = tx.get("blobVersionedHashes")
+            assert row["blob_versioned_hashes"] == (None if blobs is None else [b(h) for h in blobs])
+            assert (row["authorization_list"] is None) == (tx.get("authorizationList") is None)
+            if access:
+                kinds.add(("access list", len(access[0]["storageKeys"])))
             kinds.add((row["to"] is None, row["status"], len(row["input"]) > 0))
         total += len(txs)
     assert total > 100
     # The demo traffic has creations, failures, calls and plain transfers.
+    assert ("access list", 2) in kinds
+    kinds = {k for k in kinds if len(k) == 3}
     assert any(creation for creation, _, _ in kinds)
     assert any(not ok for _, ok, _ in kinds)
     assert any(not has_input for _, _, has_input in kinds)

@@ -27,10 +27,21 @@ def is_binary(t: pa.DataType) -> bool:
                                                            lambda _: False)(t))
 
 
+def is_nested(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t)
+
+
 def canon(v, t: pa.DataType):
     """One comparable Python value: binary as 0x hex, decimals and times normalized."""
     if v is None:
         return None
+    if is_nested(t):  # CSV holds lists and structs as JSON text
+        if isinstance(v, str):
+            v = json.loads(v, parse_float=decimal.Decimal)
+        if pa.types.is_struct(t):
+            return {t.field(i).name: canon(v[t.field(i).name], t.field(i).type)
+                    for i in range(t.num_fields)}
+        return [canon(x, t.value_type) for x in v]
     if is_binary(t):
         return v if isinstance(v, str) else "0x" + bytes(v).hex()
     if pa.types.is_timestamp(t):
@@ -49,8 +60,8 @@ def canon_rows(rows, schema: pa.Schema):
 
 
 def hex_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, pa.string()) if is_binary(f.type) else f
-                      for f in schema])
+    return pa.schema([pa.field(f.name, pa.string()) if is_binary(f.type) or is_nested(f.type)
+                      else f for f in schema])
 
 
 def run_cli(*args, timeout=60):

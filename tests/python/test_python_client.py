@@ -605,7 +605,7 @@ def test_execute_stream_concurrent_results_are_independent(sl, client, pserver):
 
 def test_execute_stream_parameters_timeout_and_errors(sl, client, pserver):
     async def main():
-        with pytest.raises(NotImplementedError, match="prepared statements"):
+        with pytest.raises(pa.ArrowInvalid, match="0 parameter"):
             await client.execute_stream("SELECT 1", parameters=[1])
         with pytest.raises(pa.ArrowInvalid, match="syntax error"):
             await client.execute_stream("SELEC 1")
