@@ -435,3 +435,61 @@ def test_doc_project_builds_against_the_installed_library(server, tmp_path):
                                    "ORDER BY block_num DESC LIMIT 5").to_pylist()
     assert p.stdout.splitlines() == [f"block {r['block_num']}: {r['gas_used']} gas"
                                      for r in truth]
+
+
+# ---- parameters: ? / $1 bound by the server as typed values -------------------------------
+
+
+def run_query(server, sql: str, *params: str, tmp_path, extra=()) -> tuple:
+    out = tmp_path / f"q{time.monotonic_ns()}.arrows"
+    args = ["--flight-url", server.location, "--sql", sql, "--out", str(out), *extra]
+    for p in params:
+        args += ["--param", p]
+    p = example("query", *args)
+    assert p.returncode == 0, p.stderr
+    return ipc.open_stream(pa.OSFile(str(out))).read_all(), json_lines(p.stdout)
+
+
+def test_placeholders_bind_values_like_literals(server, tmp_path):
+    n = server.stored_head()
+    got, lines = run_query(server, "SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions "
+                           "WHERE block_num BETWEEN ? AND ? ORDER BY block_num, tx_index",
+                           f"int64:{n - 5}", f"int64:{n}", tmp_path=tmp_path,
+                           extra=["--fetch-size", "3"])
+    want = query(server.client(), "SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions "
+                                  f"WHERE block_num BETWEEN {n - 5} AND {n} "
+                                  "ORDER BY block_num, tx_index")
+    assert want.num_rows > 3
+    assert got.equals(want)
+    assert all(line["rows"] == 3 for line in lines[:-2])  # the fetch size holds here too
+
+
+def test_dollar_placeholders_keep_their_types(server, tmp_path):
+    got, _ = run_query(server, "SELECT $1 AS a, $2 AS b, $3 AS c, $4 AS d, $5 AS e, $1 + 1 AS f",
+                       "int64:41", "double:1.5", "string:héllo, world", "bool:true", "null",
+                       tmp_path=tmp_path)
+    assert got.to_pylist() == [{"a": 41, "b": 1.5, "c": "héllo, world", "d": True, "e": None,
+                                "f": 42}]
+    assert got.schema.field("a").type == pa.int64()
+    assert got.schema.field("b").type == pa.float64()
+    assert got.schema.field("c").type == pa.string()
+    assert got.schema.field("d").type == pa.bool_()
+
+
+def test_a_parameter_holding_sql_is_a_value(server, tmp_path):
+    evil = "x' OR 1=1; SELECT * FROM eth_rpc.blocks; --"
+    got, _ = run_query(server, "SELECT ? AS v, count(*) AS n FROM eth_rpc.blocks "
+                       "WHERE CAST(hash AS VARCHAR) = ?", f"string:{evil}", f"string:{evil}",
+                       tmp_path=tmp_path)
+    assert got.to_pylist() == [{"v": evil, "n": 0}]
+    assert query(server.client(), "SELECT count(*) AS n FROM eth_rpc.blocks").column(0)[0] \
+        .as_py() > 0
+
+
+def test_parameters_that_do_not_fit_are_refused(server):
+    p = example("query", "--flight-url", server.location, "--sql", "SELECT ? AS a, ? AS b",
+                "--param", "int64:1")
+    assert p.returncode == 1 and "parameter" in p.stderr
+    p = example("query", "--flight-url", server.location, "--sql", "SELECT 1 AS a",
+                "--param", "int64:1")
+    assert p.returncode == 1 and "parameter" in p.stderr
