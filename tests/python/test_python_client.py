@@ -65,8 +65,8 @@ def sl(tmp_path_factory) -> ModuleType:
 @pytest.fixture(scope="module")
 def pserver(chain, tmp_path_factory):
     """The demo configuration (derived tables eth.*), 4-block microbatches, record
-    batches as small as the engine makes them (--rows-per-batch 100: one engine
-    chunk, up to 2,048 rows, per batch, so pages span batches) and a fast keep-alive."""
+    batches of 100 rows by default (execute_stream asks for `fetch_size` rows per
+    batch with the sluice-fetch-size header instead) and a fast keep-alive."""
     tmp = tmp_path_factory.mktemp("pserver")
     srv = Server(tmp / "data", chain.url, "--config", str(CONFIG),
                  "--server-microbatch-max-interval", "4", "--rows-per-batch", "100",
