@@ -55,7 +55,10 @@ std::string TicketSigner::Issue(TicketPayload payload) const {
                       {"stream", payload.stream},
                       {"resume", payload.resume},
                       {"exp", payload.expires_ms}};
-  std::string body = std::string(kMagic) + j.dump();
+  // Strings are UTF-8 (flight/command.cc checks the SQL); should one not be, its
+  // invalid bytes become U+FFFD rather than an exception escaping the RPC.
+  std::string body =
+      std::string(kMagic) + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return body + Mac(key_, body);
 }
 
