@@ -11,6 +11,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# Paths relative to the clone, so ccache hits across clones and worktrees.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 BUILD="${FUZZ_BUILD_DIR:-build-fuzz}"
 CLANG="${FUZZ_CLANG:-clang-16}"
 TARGETS=(settings_clause cursor ticket rpc_response)

@@ -16,6 +16,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# Paths relative to the clone, so ccache hits across clones and worktrees.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 kind="${1:?usage: scripts/sanitize.sh asan|tsan}"
 JOBS="${JOBS:-2}"
 SUPP="$ROOT/scripts/sanitizers"
@@ -34,7 +36,8 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DSLUICE_SANITIZE="$SAN" >/dev/null
 fi
 echo "== $kind: building $BUILD"
-cmake --build "$BUILD" -j "$JOBS" | { grep -v '^\[' || true; }
+targets=(); [ "$kind" = tsan ] && targets=(--target sluice_tests)  # no server run under TSan
+cmake --build "$BUILD" -j "$JOBS" "${targets[@]}" | { grep -v '^\[' || true; }
 rm -rf "$LOGS"; mkdir -p "$LOGS"
 
 export ASAN_OPTIONS="log_path=$LOGS/asan:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0"
