@@ -27,12 +27,10 @@ import signal
 import socket
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Optional
 
 import pytest
