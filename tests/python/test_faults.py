@@ -494,3 +494,31 @@ def test_clients_leaving_mid_stream_leak_nothing(fault_chain, tmp_path):
         assert_store_matches_node(srv, node)
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------------------
+# Bytes that are not a query
+# ---------------------------------------------------------------------------
+
+def test_query_text_not_utf8_is_refused_clearly(fault_chain, tmp_path):
+    """Raw bytes that are not UTF-8, on both endpoints: a clear error naming the
+    problem, and the server keeps answering."""
+    import pyarrow as pa
+    import pyarrow.flight as flight
+    node = fault_chain
+    srv = Server(tmp_path / "data", node.url)
+    try:
+        srv.wait_head(node.head())
+        for body in (b"SELECT '\x9d' AS s", b"SELECT 1 AS \"\xff\"", b"\xc3"):
+            req = urllib.request.Request(srv.jsonl_url, body)
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=10)
+            assert e.value.code == 400
+            assert "UTF-8" in json.loads(e.value.read())["error_message"]
+            with pytest.raises(pa.ArrowInvalid) as fe:  # INVALID_ARGUMENT
+                srv.client().get_flight_info(flight.FlightDescriptor.for_command(body))
+            assert "UTF-8" in str(fe.value)
+        assert srv.proc.poll() is None
+        assert assert_answers_from_store(srv, node.url) >= 0
+    finally:
+        srv.stop()
