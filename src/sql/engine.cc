@@ -267,10 +267,16 @@ arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection c
   std::vector<LogicalType> types(n);
   std::vector<duckdb_logical_type> raw(n);
   std::vector<const char*> names(n);
+  // Each name is a copy the caller frees with duckdb_free.
+  struct DuckFree {
+    void operator()(const char* p) const { duckdb_free(const_cast<char*>(p)); }
+  };
+  std::vector<std::unique_ptr<const char, DuckFree>> owned_names(n);
   for (idx_t i = 0; i < n; ++i) {
     *types[i].out() = duckdb_prepared_statement_column_logical_type(stmt, i);
     raw[i] = types[i].get();
-    names[i] = duckdb_prepared_statement_column_name(stmt, i);
+    owned_names[i].reset(duckdb_prepared_statement_column_name(stmt, i));
+    names[i] = owned_names[i].get();
   }
   ArrowOptions options;
   duckdb_connection_get_arrow_options(conn, options.out());
