@@ -24,7 +24,7 @@ elif [ -n "${1:-}" ]; then seconds="$1"; fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_CXX_COMPILER="${CLANG/clang/clang++}" \
+    -DCMAKE_CXX_COMPILER="${CLANG/clang/clang++}" \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DPython3_EXECUTABLE="$ROOT/.venv/bin/python" \
     -DSLUICE_FUZZ=ON -DSLUICE_BUILD_TESTS=OFF >/dev/null
 fi
