@@ -44,5 +44,20 @@ test-python: build
 bench: build
 	@bash scripts/bench.sh
 
+# Robustness, not part of `make test` (too slow for it):
+#   make fuzz       each libFuzzer target FUZZ_SECONDS seconds (fuzz/run.sh; build-fuzz, clang)
+#   make test-asan  C++ and some integration tests on an address+UB-sanitized build (build-asan)
+#   make test-tsan  the concurrency tests on a thread-sanitized build (build-tsan)
+.PHONY: fuzz test-asan test-tsan
+FUZZ_SECONDS ?= 180
+fuzz: bootstrap
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash fuzz/run.sh
+
+test-asan: bootstrap
+	JOBS=$(JOBS) bash scripts/sanitize.sh asan
+
+test-tsan: bootstrap
+	JOBS=$(JOBS) bash scripts/sanitize.sh tsan
+
 clean:
 	rm -rf $(BUILD_DIR)

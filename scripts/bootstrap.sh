@@ -28,7 +28,9 @@ ANVIL_SHA256=5727dd8f08f3bf6dde4ec1d9832e87c43f9315ef824bff1ab18486bf51bc7af3
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcrypto++-dev
-  zlib1g-dev openssl)
+  zlib1g-dev openssl
+  # Fuzzing (libFuzzer) and the sanitizer builds: make fuzz, make test-asan, make test-tsan.
+  clang-16 libclang-rt-16-dev)
 APT_PACKAGES+=(curl)  # the curl examples of docs/http.md run in tests/python/test_docs_http.py
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }

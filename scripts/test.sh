@@ -9,5 +9,8 @@ cd "$ROOT"
 echo "== C++ tests (ctest)"
 (cd build && ctest --output-on-failure --timeout 600 -j 2)
 
+echo "== Fuzz targets, a few seconds each on the checked-in corpus (fuzz/run.sh --smoke)"
+bash fuzz/run.sh --smoke
+
 echo "== Python integration tests (pytest)"
 .venv/bin/python -m pytest -q -p no:cacheprovider --timeout 900 tests/python "$@"

@@ -58,7 +58,10 @@ std::string TicketSigner::Issue(TicketPayload payload) const {
   if (!payload.params.empty()) j["params"] = common::ToHex(payload.params);
   if (!payload.command.empty()) j["command"] = common::ToHex(payload.command);
   if (payload.rows_per_batch > 0) j["rpb"] = payload.rows_per_batch;
-  std::string body = std::string(kMagic) + j.dump();
+  // Strings are UTF-8 (flight/command.cc checks the SQL); should one not be, its
+  // invalid bytes become U+FFFD rather than an exception escaping the RPC.
+  std::string body =
+      std::string(kMagic) + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return body + Mac(key_, body);
 }
 

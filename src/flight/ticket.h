@@ -34,7 +34,8 @@ class TicketSigner {
   static arrow::Result<TicketSigner> Make(const std::string& secret_hex,
                                           std::chrono::seconds ttl);
 
-  /// \brief A new ticket for `payload`; its expiry is now + ttl.
+  /// \brief A new ticket for `payload`; its expiry is now + ttl. The payload's
+  /// strings are UTF-8; invalid bytes are replaced by U+FFFD. Never throws.
   std::string Issue(TicketPayload payload) const;
 
   /// \brief The payload of a genuine, unexpired ticket. Invalid "ticket is not

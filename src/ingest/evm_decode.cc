@@ -377,9 +377,7 @@ Status EvmDecoder::Impl::Init(arrow::MemoryPool* pool) {
 
 namespace {
 
-arrow::Result<storage::BlockHeader> HeaderOf(dom::object o) {
-  storage::BlockHeader h;
-  ARROW_ASSIGN_OR_RAISE(h.number, ReqQuantity(o, "number"));
+arrow::Result<storage::BlockHeader> HeaderFields(dom::object o, storage::BlockHeader h) {
   ARROW_ASSIGN_OR_RAISE(auto hash, ReqString(o, "hash"));
   ARROW_RETURN_NOT_OK(Field("hash", ParseFixedData(hash, h.hash.data(), 32)));
   ARROW_ASSIGN_OR_RAISE(auto parent, ReqString(o, "parentHash"));
@@ -390,6 +388,17 @@ arrow::Result<storage::BlockHeader> HeaderOf(dom::object o) {
   }
   h.timestamp = static_cast<int64_t>(ts);
   return h;
+}
+
+// The header of a block object; errors after its number name the block.
+arrow::Result<storage::BlockHeader> HeaderOf(dom::object o) {
+  storage::BlockHeader h;
+  ARROW_ASSIGN_OR_RAISE(h.number, ReqQuantity(o, "number"));
+  auto header = HeaderFields(o, h);
+  if (!header.ok()) {
+    return header.status().WithMessage("block ", h.number, ": ", header.status().message());
+  }
+  return header;
 }
 
 Status Parse(dom::parser* parser, const std::string& json, const char* what,

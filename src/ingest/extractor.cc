@@ -249,6 +249,7 @@ void Extractor::Run() {
       continue;
     }
     if (fatal_) {
+      running_ = false;  // first: whoever sees failed() also sees it stopped
       failed_ = true;
       {
         std::lock_guard<std::mutex> lock(error_mu_);

@@ -5,13 +5,13 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "ingest/rpc_response.h"
 #include "ingest/simdjson_binding.h"
 #include "simdjson.h"
 
 namespace sluice::ingest {
 
 using arrow::Status;
-namespace od = simdjson::ondemand;
 
 namespace {
 
@@ -30,22 +30,6 @@ size_t WriteBody(char* ptr, size_t size, size_t n, void* userdata) {
   return size * n;
 }
 
-std::string Describe(std::string_view method, std::string_view params) {
-  std::string out(method);
-  out += '(';
-  if (params.size() > 2) {  // not "[]"
-    std::string_view inner = params.substr(1, params.size() - 2);
-    if (inner.size() > kQuoteChars) {
-      out.append(inner.substr(0, kQuoteChars));
-      out += "...";
-    } else {
-      out.append(inner);
-    }
-  }
-  out += ')';
-  return out;
-}
-
 std::string_view Quote(std::string_view text) {
   return text.size() > kQuoteChars ? text.substr(0, kQuoteChars) : text;
 }
@@ -58,102 +42,10 @@ std::string_view TrimRight(std::string_view s) {
   return s;
 }
 
-// The parts of one JSON-RPC response object.
-struct Envelope {
-  bool has_id = false;
-  uint64_t id = 0;
-  bool has_result = false;
-  std::string_view result;  // raw JSON, points into the response buffer
-  bool has_error = false;
-  int64_t error_code = 0;
-  std::string error_message;
-  std::string_view error_data;
-};
-
-simdjson::error_code RawValue(od::value v, std::string_view* out) {
-  od::json_type type;
-  if (auto e = v.type().get(type)) return e;
-  if (type == od::json_type::object) {
-    od::object o;
-    if (auto e = v.get_object().get(o)) return e;
-    return o.raw_json().get(*out);
-  }
-  if (type == od::json_type::array) {
-    od::array a;
-    if (auto e = v.get_array().get(a)) return e;
-    return a.raw_json().get(*out);
-  }
-  *out = TrimRight(v.raw_json_token());
-  return simdjson::SUCCESS;
-}
-
-simdjson::error_code ParseError(od::value v, Envelope* env) {
-  od::object o;
-  if (auto e = v.get_object().get(o)) return e;
-  for (auto field : o) {
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return e;
-    od::value fv;
-    if (auto e = field.value().get(fv)) return e;
-    if (key == "code") {
-      if (auto e = fv.get_int64().get(env->error_code)) return e;
-    } else if (key == "message") {
-      std::string_view m;
-      if (auto e = fv.get_string().get(m)) return e;
-      env->error_message = std::string(m);
-    } else if (key == "data") {
-      if (auto e = RawValue(fv, &env->error_data)) return e;
-    }
-  }
-  env->has_error = true;
-  return simdjson::SUCCESS;
-}
-
-simdjson::error_code ParseEnvelope(od::object o, Envelope* env) {
-  for (auto field : o) {
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return e;
-    od::value v;
-    if (auto e = field.value().get(v)) return e;
-    if (key == "id") {
-      od::json_type type;
-      if (auto e = v.type().get(type)) return e;
-      if (type == od::json_type::number && v.get_uint64().get(env->id) == simdjson::SUCCESS) {
-        env->has_id = true;
-      }
-    } else if (key == "result") {
-      if (auto e = RawValue(v, &env->result)) return e;
-      env->has_result = true;
-    } else if (key == "error") {
-      if (auto e = ParseError(v, env)) return e;
-    }
-  }
-  return simdjson::SUCCESS;
-}
-
-Status ErrorStatus(const std::string& what, const Envelope& env) {
-  if (env.error_data.empty()) {
-    return Status::IOError(what, ": JSON-RPC error ", env.error_code, ": ", env.error_message);
-  }
-  return Status::IOError(what, ": JSON-RPC error ", env.error_code, ": ", env.error_message,
-                         " (data: ", Quote(env.error_data), ")");
-}
-
-std::string Padded(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size() + simdjson::SIMDJSON_PADDING);
-  out.assign(raw);
-  return out;
-}
-
 }  // namespace
 
-struct RpcClient::Parser {
-  od::parser parser;
-};
-
 RpcClient::RpcClient(RpcClientOptions options)
-    : options_(std::move(options)), parser_(std::make_unique<Parser>()) {}
+    : options_(std::move(options)), parser_(std::make_unique<RpcResponseParser>()) {}
 
 RpcClient::~RpcClient() {
   if (multi_ && easy_) curl_multi_remove_handle(static_cast<CURLM*>(multi_), easy_);
@@ -251,7 +143,7 @@ Status RpcClient::Post(std::string_view what) {
 }
 
 arrow::Result<std::string> RpcClient::Call(std::string_view method, std::string_view params_json) {
-  const std::string what = Describe(method, params_json);
+  const std::string what = DescribeCall(method, params_json);
   const uint64_t id = next_id_++;
   body_.clear();
   body_ += R"({"jsonrpc":"2.0","id":)";
@@ -263,27 +155,7 @@ arrow::Result<std::string> RpcClient::Call(std::string_view method, std::string_
   body_ += '}';
   ARROW_RETURN_NOT_OK(Post(what));
 
-  od::document doc;
-  Envelope env;
-  od::object obj;
-  auto err = parser_->parser.iterate(response_.data(), response_.size(), response_.capacity())
-                 .get(doc);
-  if (!err) err = doc.get_object().get(obj);
-  if (!err) err = ParseEnvelope(obj, &env);
-  if (err) {
-    return Status::Invalid(what, ": malformed JSON-RPC response (", simdjson::error_message(err),
-                           "): ", Quote(response_));
-  }
-  if (env.has_error) return ErrorStatus(what, env);
-  if (!env.has_result) {
-    return Status::Invalid(what, ": JSON-RPC response has neither result nor error: ",
-                           Quote(response_));
-  }
-  if (env.has_id && env.id != id) {
-    return Status::Invalid(what, ": JSON-RPC response id ", env.id, " does not match request id ",
-                           id);
-  }
-  return Padded(env.result);
+  return parser_->ParseCall(what, id, &response_);
 }
 
 arrow::Result<std::vector<std::string>> RpcClient::CallBatch(
@@ -306,64 +178,10 @@ arrow::Result<std::vector<std::string>> RpcClient::CallBatch(
   body_ += ']';
   const std::string what =
       "batch of " + std::to_string(requests.size()) + " calls from " +
-      Describe(requests.front().method, requests.front().params);
+      DescribeCall(requests.front().method, requests.front().params);
   ARROW_RETURN_NOT_OK(Post(what));
 
-  std::vector<std::string> results(requests.size());
-  std::vector<bool> seen(requests.size(), false);
-  od::document doc;
-  od::json_type type;
-  auto malformed = [&](simdjson::error_code e) {
-    return Status::Invalid(what, ": malformed JSON-RPC batch response (",
-                           simdjson::error_message(e), "): ", Quote(response_));
-  };
-  if (auto e = parser_->parser.iterate(response_.data(), response_.size(), response_.capacity())
-                   .get(doc)) {
-    return malformed(e);
-  }
-  if (auto e = doc.type().get(type)) return malformed(e);
-  if (type == od::json_type::object) {
-    // The node rejected the batch as a whole.
-    od::object obj;
-    Envelope env;
-    if (auto e = doc.get_object().get(obj)) return malformed(e);
-    if (auto e = ParseEnvelope(obj, &env)) return malformed(e);
-    if (env.has_error) return ErrorStatus(what, env);
-    return Status::Invalid(what, ": expected a JSON array in answer to a batch: ",
-                           Quote(response_));
-  }
-  od::array arr;
-  if (auto e = doc.get_array().get(arr)) return malformed(e);
-  for (auto item : arr) {
-    od::object obj;
-    Envelope env;
-    if (auto e = item.get_object().get(obj)) return malformed(e);
-    if (auto e = ParseEnvelope(obj, &env)) return malformed(e);
-    if (!env.has_id || env.id < first_id || env.id >= first_id + requests.size()) {
-      if (env.has_error) return ErrorStatus(what, env);
-      return Status::Invalid(what, ": batch response with an unknown id: ", Quote(response_));
-    }
-    const size_t i = env.id - first_id;
-    const auto& req = requests[i];
-    if (env.has_error) return ErrorStatus(Describe(req.method, req.params), env);
-    if (!env.has_result) {
-      return Status::Invalid(Describe(req.method, req.params),
-                             ": JSON-RPC response has neither result nor error");
-    }
-    if (seen[i]) {
-      return Status::Invalid(Describe(req.method, req.params),
-                             ": batch response repeats id ", env.id);
-    }
-    seen[i] = true;
-    results[i] = Padded(env.result);
-  }
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (!seen[i]) {
-      return Status::Invalid(Describe(requests[i].method, requests[i].params),
-                             ": no response in the batch answer (id ", first_id + i, ")");
-    }
-  }
-  return results;
+  return parser_->ParseBatch(what, requests, first_id, &response_);
 }
 
 bool IsNullResult(std::string_view raw) { return TrimRight(raw) == "null"; }

@@ -14,6 +14,8 @@
 
 namespace sluice::ingest {
 
+class RpcResponseParser;
+
 /// \brief Options of an RpcClient.
 struct RpcClientOptions {
   /// The node's HTTP endpoint, e.g. "http://127.0.0.1:8545".
@@ -83,8 +85,7 @@ class RpcClient {
   std::string body_;
   std::string response_;
   uint64_t next_id_ = 1;
-  struct Parser;
-  std::unique_ptr<Parser> parser_;
+  std::unique_ptr<RpcResponseParser> parser_;
 };
 
 /// \brief True when a raw result is JSON `null`.

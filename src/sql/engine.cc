@@ -323,9 +323,15 @@ arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection c
   idx_t n = duckdb_prepared_statement_column_count(stmt);
   std::vector<LogicalType> types(n);
   std::vector<const char*> names(n);
+  // Each name is a copy the caller frees with duckdb_free.
+  struct DuckFree {
+    void operator()(const char* p) const { duckdb_free(const_cast<char*>(p)); }
+  };
+  std::vector<std::unique_ptr<const char, DuckFree>> owned_names(n);
   for (idx_t i = 0; i < n; ++i) {
     *types[i].out() = duckdb_prepared_statement_column_logical_type(stmt, i);
-    names[i] = duckdb_prepared_statement_column_name(stmt, i);
+    owned_names[i].reset(duckdb_prepared_statement_column_name(stmt, i));
+    names[i] = owned_names[i].get();
   }
   return ColumnsSchema(conn, std::move(types), names);
 }

@@ -43,7 +43,10 @@ arrow::Result<nlohmann::json> ParseTree(duckdb_connection conn, const std::strin
   if (duckdb_prepare(conn, "SELECT json_serialize_sql($1::VARCHAR)", stmt.out()) != DuckDBSuccess) {
     return arrow::Status::UnknownError("engine: ", duckdb_prepare_error(stmt.get()));
   }
-  duckdb_bind_varchar_length(stmt.get(), 1, sql.data(), sql.size());
+  if (duckdb_bind_varchar_length(stmt.get(), 1, sql.data(), sql.size()) != DuckDBSuccess) {
+    // DuckDB refuses a VARCHAR that is not UTF-8 (the JSON Lines body is raw bytes).
+    return arrow::Status::Invalid("the query text is not valid UTF-8");
+  }
   Result res;
   if (duckdb_execute_prepared(stmt.get(), res.out()) != DuckDBSuccess) {
     return ResultStatus(res.out());

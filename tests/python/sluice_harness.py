@@ -22,7 +22,8 @@ import pyarrow.flight as flight
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / ".deps" / "anvil"
-SLUICE = ROOT / "build" / "sluice"
+# SLUICE_BIN: another build of the server, e.g. build-asan/sluice (make test-asan).
+SLUICE = Path(os.environ.get("SLUICE_BIN", ROOT / "build" / "sluice"))
 PYTHON = ROOT / ".venv" / "bin" / "python"
 TRAFFIC = ROOT / "demo" / "traffic.py"
 
