@@ -228,7 +228,10 @@ def run(clients: int = 200, duration: float = 60, block_interval: float = 0.5,
         tmp = Path(own_tmp.name)
     node = Anvil(tmp)
     node.traffic(blocks=20, txs_per_block=4)
-    srv = Server(tmp / "data", node.url)
+    # Every client may have a query running at once: size the admission limit
+    # (max_concurrent_queries, default 64; docs/security.md) for the load, as an
+    # operator expecting this many clients would.
+    srv = Server(tmp / "data", node.url, "--max-concurrent-queries", str(clients + 16))
     traffic = None
     try:
         srv.wait_head(node.head())
