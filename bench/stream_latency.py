@@ -83,16 +83,23 @@ def run(clients: int, blocks: int) -> list[float]:
     return [(a[n] - t0) * 1000 for n, t0 in mined.items() for a in arrivals if n in a]
 
 
+def percentiles(lat: list[float]) -> dict:
+    """samples, p50, p99 and max of latencies in ms."""
+    lat = sorted(lat)
+    if not lat:
+        raise RuntimeError("no block reached any client")
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return {"samples": len(lat), "p50_ms": round(statistics.median(lat), 1),
+            "p99_ms": round(p99, 1), "max_ms": round(lat[-1], 1)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, nargs="+", default=[1, 100])
     p.add_argument("--blocks", type=int, default=30)
     args = p.parse_args()
     for c in args.clients:
-        lat = sorted(run(c, args.blocks))
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(json.dumps({"clients": c, "samples": len(lat), "p50_ms": round(statistics.median(lat), 1),
-                          "p99_ms": round(p99, 1), "max_ms": round(lat[-1], 1)}))
+        print(json.dumps({"clients": c, **percentiles(run(c, args.blocks))}))
 
 
 if __name__ == "__main__":
