@@ -27,9 +27,9 @@ from common import PYTHON, ROOT
 SQL = "SELECT * FROM eth_rpc.transactions"
 
 
-def read_all(location: str, sql: str = SQL) -> dict:
-    """Read a query to the end; rows, bytes (Arrow buffers), seconds, ttfb_ms."""
-    client = flight.connect(location)
+def read_all(client: flight.FlightClient, sql: str = SQL) -> dict:
+    """Read a query to the end over a connected client; rows, bytes (Arrow
+    buffers), seconds, ttfb_ms."""
     t0 = time.perf_counter()
     info = client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
     reader = client.do_get(info.endpoints[0].ticket)
@@ -41,14 +41,20 @@ def read_all(location: str, sql: str = SQL) -> dict:
         rows += chunk.data.num_rows
         nbytes += chunk.data.nbytes
     secs = time.perf_counter() - t0
-    client.close()
     return {"rows": rows, "bytes": nbytes, "seconds": secs,
             "ttfb_ms": (ttfb if ttfb is not None else secs) * 1000}
 
 
 def start_sluice(data_dir: Path, *extra: str):
+    """`sluice serve --extract false` over data_dir; an extra argument bin=PATH
+    runs another sluice binary (a build from before a change)."""
+    binary = str(ROOT / "build" / "sluice")
+    for e in extra:
+        if e.startswith("bin="):
+            binary = e[4:]
+    extra = tuple(e for e in extra if not e.startswith("bin="))
     return common.start_line_server(
-        [str(ROOT / "build" / "sluice"), "serve", "--extract", "false", "--data-dir", str(data_dir),
+        [binary, "serve", "--extract", "false", "--data-dir", str(data_dir),
          "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0", "--admin-api-addr",
          "127.0.0.1:0", "--log-level", "warn", *extra], "sluice: flight listening on ")
 
@@ -60,25 +66,33 @@ def start_baseline(mode: str, data_dir: Path):
         "baseline: flight listening on ")
 
 
-def throughput(data_dir: Path, runs: int, baselines: bool = True) -> dict:
+def throughput(data_dir: Path, runs: int, baselines: bool = True,
+               variants: dict | None = None) -> dict:
     """Interleaved runs of sluice and the baselines; per server the summaries of
-    rows/s, MB/s, ttfb_ms, and the server's peak RSS."""
+    rows/s, MB/s, ttfb_ms, and the server's peak RSS. `variants`: more sluice
+    servers, name -> extra `sluice serve` arguments (for before/after runs)."""
     servers = {"sluice": start_sluice(data_dir)}
+    for name, extra in (variants or {}).items():
+        servers[name] = start_sluice(data_dir, *extra)
     if baselines:
         servers["memory"] = start_baseline("memory", data_dir)
         servers["duckdb"] = start_baseline("duckdb", data_dir)
     samples = {name: [] for name in servers}
     peaks = {}
+    clients = {}
     try:
         for name, (proc, loc) in servers.items():
-            read_all(loc, SQL + " LIMIT 10")  # warm up: connection, metadata caches
+            clients[name] = flight.connect(loc)
+            read_all(clients[name], SQL + " LIMIT 10")  # warm up: connection, metadata caches
             common.reset_peak(proc.pid)
         for _ in range(runs):
             for name, (proc, loc) in servers.items():
-                samples[name].append(read_all(loc))
+                samples[name].append(read_all(clients[name]))
         for name, (proc, _) in servers.items():
             peaks[name] = common.proc_status(proc.pid, "VmHWM")
     finally:
+        for c in clients.values():
+            c.close()
         for proc, _ in servers.values():
             common.stop(proc)
     out = {}
@@ -99,9 +113,20 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=20_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--variant", action="append", default=[],
+                   help="another sluice server run side by side, its extra serve arguments "
+                        "as one string, e.g. --variant='--rows-per-batch 65536'; "
+                        "bin=PATH among them runs another binary")
+    p.add_argument("--data-dir", type=Path, help="serve this store instead of a generated one")
     args = p.parse_args()
-    d = common.dataset(args.rows)
-    print(json.dumps(throughput(d, args.runs, not args.no_baselines), indent=1))
+    d = args.data_dir or common.dataset(args.rows)
+    variants = {v: v.split() for v in args.variant}
+    r = throughput(d, args.runs, not args.no_baselines, variants)
+    for name, x in r.items():
+        print(f"{name:45s} rows/s {x['rows_per_sec']['median']:>12,.0f}  MB/s "
+              f"{x['mb_per_sec']['median']:>6,.0f}  first batch {x['ttfb_ms']['median']:>6.0f} ms  "
+              f"peak RSS {x['peak_rss_mb']:>6,.0f} MB")
+    print(json.dumps(r, indent=1))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // writes), for the batch-throughput and memory benchmarks.
 //
 //   sluice_bench_gen --data-dir DIR --transactions N [--txs-per-block 200]
+//                    [--blocks-per-segment 2048] [--row-group-rows R]
 //
 // Blocks 0..B-1 with B = ceil(N / txs_per_block); every block but block 0 holds
 // txs_per_block transactions (block 0, the genesis, holds none), so the
@@ -180,10 +181,12 @@ int main(int argc, char** argv) {
   int64_t transactions = 0;
   int txs_per_block = 200;
   int blocks_per_segment = 2048;
+  int64_t row_group_rows = sluice::storage::StoreOptions{}.row_group_rows;
   app.add_option("--data-dir", data_dir, "Directory of the new store")->required();
   app.add_option("--transactions", transactions, "Rows of eth_rpc.transactions")->required();
   app.add_option("--txs-per-block", txs_per_block, "Transactions per block (not block 0)");
   app.add_option("--blocks-per-segment", blocks_per_segment, "Blocks per appended segment");
+  app.add_option("--row-group-rows", row_group_rows, "Rows per Parquet row group (store default)");
   CLI11_PARSE(app, argc, argv);
   if (txs_per_block < 1 || txs_per_block > 100000 || transactions < 1 || blocks_per_segment < 1) {
     std::cerr << "sluice_bench_gen: --transactions, --txs-per-block (<= 100000) and "
@@ -195,6 +198,7 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.tables = sluice::ingest::EvmTables();
   options.fsync = false;
+  options.row_group_rows = row_group_rows;
   auto store = Unwrap(sluice::storage::BlockStore::Open(options));
   if (store->head()) {
     std::cerr << "sluice_bench_gen: " << data_dir << " already holds a store\n";

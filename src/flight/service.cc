@@ -1,5 +1,10 @@
 #include "flight/service.h"
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 #include "arrow/flight/api.h"
 #include "arrow/ipc/writer.h"
 #include "common/log.h"
@@ -23,19 +28,33 @@ using common::ServerMetrics;
 // empty batch whose metadata says ranges_complete. Counts the query in
 // sluice_queries_total when it ends (ok, error, or cancelled when the client goes
 // away first) and the rows and bytes it sends.
+//
+// A producer thread reads the engine's record batches ahead, up to kPrefetch of
+// them, while gRPC sends the previous one: gRPC's Write of a large message
+// returns only once the message is on its way, and without read-ahead the engine
+// would sit idle meanwhile (bench/FIXES.md: about 1.5x the throughput).
 class BatchQueryStream : public fl::FlightDataStream {
  public:
+  static constexpr size_t kPrefetch = 2;
+
   BatchQueryStream(std::unique_ptr<sql::Session> session,
                    std::unique_ptr<sql::ResultReader> reader)
       : session_(std::move(session)), reader_(std::move(reader)) {
     auto ranges = SessionRanges(session_->snapshots());
     data_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, false, false, "data").dump());
     end_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, true, false, "end").dump());
+    producer_ = std::thread([this] { Produce(); });
   }
 
   ~BatchQueryStream() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    space_.notify_all();
     // A client that went away mid-answer: stop the engine's work.
     if (!finished_) session_->Interrupt();
+    producer_.join();
     if (!counted_) ServerMetrics::Get().CountQuery(QueryKind::kBatch, QueryOutcome::kCancelled);
   }
 
@@ -62,10 +81,38 @@ class BatchQueryStream : public fl::FlightDataStream {
   }
 
  private:
+  // The producer thread: ReadNext until the end, an error, or stopping_.
+  void Produce() {
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        space_.wait(lock, [this] { return stopping_ || ready_.size() < kPrefetch; });
+        if (stopping_) return;
+      }
+      std::shared_ptr<arrow::RecordBatch> batch;
+      arrow::Status st = reader_->ReadNext(&batch);
+      bool last = !st.ok() || batch == nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_.push_back({std::move(st), std::move(batch)});
+      }
+      filled_.notify_one();
+      if (last) return;
+    }
+  }
+
   arrow::Result<fl::FlightPayload> NextPayload() {
     fl::FlightPayload payload;
     std::shared_ptr<arrow::RecordBatch> batch;
-    ARROW_RETURN_NOT_OK(reader_->ReadNext(&batch));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      filled_.wait(lock, [this] { return !ready_.empty(); });
+      auto [st, b] = std::move(ready_.front());
+      ready_.pop_front();
+      ARROW_RETURN_NOT_OK(st);
+      batch = std::move(b);
+    }
+    space_.notify_one();
     if (batch) {
       payload.app_metadata = data_metadata_;
     } else {
@@ -90,8 +137,15 @@ class BatchQueryStream : public fl::FlightDataStream {
   arrow::ipc::IpcWriteOptions ipc_options_ = arrow::ipc::IpcWriteOptions::Defaults();
   std::shared_ptr<arrow::Buffer> data_metadata_;
   std::shared_ptr<arrow::Buffer> end_metadata_;
-  bool finished_ = false;
+  bool finished_ = false;  // touched by gRPC's thread only
   bool counted_ = false;
+  // Read-ahead: the producer fills ready_ (a null batch: the end) up to kPrefetch.
+  std::mutex mu_;
+  std::condition_variable space_;
+  std::condition_variable filled_;
+  std::deque<std::pair<arrow::Status, std::shared_ptr<arrow::RecordBatch>>> ready_;
+  bool stopping_ = false;
+  std::thread producer_;  // last: starts after every member above exists
 };
 
 bool HasDictionary(const arrow::Schema& schema) {

@@ -2,6 +2,7 @@
 
 #include "arrow/c/bridge.h"
 #include "arrow/record_batch.h"
+#include "arrow/util/byte_size.h"
 #include "common/log.h"
 #include "fmt/format.h"
 #include "sql/evm_functions.h"
@@ -309,16 +310,26 @@ void Session::Interrupt() { duckdb_interrupt(conn_.get()); }
 
 // ---- ResultReader -----------------------------------------------------------------
 
+namespace {
+// A record batch stops growing at an engine chunk boundary once it holds this
+// many bytes of Arrow buffers.
+constexpr int64_t kBatchBytes = 512 << 10;
+}  // namespace
+
 arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   out->reset();
   arrow::RecordBatchVector parts;
   int64_t rows = 0;
+  int64_t bytes = 0;
   if (carry_) {
     rows = carry_->num_rows();
+    bytes = arrow::util::TotalBufferSize(*carry_);
     parts.push_back(std::move(carry_));
     carry_.reset();
   }
-  while (!done_ && rows < rows_per_batch_) {
+  // Wide rows stop at kBatchBytes: large messages cost more than they save
+  // (bench/FIXES.md), narrow ones still coalesce up to rows_per_batch.
+  while (!done_ && rows < rows_per_batch_ && bytes < kBatchBytes) {
     DataChunk chunk;
     *chunk.out() = duckdb_fetch_chunk(result_.get());
     if (!chunk) {
@@ -336,6 +347,7 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
     ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
     ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
     rows += batch->num_rows();
+    bytes += arrow::util::TotalBufferSize(*batch);
     parts.push_back(std::move(batch));
   }
   if (parts.empty()) return arrow::Status::OK();

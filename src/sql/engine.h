@@ -92,8 +92,9 @@ class Engine {
 
 /// \brief The result of a query, read as Arrow record batches of exactly
 /// `rows_per_batch` rows but the last (DuckDB's 2048-row chunks coalesced and
-/// cut). Streams from the engine: memory stays at about one batch. ReadNext
-/// returns a null batch at end.
+/// cut), except that a batch of wide rows ends early, at a chunk boundary, once
+/// it holds 512 KiB of Arrow buffers. Streams from the engine: memory stays at
+/// about one batch. ReadNext returns a null batch at end.
 class ResultReader : public arrow::RecordBatchReader {
  public:
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
