@@ -35,6 +35,7 @@ SIZES = {
                  clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1),
 }
 FIXES = ROOT / "bench" / "FIXES.md"
+ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
 
 
 def machine() -> str:
@@ -85,7 +86,11 @@ def run(size: str, out: Path) -> dict:
     d1 = common.dataset(cfg["rows"])
     d2 = common.dataset(2 * cfg["rows"])
     ds = common.dataset(cfg["ttfb_small"])
-    results["data"] = {"seconds_if_cached": time.monotonic() - t0,
+    gen = {str(rows): json.loads((d / "complete").read_text())["seconds"]
+           for rows, d in ((cfg["rows"], d1), (2 * cfg["rows"], d2), (cfg["ttfb_small"], ds))}
+    results["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
+    results["commit"] = git_commit()
+    results["data"] = {"seconds_this_run": time.monotonic() - t0, "generation_seconds": gen,
                        "rows": cfg["rows"], "parquet_bytes": common.dir_bytes(d1),
                        "double_parquet_bytes": common.dir_bytes(d2), "dir": str(d1)}
 
@@ -133,6 +138,46 @@ def client_memory_workload(data_dir: Path, rows: int) -> dict:
     return {"sql": sql, "python": json.loads(py), "cpp": cpp}
 
 
+def summary_table(r: dict) -> list[str]:
+    """One line per target: what was measured and whether it was met."""
+    t, sc, e, cm = r["throughput"], r["scaling"], r["extraction"], r["client_memory"]
+    s = t["sluice"]
+    rows = []
+
+    def ratio(name: str) -> float:
+        return s["rows_per_sec"]["median"] / t[name]["rows_per_sec"]["median"]
+
+    rows.append(("1. Batch throughput vs (a) transport limit", f"{ratio('memory'):.2f}×", "≥ 0.8×",
+                 ratio("memory") >= 0.8))
+    rows.append(("1. Batch throughput vs (b) pyarrow.flight + duckdb", f"{ratio('duckdb'):.2f}×",
+                 "≥ 2×", ratio("duckdb") >= 2))
+    ttfb = [sc[k]["ttfb_ms"]["median"] for k in sorted(sc, key=int)]
+    rows.append(("2. Time to first batch (largest median)", f"{max(ttfb):.0f} ms", "≤ 50 ms",
+                 max(ttfb) <= 50))
+    rows.append(("2. Time to first batch, growth with table size",
+                 f"{round(ttfb[-1] - ttfb[0]):+d} ms", "not growing (within 25 ms)",
+                 ttfb[-1] - ttfb[0] <= 25))
+    rss = max(x["peak_rss_mb"] for x in sc.values())
+    rows.append(("3. Server peak RSS (1× and 2× table)", f"{rss:.0f} MB", "≤ 512 MB", rss <= 512))
+    tl = r["tip_latency"]
+    top = tl[max(tl, key=int)]
+    rows.append((f"4. Tip latency p50 / p99 at {max(map(int, tl))} clients",
+                 f"{top['p50_ms']:.0f} / {top['p99_ms']:.0f} ms", "≤ 50 / ≤ 200 ms",
+                 top["p50_ms"] <= 50 and top["p99_ms"] <= 200))
+    rows.append(("5. Extraction vs raw fetch", f"{e['ratio']['median']:.2f}×", "≥ 0.7×",
+                 e["ratio"]["median"] >= 0.7))
+    py = cm["python"]["rss_growth_bytes"] / 2**20
+    rows.append(("6. Python execute_stream RSS growth", f"{py:.1f} MB", "≤ 64 MB", py <= 64))
+    cpp = cm["cpp"]
+    rows.append(("6. C++ client RSS growth",
+                 "not built" if cpp is None else f"{cpp['rss_growth_bytes'] / 2**20:.1f} MB",
+                 "≤ 64 MB", None if cpp is None else cpp["rss_growth_bytes"] <= 64 * 2**20))
+    out = ["## Targets", "", "| workload | measured (median) | target | |", "|---|---|---|---|"]
+    for name, got, target, ok in rows:
+        out.append(f"| {name} | {got} | {target} | {'—' if ok is None else verdict(ok)} |")
+    return out
+
+
 def report(r: dict) -> str:
     cfg = r["config"]
     size = r["size"]
@@ -143,16 +188,23 @@ def report(r: dict) -> str:
         "Written by `make bench` (scripts/bench.sh → bench/run_all.py); do not edit by hand"
         " (the fixes section comes from bench/FIXES.md).",
         "",
-        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- Date: {r.get('date') or datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine()}",
-        f"- Commit: {git_commit()}",
-        f"- Command: `{cmd}` (size `{size}`; whole suite {r['total_seconds'] / 60:.1f} min)",
+        f"- Commit: {r.get('commit') or git_commit()}",
+        f"- Command: `{cmd}` (size `{size}`; whole suite {r['total_seconds'] / 60:.1f} min once the"
+        " data is cached; generating it the first time took "
+        + ", ".join(f"{int(k):,} rows {v:.0f} s" for k, v in
+                    sorted(r["data"].get("generation_seconds", {}).items(), key=lambda kv: int(kv[0])))
+        + ")",
         "- Numbers: median (min–max) of the runs shown. Ratios decide, not absolute times:"
         " the machine is shared by several builds and noisy.",
         "",
     ]
     if size != "full":
         lines += ["**Smoke run at toy sizes: these numbers mean nothing.**", ""]
+    lines += summary_table(r) + [""]
+    if ANALYSIS.exists() and size == "full":
+        lines += [ANALYSIS.read_text().rstrip(), ""]
 
     t = r["throughput"]
     s = t["sluice"]
@@ -204,7 +256,13 @@ def report(r: dict) -> str:
         x = sc[rows]["ttfb_ms"]
         lines.append(f"| {int(rows):,} | {fmt(x)} | ≤ 50 ms | {verdict(x['median'] <= 50)} |")
     meds = [sc[k]["ttfb_ms"]["median"] for k in sorted(sc, key=int)]
-    lines += ["", f"Growth from the smallest to the largest table: {meds[-1] - meds[0]:+.1f} ms.", ""]
+    lines += ["", f"Growth from the smallest to the largest table: {meds[-1] - meds[0]:+.1f} ms."
+              " The baselines' first batch in the same runs of workload 1, for scale ((a) sends"
+              " the table's chunks as read, 131,072-row row groups; (b) 65,536-row batches):", ""]
+    for name in ("memory", "duckdb"):
+        if name in t:
+            lines.append(f"- {names[name]}: {fmt(t[name]['ttfb_ms'])} ms")
+    lines.append("")
 
     lines += [
         "## 3. Server memory",
