@@ -108,6 +108,27 @@ def throughput(data_dir: Path, runs: int, baselines: bool = True,
     return out
 
 
+def first_batch(data_dir: Path, runs: int) -> dict:
+    """Time to first batch of SQL on a connected client, `runs` times (each call
+    cancelled after its first batch); the summary in ms."""
+    proc, loc = start_sluice(data_dir)
+    client = flight.connect(loc)
+    try:
+        read_all(client, SQL + " LIMIT 10")  # warm up
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            info = client.get_flight_info(flight.FlightDescriptor.for_command(SQL.encode()))
+            reader = client.do_get(info.endpoints[0].ticket)
+            reader.read_chunk()
+            times.append((time.perf_counter() - t0) * 1000)
+            reader.cancel()
+    finally:
+        client.close()
+        common.stop(proc)
+    return common.summary(times)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=20_000_000)
