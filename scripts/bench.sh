@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# The benchmark suite (`make bench`). Prints each measurement with the command
-# that produced it.
+# The benchmark suite (`make bench`): every workload of bench/run_all.py, side by
+# side with its baselines, written to BENCHMARKS.md. BENCH_SIZE=tiny runs it at toy
+# sizes (what tests/python/test_bench_smoke.py does). The generated chain data is
+# cached in ~/.cache/sluice/bench (SLUICE_BENCH_CACHE); generating it the first
+# time takes several minutes more.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-echo "== .venv/bin/python bench/block_latency.py --blocks ${BENCH_BLOCKS:-50}"
-.venv/bin/python bench/block_latency.py --blocks "${BENCH_BLOCKS:-50}"
-echo "== .venv/bin/python bench/stream_latency.py --clients 1 10 100 --blocks ${BENCH_BLOCKS:-30}"
-.venv/bin/python bench/stream_latency.py --clients 1 10 100 --blocks "${BENCH_BLOCKS:-30}"
-echo "== .venv/bin/python bench/reorg_latency.py"
-.venv/bin/python bench/reorg_latency.py
+echo "== .venv/bin/python bench/run_all.py --size ${BENCH_SIZE:-full}"
+.venv/bin/python bench/run_all.py --size "${BENCH_SIZE:-full}" "$@"

@@ -1,6 +1,10 @@
 #include "flight/service.h"
 
 #include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "arrow/flight/api.h"
 #include "arrow/ipc/writer.h"
@@ -27,19 +31,33 @@ using common::ServerMetrics;
 // empty batch whose metadata says ranges_complete. Counts the query in
 // sluice_queries_total when it ends (ok, error, or cancelled when the client goes
 // away first) and the rows and bytes it sends.
+//
+// A producer thread reads the engine's record batches ahead, up to kPrefetch of
+// them, while gRPC sends the previous one: gRPC's Write of a large message
+// returns only once the message is on its way, and without read-ahead the engine
+// would sit idle meanwhile (bench/FIXES.md: about 1.5x the throughput).
 class BatchQueryStream : public fl::FlightDataStream {
  public:
+  static constexpr size_t kPrefetch = 2;
+
   BatchQueryStream(std::unique_ptr<sql::Session> session,
                    std::unique_ptr<sql::ResultReader> reader)
       : session_(std::move(session)), reader_(std::move(reader)) {
     auto ranges = SessionRanges(session_->snapshots());
     data_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, false, false, "data").dump());
     end_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, true, false, "end").dump());
+    producer_ = std::thread([this] { Produce(); });
   }
 
   ~BatchQueryStream() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    space_.notify_all();
     // A client that went away mid-answer: stop the engine's work.
     if (!finished_) session_->Interrupt();
+    producer_.join();
     if (!counted_) ServerMetrics::Get().CountQuery(QueryKind::kBatch, QueryOutcome::kCancelled);
   }
 
@@ -66,10 +84,38 @@ class BatchQueryStream : public fl::FlightDataStream {
   }
 
  private:
+  // The producer thread: ReadNext until the end, an error, or stopping_.
+  void Produce() {
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        space_.wait(lock, [this] { return stopping_ || ready_.size() < kPrefetch; });
+        if (stopping_) return;
+      }
+      std::shared_ptr<arrow::RecordBatch> batch;
+      arrow::Status st = reader_->ReadNext(&batch);
+      bool last = !st.ok() || batch == nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_.push_back({std::move(st), std::move(batch)});
+      }
+      filled_.notify_one();
+      if (last) return;
+    }
+  }
+
   arrow::Result<fl::FlightPayload> NextPayload() {
     fl::FlightPayload payload;
     std::shared_ptr<arrow::RecordBatch> batch;
-    ARROW_RETURN_NOT_OK(reader_->ReadNext(&batch));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      filled_.wait(lock, [this] { return !ready_.empty(); });
+      auto [st, b] = std::move(ready_.front());
+      ready_.pop_front();
+      ARROW_RETURN_NOT_OK(st);
+      batch = std::move(b);
+    }
+    space_.notify_one();
     if (batch) {
       payload.app_metadata = data_metadata_;
     } else {
@@ -94,8 +140,15 @@ class BatchQueryStream : public fl::FlightDataStream {
   arrow::ipc::IpcWriteOptions ipc_options_ = arrow::ipc::IpcWriteOptions::Defaults();
   std::shared_ptr<arrow::Buffer> data_metadata_;
   std::shared_ptr<arrow::Buffer> end_metadata_;
-  bool finished_ = false;
+  bool finished_ = false;  // touched by gRPC's thread only
   bool counted_ = false;
+  // Read-ahead: the producer fills ready_ (a null batch: the end) up to kPrefetch.
+  std::mutex mu_;
+  std::condition_variable space_;
+  std::condition_variable filled_;
+  std::deque<std::pair<arrow::Status, std::shared_ptr<arrow::RecordBatch>>> ready_;
+  bool stopping_ = false;
+  std::thread producer_;  // last: starts after every member above exists
 };
 
 bool HasDictionary(const arrow::Schema& schema) {
@@ -323,7 +376,10 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
     ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));
     ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(payload.sql));
     StreamOptions stream_options = options_.stream;
-    if (payload.rows_per_batch > 0) stream_options.rows_per_batch = payload.rows_per_batch;
+    if (payload.rows_per_batch > 0) {  // the client's fetch size, exactly
+      stream_options.rows_per_batch = payload.rows_per_batch;
+      stream_options.soft_batch_bytes = 0;
+    }
     ARROW_ASSIGN_OR_RAISE(auto query, StreamingQuery::Make(engine_, std::move(plan),
                                                            stream_options, std::move(schema),
                                                            &context));
@@ -334,7 +390,9 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
   WatchBatchQuery(options_.limits, context, session.get(), &admission);
   const int64_t rows_per_batch =
       payload.rows_per_batch > 0 ? payload.rows_per_batch : options_.rows_per_batch;
-  auto reader = session->Execute(payload.sql, rows_per_batch, params);
+  // A fetch size the client asked for is kept exactly (up to sql::kMaxBatchBytes).
+  auto reader = session->Execute(payload.sql, rows_per_batch, params,
+                                 payload.rows_per_batch > 0 ? 0 : sql::kDefaultBatchBytes);
   if (!reader.ok()) {
     auto st = admission.watch ? admission.watch->Explain(reader.status()) : reader.status();
     admission.watch.reset();  // before the session it interrupts

@@ -136,7 +136,8 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
     std::string key = plan_.sql + '\0' + std::to_string(static_cast<int>(plan_.mode)) + '/' +
                       std::to_string(numbers.start) + '/' + std::to_string(numbers.end) + '/' +
                       storage::HashToHex(range.hash) + '/' + storage::HashToHex(range.prev_hash) +
-                      '/' + std::to_string(options_.rows_per_batch) + (is_reorg ? "/reorg" : "");
+                      '/' + std::to_string(options_.rows_per_batch) + '/' +
+                      std::to_string(options_.soft_batch_bytes) + (is_reorg ? "/reorg" : "");
     bool owner = false;
     shared = options_.cache->Acquire(key, &owner);
     if (!owner) {
@@ -252,7 +253,8 @@ arrow::Status StreamingQuery::Advance() {
         ARROW_RETURN_NOT_OK(
             mb.session->SetTableRange(plan_.store->options().dataset, t, r));
       }
-      ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(plan_.sql, options_.rows_per_batch));
+      ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(plan_.sql, options_.rows_per_batch,
+                                                                nullptr, options_.soft_batch_bytes));
       return arrow::Status::OK();
     }
     // Every execution done: the microbatch is complete.

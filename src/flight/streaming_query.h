@@ -47,6 +47,9 @@ namespace sluice::flight {
 /// \brief Options of streaming queries (protocol.md §7).
 struct StreamOptions {
   int64_t rows_per_batch = 65536;
+  /// Record batches of wide rows end at about this many bytes (sql::ResultReader);
+  /// 0 when the client asked for a fetch size, which is then kept exactly.
+  int64_t soft_batch_bytes = sql::kDefaultBatchBytes;
   uint64_t microbatch_max_blocks = 1000;  ///< server_microbatch_max_interval
   std::chrono::milliseconds keep_alive{30000};
   /// Shares microbatch results between streams of the same query (may be null).

@@ -385,11 +385,13 @@ Session::Describe(const std::string& sql) {
 
 arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string& sql,
                                                               int64_t rows_per_batch,
-                                                              const Parameters& params) {
+                                                              const Parameters& params,
+                                                              int64_t soft_batch_bytes) {
   ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
   ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
   std::unique_ptr<ResultReader> reader(new ResultReader());
   reader->rows_per_batch_ = rows_per_batch;
+  reader->soft_batch_bytes_ = soft_batch_bytes;
   const bool has_params = duckdb_nparams(stmt.get()) > 0;
   if (!has_params) {
     ARROW_ASSIGN_OR_RAISE(reader->schema_, PreparedSchema(conn_.get(), stmt.get()));
@@ -417,7 +419,10 @@ arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
     parts.push_back(std::move(carry_));
     carry_.reset();
   }
-  while (!done_ && rows < rows_per_batch_ && bytes < kMaxBatchBytes) {
+  // Wide rows stop at soft_batch_bytes_ (when set): large messages cost more than
+  // they save (bench/FIXES.md); narrow ones still coalesce up to rows_per_batch.
+  while (!done_ && rows < rows_per_batch_ && bytes < kMaxBatchBytes &&
+         (soft_batch_bytes_ <= 0 || bytes < soft_batch_bytes_)) {
     DataChunk chunk;
     *chunk.out() = duckdb_fetch_chunk(result_.get());
     if (!chunk) {

@@ -111,9 +111,15 @@ class Engine {
 /// message stays far below gRPC's 2 GiB and a stream holds little memory.
 inline constexpr int64_t kMaxBatchBytes = int64_t{64} << 20;
 
+/// \brief Batches of wide rows end at about this many bytes unless the client set
+/// a fetch size: large messages cost more than they save (bench/FIXES.md).
+inline constexpr int64_t kDefaultBatchBytes = int64_t{512} << 10;
+
 /// \brief The result of a query, read as Arrow record batches of exactly
 /// `rows_per_batch` rows but the last (DuckDB's 2048-row chunks coalesced and
-/// cut) — or fewer when that many rows would exceed kMaxBatchBytes (a row larger
+/// cut) — or fewer: a batch ends early, at a chunk boundary, once it holds
+/// `soft_batch_bytes` of Arrow buffers (kDefaultBatchBytes unless the client asked
+/// for a fetch size), and before it would exceed kMaxBatchBytes (a chunk larger
 /// than that is a batch of its own). Streams from the engine: memory stays at
 /// about one batch. ReadNext returns a null batch at end.
 class ResultReader : public arrow::RecordBatchReader {
@@ -128,6 +134,7 @@ class ResultReader : public arrow::RecordBatchReader {
   Result result_;
   ArrowOptions arrow_options_;
   int64_t rows_per_batch_ = 65536;
+  int64_t soft_batch_bytes_ = kDefaultBatchBytes;  // <= 0: rows (and kMaxBatchBytes) only
   std::shared_ptr<arrow::RecordBatch> carry_;  // rows fetched past the last batch
   bool done_ = false;
 };
@@ -150,7 +157,8 @@ class Session {
   /// result. Invalid when the parameters do not match the placeholders.
   arrow::Result<std::unique_ptr<ResultReader>> Execute(const std::string& sql,
                                                        int64_t rows_per_batch,
-                                                       const Parameters& params = nullptr);
+                                                       const Parameters& params = nullptr,
+                                                       int64_t soft_batch_bytes = kDefaultBatchBytes);
 
   /// \brief Check a query as Prepare does, without binding its placeholders.
   /// Returns the result schema if DuckDB knows it without the parameters' types

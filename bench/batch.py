@@ -1,0 +1,154 @@
+"""Workloads 1-3: batch throughput, time to first batch, server memory.
+
+`SELECT * FROM eth_rpc.transactions` over a generated chain (bench/gen_data.cc,
+cached), read to the end by a pyarrow Flight client on loopback, from:
+  - sluice (`sluice serve --extract false` over the generated data directory),
+  - baseline (a) the transport limit: bench/baseline_server.py --mode memory,
+  - baseline (b) pyarrow.flight + duckdb: bench/baseline_server.py --mode duckdb.
+The runs of the three servers are interleaved (sluice, a, b, sluice, a, b, ...).
+Throughput counts the rows and the Arrow buffer bytes the client received
+(RecordBatch.nbytes). Time to first batch: from the GetFlightInfo call to the
+first record batch. Peak RSS: the server's VmHWM over its runs.
+
+    .venv/bin/python bench/batch.py --rows 20000000 --runs 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pyarrow.flight as flight
+
+import common
+from common import PYTHON, ROOT
+
+SQL = "SELECT * FROM eth_rpc.transactions"
+
+
+def read_all(client: flight.FlightClient, sql: str = SQL) -> dict:
+    """Read a query to the end over a connected client; rows, bytes (Arrow
+    buffers), seconds, ttfb_ms."""
+    t0 = time.perf_counter()
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+    reader = client.do_get(info.endpoints[0].ticket)
+    rows = nbytes = 0
+    ttfb = None
+    for chunk in reader:
+        if ttfb is None and chunk.data.num_rows:
+            ttfb = time.perf_counter() - t0
+        rows += chunk.data.num_rows
+        nbytes += chunk.data.nbytes
+    secs = time.perf_counter() - t0
+    return {"rows": rows, "bytes": nbytes, "seconds": secs,
+            "ttfb_ms": (ttfb if ttfb is not None else secs) * 1000}
+
+
+def start_sluice(data_dir: Path, *extra: str):
+    """`sluice serve --extract false` over data_dir; an extra argument bin=PATH
+    runs another sluice binary (a build from before a change)."""
+    binary = str(ROOT / "build" / "sluice")
+    for e in extra:
+        if e.startswith("bin="):
+            binary = e[4:]
+    extra = tuple(e for e in extra if not e.startswith("bin="))
+    return common.start_line_server(
+        [binary, "serve", "--extract", "false", "--data-dir", str(data_dir),
+         "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0", "--admin-api-addr",
+         "127.0.0.1:0", "--log-level", "warn", *extra], "sluice: flight listening on ")
+
+
+def start_baseline(mode: str, data_dir: Path):
+    return common.start_line_server(
+        [str(PYTHON), str(ROOT / "bench" / "baseline_server.py"), "--mode", mode, "--files",
+         str(data_dir / "eth_rpc" / "transactions" / "*.parquet")],
+        "baseline: flight listening on ")
+
+
+def throughput(data_dir: Path, runs: int, baselines: bool = True,
+               variants: dict | None = None) -> dict:
+    """Interleaved runs of sluice and the baselines; per server the summaries of
+    rows/s, MB/s, ttfb_ms, and the server's peak RSS. `variants`: more sluice
+    servers, name -> extra `sluice serve` arguments (for before/after runs)."""
+    servers = {"sluice": start_sluice(data_dir)}
+    for name, extra in (variants or {}).items():
+        servers[name] = start_sluice(data_dir, *extra)
+    if baselines:
+        servers["memory"] = start_baseline("memory", data_dir)
+        servers["duckdb"] = start_baseline("duckdb", data_dir)
+    samples = {name: [] for name in servers}
+    peaks = {}
+    clients = {}
+    try:
+        for name, (proc, loc) in servers.items():
+            clients[name] = flight.connect(loc)
+            read_all(clients[name], SQL + " LIMIT 10")  # warm up: connection, metadata caches
+            common.reset_peak(proc.pid)
+        for _ in range(runs):
+            for name, (proc, loc) in servers.items():
+                samples[name].append(read_all(clients[name]))
+        for name, (proc, _) in servers.items():
+            peaks[name] = common.proc_status(proc.pid, "VmHWM")
+    finally:
+        for c in clients.values():
+            c.close()
+        for proc, _ in servers.values():
+            common.stop(proc)
+    out = {}
+    for name, s in samples.items():
+        out[name] = {
+            "rows": s[0]["rows"], "bytes": s[0]["bytes"],
+            "rows_per_sec": common.summary([x["rows"] / x["seconds"] for x in s]),
+            "mb_per_sec": common.summary([x["bytes"] / 1e6 / x["seconds"] for x in s]),
+            "seconds": common.summary([x["seconds"] for x in s]),
+            "ttfb_ms": common.summary([x["ttfb_ms"] for x in s]),
+            "peak_rss_mb": peaks[name] / 2**20,
+        }
+    return out
+
+
+def first_batch(data_dir: Path, runs: int) -> dict:
+    """Time to first batch of SQL on a connected client, `runs` times (each call
+    cancelled after its first batch); the summary in ms."""
+    proc, loc = start_sluice(data_dir)
+    client = flight.connect(loc)
+    try:
+        read_all(client, SQL + " LIMIT 10")  # warm up
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            info = client.get_flight_info(flight.FlightDescriptor.for_command(SQL.encode()))
+            reader = client.do_get(info.endpoints[0].ticket)
+            reader.read_chunk()
+            times.append((time.perf_counter() - t0) * 1000)
+            reader.cancel()
+    finally:
+        client.close()
+        common.stop(proc)
+    return common.summary(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=20_000_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--variant", action="append", default=[],
+                   help="another sluice server run side by side, its extra serve arguments "
+                        "as one string, e.g. --variant='--rows-per-batch 65536'; "
+                        "bin=PATH among them runs another binary")
+    p.add_argument("--data-dir", type=Path, help="serve this store instead of a generated one")
+    args = p.parse_args()
+    d = args.data_dir or common.dataset(args.rows)
+    variants = {v: v.split() for v in args.variant}
+    r = throughput(d, args.runs, not args.no_baselines, variants)
+    for name, x in r.items():
+        print(f"{name:45s} rows/s {x['rows_per_sec']['median']:>12,.0f}  MB/s "
+              f"{x['mb_per_sec']['median']:>6,.0f}  first batch {x['ttfb_ms']['median']:>6.0f} ms  "
+              f"peak RSS {x['peak_rss_mb']:>6,.0f} MB")
+    print(json.dumps(r, indent=1))
+
+
+if __name__ == "__main__":
+    main()
