@@ -168,6 +168,11 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       Fill(r % 5000, 24, buf, 20);  // `from`: one of 5000 addresses
       CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
       CHECK_OK(As<arrow::BooleanBuilder>(b[i++])->Append((r % 50) != 0));
+      // Type-2 transactions, as a node writes them: an empty access list, no blob
+      // hashes, no authorizations.
+      CHECK_OK(As<arrow::ListBuilder>(b[i++])->Append());       // access_list
+      CHECK_OK(As<arrow::ListBuilder>(b[i++])->AppendNull());   // blob_versioned_hashes
+      CHECK_OK(As<arrow::ListBuilder>(b[i++])->AppendNull());   // authorization_list
     }
   }
   return Finish(schema, b);
