@@ -138,3 +138,19 @@ def test_joins_and_aggregates_work(server, truth):
     got = dict(zip(t.column("block_num").to_pylist(), t.column("n").to_pylist()))
     want = {n: sum(len(r["logs"]) for r in receipts[n]) for n in range(head + 1)}
     assert got == {n: c for n, c in want.items() if c}
+
+
+def test_docs_tables_match_the_schema(server):
+    """docs/tables.md lists every column of every chain table, in order, with the
+    type a client receives."""
+    import re
+    from sluice_harness import ROOT
+
+    text = (ROOT / "docs" / "tables.md").read_text()
+    for table in ("blocks", "transactions", "logs"):
+        section = text.split(f"## `eth_rpc.{table}`", 1)[1].split("\n## ", 1)[0]
+        documented = re.findall(r"^\| `([a-z0-9_]+)` \| ([^|]+) \|", section, re.M)
+        schema = query(server.client(), f"SELECT * FROM eth_rpc.{table} LIMIT 0").schema
+        # Arrow names list items "l" or "item"; the doc writes list<type>.
+        actual = [(f.name, re.sub(r"\b(?:l|item): ", "", str(f.type))) for f in schema]
+        assert [(n, t.strip()) for n, t in documented] == actual, table
