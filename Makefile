@@ -12,6 +12,10 @@ BUILD_TYPE ?= RelWithDebInfo
 GENERATOR ?= Ninja
 JOBS ?= $(shell nproc)
 PY := .venv/bin/python
+# ccache hits across clones in other directories (CI builds a fresh clone): paths
+# below the clone are hashed relative to it, and the working directory is not hashed.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 .PHONY: all bootstrap configure build run test test-cpp test-python bench clean
 
