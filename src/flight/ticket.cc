@@ -81,6 +81,8 @@ arrow::Result<TicketPayload> TicketSigner::Redeem(const std::string& ticket) con
     p.sql = j.at("sql").get<std::string>();
     p.stream = j.at("stream").get<bool>();
     p.resume = j.at("resume").get<std::string>();
+    // Integers only: nlohmann converts a float to int64_t without a range check.
+    if (!j.at("exp").is_number_integer()) return invalid;
     p.expires_ms = j.at("exp").get<int64_t>();
     for (auto [key, out] : {std::pair{"params", &p.params}, std::pair{"command", &p.command}}) {
       if (!j.contains(key)) continue;
@@ -88,7 +90,10 @@ arrow::Result<TicketPayload> TicketSigner::Redeem(const std::string& ticket) con
       if (!bytes.ok()) return invalid;
       out->assign(bytes->begin(), bytes->end());
     }
-    p.rows_per_batch = j.value("rpb", int64_t{0});  // absent in tickets without a fetch size
+    if (j.contains("rpb")) {  // absent in tickets without a fetch size
+      if (!j.at("rpb").is_number_integer()) return invalid;
+      p.rows_per_batch = j.at("rpb").get<int64_t>();
+    }
   } catch (const std::exception&) {
     return invalid;
   }
