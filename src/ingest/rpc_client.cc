@@ -17,8 +17,6 @@ namespace {
 
 // How often a request in progress checks the stop token.
 constexpr int kStopPollMs = 20;
-// How much of params and bodies to quote in error messages.
-constexpr size_t kQuoteChars = 160;
 
 void GlobalInit() {
   static std::once_flag once;
@@ -30,17 +28,8 @@ size_t WriteBody(char* ptr, size_t size, size_t n, void* userdata) {
   return size * n;
 }
 
-std::string_view Quote(std::string_view text) {
-  return text.size() > kQuoteChars ? text.substr(0, kQuoteChars) : text;
-}
-
-std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+std::string_view Quote(std::string_view text) { return QuoteForMessage(text); }
+std::string_view TrimRight(std::string_view s) { return TrimJsonWhitespace(s); }
 
 }  // namespace
 

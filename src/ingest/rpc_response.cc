@@ -9,21 +9,26 @@ using arrow::Status;
 namespace od = simdjson::ondemand;
 
 namespace {
-
-// How much of bodies to quote in error messages.
+// How much of params and bodies to quote in error messages.
 constexpr size_t kQuoteChars = 160;
+}  // namespace
 
-std::string_view Quote(std::string_view text) {
+std::string_view QuoteForMessage(std::string_view text) {
   return text.size() > kQuoteChars ? text.substr(0, kQuoteChars) : text;
 }
 
-std::string_view TrimRight(std::string_view s) {
+std::string_view TrimJsonWhitespace(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
                         s.back() == '\t')) {
     s.remove_suffix(1);
   }
   return s;
 }
+
+namespace {
+
+std::string_view Quote(std::string_view text) { return QuoteForMessage(text); }
+std::string_view TrimRight(std::string_view s) { return TrimJsonWhitespace(s); }
 
 // The parts of one JSON-RPC response object.
 struct Envelope {

@@ -14,6 +14,12 @@ namespace sluice::ingest {
 
 struct RpcRequest;
 
+/// \brief `text` cut after 160 characters, to quote node answers in messages.
+std::string_view QuoteForMessage(std::string_view text);
+
+/// \brief `s` without trailing JSON whitespace (space, tab, CR, LF).
+std::string_view TrimJsonWhitespace(std::string_view s);
+
 /// \brief `method(params)` for messages, params without their brackets and cut
 /// after 160 characters: `eth_getBlockByNumber("0x1a",true)`.
 std::string DescribeCall(std::string_view method, std::string_view params);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -119,31 +120,34 @@ class Server:
         if wait_ready:
             self.wait_listening()
 
+    # One line per endpoint, in this order; the scheme says whether it is TLS
+    # (grpc+tls://, https://).
+    LISTENING = re.compile(r"sluice: (flight|jsonl|admin) listening on ([a-z+]+)://(.+):(\d+)")
+    host = "127.0.0.1"  # TLS tests use "localhost", the name in their certificate
+
     def wait_listening(self, timeout: float = 60) -> None:
-        line = self.proc.stdout.readline()
-        if not line.startswith("sluice: flight listening on grpc://"):
-            self.proc.wait(10)
-            raise RuntimeError(f"server did not start: {line!r}\n{self.log_text()}")
-        self.port = int(line.strip().rsplit(":", 1)[1])
-        # Then one line per HTTP endpoint, in this order.
-        for attr, prefix in (("jsonl_port", "sluice: jsonl listening on http://"),
-                             ("admin_port", "sluice: admin listening on http://")):
+        self.schemes = {}
+        for attr, name in (("port", "flight"), ("jsonl_port", "jsonl"), ("admin_port", "admin")):
             line = self.proc.stdout.readline()
-            if not line.startswith(prefix):
-                raise RuntimeError(f"server did not print {prefix!r}: {line!r}\n{self.log_text()}")
-            setattr(self, attr, int(line.strip().rsplit(":", 1)[1]))
+            m = self.LISTENING.fullmatch(line.strip())
+            if not m or m.group(1) != name:
+                if self.proc.poll() is None and name == "flight":
+                    self.proc.wait(10)
+                raise RuntimeError(f"server did not start ({name}): {line!r}\n{self.log_text()}")
+            setattr(self, attr, int(m.group(4)))
+            self.schemes[name] = m.group(2)
 
     @property
     def location(self) -> str:
-        return f"grpc://127.0.0.1:{self.port}"
+        return f"{self.schemes['flight']}://{self.host}:{self.port}"
 
     @property
     def jsonl_url(self) -> str:
-        return f"http://127.0.0.1:{self.jsonl_port}"
+        return f"{self.schemes['jsonl']}://{self.host}:{self.jsonl_port}"
 
     @property
     def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
+        return f"{self.schemes['admin']}://{self.host}:{self.admin_port}"
 
     def client(self) -> flight.FlightClient:
         return flight.connect(self.location)

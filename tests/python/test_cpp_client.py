@@ -70,6 +70,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_in_a_second(pid: int) -> float:
+    """CPU seconds a process uses during one second, after waiting a second (time
+    for a stop to take effect)."""
+    time.sleep(1.0)
+    start = cpu_seconds(pid)
+    time.sleep(1.0)
+    return cpu_seconds(pid) - start
+
+
 @pytest.fixture(scope="module")
 def logs(server):
     t = query(server.client(), LOGS_SQL)
@@ -160,10 +169,7 @@ def test_cancel_from_another_thread_stops_the_server_work(server):
                             outcome="cancelled") >= before + 1, 10, "the query to be cancelled")
     # Within a second the server has stopped computing the (endless) answer: its
     # CPU use over the next second is a fraction of what the query used.
-    time.sleep(1.0)
-    cpu_1 = cpu_seconds(srv_pid)
-    time.sleep(1.0)
-    idle = cpu_seconds(srv_pid) - cpu_1
+    idle = cpu_in_a_second(srv_pid)
     assert cpu_query > 0.3, f"the query used {cpu_query:.2f}s CPU: too little to tell"
     assert idle < 0.2, f"server still busy after cancel: {idle:.2f}s CPU in 1s"
 
@@ -179,10 +185,7 @@ def test_timeout_stops_a_query_still_computing(server):
     cpu_query = cpu_seconds(srv_pid) - cpu_start
     assert p.returncode == 1
     assert "Deadline Exceeded" in p.stderr or "TimedOut" in p.stderr, p.stderr
-    time.sleep(1.0)
-    cpu_1 = cpu_seconds(srv_pid)
-    time.sleep(1.0)
-    idle = cpu_seconds(srv_pid) - cpu_1
+    idle = cpu_in_a_second(srv_pid)
     assert cpu_query > 0.3, f"the query used {cpu_query:.2f}s CPU: too little to tell"
     assert idle < 0.2, f"server still busy after the deadline: {idle:.2f}s CPU in 1s"
     assert query(server.client(), "SELECT 1 AS one").to_pylist() == [{"one": 1}]
