@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -66,11 +67,23 @@ def start_baseline(mode: str, data_dir: Path):
         "baseline: flight listening on ")
 
 
+def clear_scan_cache(data_dir: Path) -> None:
+    """Delete sluice's scan cache of a data directory (ARCHITECTURE.md): the next
+    scan decodes Parquet again. Only while no server runs on it."""
+    shutil.rmtree(data_dir / ".scan_cache", ignore_errors=True)
+
+
 def throughput(data_dir: Path, runs: int, baselines: bool = True,
                variants: dict | None = None) -> dict:
     """Interleaved runs of sluice and the baselines; per server the summaries of
     rows/s, MB/s, ttfb_ms, and the server's peak RSS. `variants`: more sluice
-    servers, name -> extra `sluice serve` arguments (for before/after runs)."""
+    servers, name -> extra `sluice serve` arguments (for before/after runs).
+
+    sluice starts without a scan cache: its first scan ("sluice_first_scan")
+    decodes the Parquet segments and fills the cache, which the interleaved runs
+    then read. The cache is deleted at the end (it takes about twice the Parquet's
+    disk)."""
+    clear_scan_cache(data_dir)
     servers = {"sluice": start_sluice(data_dir)}
     for name, extra in (variants or {}).items():
         servers[name] = start_sluice(data_dir, *extra)
@@ -85,6 +98,7 @@ def throughput(data_dir: Path, runs: int, baselines: bool = True,
             clients[name] = flight.connect(loc)
             read_all(clients[name], SQL + " LIMIT 10")  # warm up: connection, metadata caches
             common.reset_peak(proc.pid)
+        first_scan = [read_all(clients["sluice"])]
         for _ in range(runs):
             for name, (proc, loc) in servers.items():
                 samples[name].append(read_all(clients[name]))
@@ -95,6 +109,10 @@ def throughput(data_dir: Path, runs: int, baselines: bool = True,
             c.close()
         for proc, _ in servers.values():
             common.stop(proc)
+        clear_scan_cache(data_dir)
+    samples = {"sluice": samples["sluice"], "sluice_first_scan": first_scan,
+               **{k: v for k, v in samples.items() if k != "sluice"}}
+    peaks["sluice_first_scan"] = peaks["sluice"]
     out = {}
     for name, s in samples.items():
         out[name] = {
@@ -111,6 +129,7 @@ def throughput(data_dir: Path, runs: int, baselines: bool = True,
 def first_batch(data_dir: Path, runs: int) -> dict:
     """Time to first batch of SQL on a connected client, `runs` times (each call
     cancelled after its first batch); the summary in ms."""
+    clear_scan_cache(data_dir)  # the first batch decodes Parquet (no cache is made)
     proc, loc = start_sluice(data_dir)
     client = flight.connect(loc)
     try:

@@ -136,6 +136,8 @@ arrow::Status Serve(const Config& config) {
   engine_options.data_dir = config.data_dir;
   engine_options.threads = config.query_threads;
   engine_options.max_memory_mb = config.query_max_mem_mb;
+  engine_options.direct_scan = config.direct_scan;
+  engine_options.scan_cache_max_mb = config.scan_cache_max_mb;
   ARROW_ASSIGN_OR_RAISE(auto engine, sql::Engine::Make(engine_options));
   ARROW_RETURN_NOT_OK(engine->AddDataset(store.get()));
   for (const auto& d : config.derived_tables) {

@@ -237,6 +237,9 @@ arrow::Status Config::Validate() const {
   if (query_timeout_secs < 0) {
     return arrow::Status::Invalid("setting query_timeout_secs must be >= 0 (0: no limit)");
   }
+  if (scan_cache_max_mb < 0) {
+    return arrow::Status::Invalid("setting scan_cache_max_mb must be >= 0 (0: no cache)");
+  }
   if (rpc_batch_blocks < 1 || rpc_max_in_flight < 1) {
     return arrow::Status::Invalid("settings rpc_batch_blocks and rpc_max_in_flight must be >= 1");
   }

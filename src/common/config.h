@@ -39,6 +39,10 @@ namespace sluice {
   X(rows_per_batch, int64_t, 65536, "Rows per Arrow record batch sent to clients")              \
   X(query_threads, int64_t, 0, "Engine threads (0: one per core)")                              \
   X(query_max_mem_mb, int64_t, 0, "Engine memory limit in MiB (0: engine default)")              \
+  X(direct_scan, bool, true,                                                                   \
+    "Answer plain scans of chain tables from the segments without the SQL engine")             \
+  X(scan_cache_max_mb, int64_t, 8192,                                                          \
+    "Disk (MiB) for segments kept as Arrow IPC for direct scans, in data_dir/.scan_cache; 0: off") \
   X(ticket_ttl_secs, int64_t, 300, "Seconds a ticket from GetFlightInfo stays valid")           \
   X(ticket_secret, std::string, "",                                                            \
     "Hex key that signs tickets (empty: random per process; set it to share tickets "           \

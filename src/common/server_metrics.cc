@@ -61,6 +61,17 @@ ServerMetrics::ServerMetrics() {
   active_streams_ = &r.GetGauge("sluice_active_streams", "Streaming queries open now");
   microbatches_ = &r.GetCounter("sluice_microbatches_total",
                                 "Microbatches sent by streaming queries (computed or shared)");
+  direct_scans_ = &r.GetCounter(
+      "sluice_direct_scans_total",
+      "Queries answered by reading chain-table segments directly, without the SQL engine");
+  for (int c = 0; c < 2; ++c) {
+    scan_segments_[c] = &r.GetCounter("sluice_scan_segments_total",
+                                      "Segment files read by direct scans, by source (parquet: "
+                                      "decoded; cache: the scan cache's Arrow copy)",
+                                      {{"source", c ? "cache" : "parquet"}});
+  }
+  scan_cache_bytes_ = &r.GetGauge("sluice_scan_cache_bytes",
+                                  "Bytes on disk of the scan cache's entries");
 }
 
 std::vector<double> ReorgDepthBuckets() { return {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024}; }

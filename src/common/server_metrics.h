@@ -11,6 +11,12 @@
 //                                                  response body as sent, after gzip)
 //   sluice_active_streams                 gauge    streaming queries open now
 //   sluice_microbatches_total             counter  microbatches sent by streams
+// Direct scans (sql/scan.h; updated by the engine):
+//   sluice_direct_scans_total             counter  queries answered from the segments
+//                                                  without the SQL engine
+//   sluice_scan_segments_total{source}    counter  segment files direct scans read;
+//                                                  source: parquet | cache
+//   sluice_scan_cache_bytes               gauge    disk the scan cache's entries take
 // Datasets (read at each scrape from the store and the extractor; label dataset):
 //   sluice_stored_head_block              gauge    newest stored (queryable) block
 //   sluice_node_head_block                gauge    the node's head as last polled
@@ -59,6 +65,10 @@ class ServerMetrics {
   }
   Gauge& active_streams() { return *active_streams_; }
   Counter& microbatches() { return *microbatches_; }
+  Counter& direct_scans() { return *direct_scans_; }
+  /// \brief Segment files read by direct scans: from the scan cache or Parquet.
+  Counter& scan_segments(bool cached) { return *scan_segments_[cached ? 1 : 0]; }
+  Gauge& scan_cache_bytes() { return *scan_cache_bytes_; }
 
  private:
   ServerMetrics();
@@ -67,6 +77,9 @@ class ServerMetrics {
   Counter* bytes_sent_[3];
   Gauge* active_streams_;
   Counter* microbatches_;
+  Counter* direct_scans_;
+  Counter* scan_segments_[2];
+  Gauge* scan_cache_bytes_;
 };
 
 /// \brief "batch", "stream" or "jsonl".

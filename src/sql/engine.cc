@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "arrow/c/bridge.h"
+#include "arrow/compute/initialize.h"
 #include "arrow/record_batch.h"
 #include "arrow/util/byte_size.h"
 #include "common/log.h"
@@ -71,6 +72,21 @@ std::string VariablesSql(const std::string& dataset, const std::string& table,
       VarName("hi", dataset, table), range.hi);
 }
 
+// The DuckDB answer of a query (see ResultReader).
+class DuckDBReader : public ResultReader {
+ public:
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override;
+
+  std::shared_ptr<arrow::Schema> schema_;
+  Result result_;
+  ArrowOptions arrow_options_;
+  int64_t rows_per_batch_ = 65536;
+  int64_t soft_batch_bytes_ = kDefaultBatchBytes;  // <= 0: rows (and kMaxBatchBytes) only
+  std::shared_ptr<arrow::RecordBatch> carry_;  // rows fetched past the last batch
+  bool done_ = false;
+};
+
 }  // namespace
 
 // ---- Engine -------------------------------------------------------------------------
@@ -120,6 +136,16 @@ arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options
     char* name = duckdb_value_varchar(res.out(), 0, 0);
     engine->catalog_ = name ? name : "";
     duckdb_free(name);
+  }
+  // The compute functions direct scans filter with (min_max, comparisons, filter).
+  ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
+  engine->direct_scan_ = options.direct_scan;
+  if (options.direct_scan && options.scan_cache_max_mb > 0) {
+    ScanCacheOptions cache;
+    cache.data_dir = data_dir;
+    cache.dir = data_dir / ".scan_cache";
+    cache.max_bytes = options.scan_cache_max_mb << 20;
+    ARROW_ASSIGN_OR_RAISE(engine->scan_cache_, ScanCache::Open(std::move(cache)));
   }
   std::string dir = data_dir.string();
   if (!dir.empty() && dir.back() != '/') dir += '/';
@@ -270,6 +296,7 @@ arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
   ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
   ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
   checked_sql_ = sql;  // the sandbox passed: Prepare/Execute need not parse it again
+  checked_tree_ = tree;
   IncrementalContext ctx;
   ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
   ctx.view_tree = [this](const std::string& schema,
@@ -288,6 +315,7 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql)
     ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
     ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
     checked_sql_ = sql;
+    checked_tree_ = std::move(tree);
   }
   ARROW_RETURN_NOT_OK(ApplyVariables());
   PreparedStatement stmt;
@@ -387,9 +415,14 @@ arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string&
                                                               int64_t rows_per_batch,
                                                               const Parameters& params,
                                                               int64_t soft_batch_bytes) {
+  interrupted_->store(false);
   ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
   ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
-  std::unique_ptr<ResultReader> reader(new ResultReader());
+  if (engine_->direct_scan_ && duckdb_nparams(stmt.get()) == 0) {
+    auto direct = DirectScan(stmt.get(), rows_per_batch, soft_batch_bytes);
+    if (direct) return direct;
+  }
+  std::unique_ptr<DuckDBReader> reader(new DuckDBReader());
   reader->rows_per_batch_ = rows_per_batch;
   reader->soft_batch_bytes_ = soft_batch_bytes;
   const bool has_params = duckdb_nparams(stmt.get()) > 0;
@@ -401,14 +434,47 @@ arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string&
     ARROW_ASSIGN_OR_RAISE(reader->schema_, ResultSchema(conn_.get(), reader->result_.out()));
   }
   *reader->arrow_options_.out() = duckdb_result_get_arrow_options(reader->result_.out());
-  return reader;
+  return std::unique_ptr<ResultReader>(std::move(reader));
 }
 
-void Session::Interrupt() { duckdb_interrupt(conn_.get()); }
+std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt,
+                                                  int64_t rows_per_batch,
+                                                  int64_t soft_batch_bytes) {
+  auto plan = PlainScanOf(checked_tree_, engine_->catalog_, snapshots_);
+  if (!plan) return nullptr;
+  // The session's restriction of the table (a streaming microbatch) applies too.
+  auto range = ranges_.find(plan->dataset + "." + plan->table);
+  if (range != ranges_.end()) {
+    plan->lo = std::max(plan->lo, range->second.lo);
+    plan->hi = std::min(plan->hi, range->second.hi);
+  }
+  auto schema = PreparedSchema(conn_.get(), stmt);
+  if (!schema.ok()) return nullptr;
+  const auto& snap = snapshots_.at(plan->dataset);
+  ScanOptions options;
+  options.rows_per_batch = rows_per_batch;
+  // Without a fetch size, batches grow from the usual size to kDirectScanBatchBytes.
+  options.soft_batch_bytes = soft_batch_bytes > 0 ? kDirectScanBatchBytes : soft_batch_bytes;
+  options.first_batch_bytes = soft_batch_bytes;
+  options.interrupted = interrupted_;
+  options.cache = engine_->scan_cache_;
+  auto reader = MakeScanReader(*plan, snap->FilesFor(plan->table, plan->lo, plan->hi),
+                               std::move(*schema), std::move(options));
+  if (!reader.ok()) {
+    LOG_DEBUG("direct scan not possible, DuckDB answers: {}", reader.status().ToString());
+    return nullptr;
+  }
+  return std::move(*reader);
+}
 
-// ---- ResultReader -----------------------------------------------------------------
+void Session::Interrupt() {
+  interrupted_->store(true);
+  duckdb_interrupt(conn_.get());
+}
 
-arrow::Status ResultReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
+// ---- DuckDBReader -----------------------------------------------------------------
+
+arrow::Status DuckDBReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   out->reset();
   arrow::RecordBatchVector parts;
   int64_t rows = 0;

@@ -32,6 +32,8 @@
 #include "sql/duckdb_handles.h"
 #include "sql/incremental.h"
 #include "sql/parameters.h"
+#include "sql/scan.h"
+#include "sql/scan_cache.h"
 #include "storage/block_store.h"
 
 namespace sluice::sql {
@@ -41,6 +43,11 @@ struct EngineOptions {
   std::filesystem::path data_dir;  ///< the only directory the engine may read
   int64_t threads = 0;             ///< 0: one per core
   int64_t max_memory_mb = 0;       ///< 0: DuckDB's default (80% of RAM)
+  /// Answer plain scans of chain tables from the segments, without DuckDB (sql/scan.h).
+  bool direct_scan = true;
+  /// Disk for segments kept in the answer's Arrow form (sql/scan_cache.h), in MiB,
+  /// under data_dir/.scan_cache; 0: no cache.
+  int64_t scan_cache_max_mb = 8192;
 };
 
 /// \brief The block range one dataset table is restricted to in a session.
@@ -102,6 +109,8 @@ class Engine {
   std::map<std::string, nlohmann::json> derived_trees_;  // "schema.table" -> parse tree
   std::string catalog_;
   std::optional<std::vector<TableInfo>> tables_;  // ListTables, once computed
+  bool direct_scan_ = true;
+  std::shared_ptr<ScanCache> scan_cache_;  // null: off
   bool locked_ = false;
   std::mutex mu_;
 };
@@ -115,29 +124,22 @@ inline constexpr int64_t kMaxBatchBytes = int64_t{64} << 20;
 /// a fetch size: large messages cost more than they save (bench/FIXES.md).
 inline constexpr int64_t kDefaultBatchBytes = int64_t{512} << 10;
 
-/// \brief The result of a query, read as Arrow record batches of exactly
-/// `rows_per_batch` rows but the last (DuckDB's 2048-row chunks coalesced and
-/// cut) — or fewer: a batch ends early, at a chunk boundary, once it holds
-/// `soft_batch_bytes` of Arrow buffers (kDefaultBatchBytes unless the client asked
-/// for a fetch size), and before it would exceed kMaxBatchBytes (a chunk larger
-/// than that is a batch of its own). Streams from the engine: memory stays at
-/// about one batch. ReadNext returns a null batch at end.
-class ResultReader : public arrow::RecordBatchReader {
- public:
-  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override;
+/// \brief Batches of a direct scan (sql/scan.h) grow to about this many bytes:
+/// without a copy to make them, large messages cost less per row (bench/FIXES.md).
+inline constexpr int64_t kDirectScanBatchBytes = int64_t{8} << 20;
 
- private:
-  friend class Session;
-  ResultReader() = default;
-  std::shared_ptr<arrow::Schema> schema_;
-  Result result_;
-  ArrowOptions arrow_options_;
-  int64_t rows_per_batch_ = 65536;
-  int64_t soft_batch_bytes_ = kDefaultBatchBytes;  // <= 0: rows (and kMaxBatchBytes) only
-  std::shared_ptr<arrow::RecordBatch> carry_;  // rows fetched past the last batch
-  bool done_ = false;
-};
+/// \brief The result of a query, read as Arrow record batches of at most
+/// `rows_per_batch` rows, exactly that many (but the last) when the client asked
+/// for a fetch size. Without one, a batch ends early once it holds about
+/// `soft_batch_bytes` of Arrow buffers (kDefaultBatchBytes), and never grows past
+/// kMaxBatchBytes (a row larger than that is a batch of its own). Streams: memory
+/// stays at about one batch. ReadNext returns a null batch at the end, Cancelled
+/// once the session is interrupted.
+///
+/// DuckDB answers most queries (its streaming result, 2048-row chunks coalesced and
+/// cut); a plain scan of a chain table is read directly from the segments
+/// (sql/scan.h) with the same schema, rows and order.
+class ResultReader : public arrow::RecordBatchReader {};
 
 /// \brief A connection pinned to one snapshot per dataset. One query at a time;
 /// Interrupt() may be called from another thread.
@@ -187,13 +189,19 @@ class Session {
   Session() = default;
   arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
   arrow::Status ApplyVariables();
+  // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
+  std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
+                                           int64_t soft_batch_bytes);
 
   Engine* engine_ = nullptr;
   Connection conn_;
   std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots_;
   std::map<std::string, TableRange> ranges_;  // key: dataset.table
   bool variables_dirty_ = true;
-  std::string checked_sql_;  // the last query that passed the sandbox
+  std::string checked_sql_;     // the last query that passed the sandbox
+  nlohmann::json checked_tree_;  // its parse tree
+  // Set by Interrupt(), cleared by Execute: stops a direct scan.
+  std::shared_ptr<std::atomic<bool>> interrupted_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace sluice::sql

@@ -1,3 +1,4 @@
+#include "common/server_metrics.h"
 #include "gtest/gtest.h"
 #include "sql/engine.h"
 #include "test_util.h"
@@ -15,7 +16,7 @@ struct Fixture {
   TempDir dir;
   std::unique_ptr<storage::BlockStore> store;
   std::unique_ptr<Engine> engine;
-  Fixture() {
+  explicit Fixture(int64_t scan_cache_max_mb = 0) {
     storage::StoreOptions o;
     o.data_dir = dir.path();
     o.dataset = "toy";
@@ -23,6 +24,7 @@ struct Fixture {
     store = *storage::BlockStore::Open(o);
     EngineOptions eo;
     eo.data_dir = dir.path();
+    eo.scan_cache_max_mb = scan_cache_max_mb;
     engine = *Engine::Make(eo);
     EXPECT_TRUE(engine->AddDataset(store.get()).ok());
   }
@@ -75,7 +77,8 @@ TEST(Engine, CoalescesIntoLargeBatches) {
   Fixture f;
   ASSERT_TRUE(f.store->Append(ToyRange(0, 9999, {}, 0, 3)).ok());
   auto s = *f.engine->OpenSession();
-  auto reader = *s->Execute("SELECT * FROM toy.events", 10000);
+  // (WHERE true: DuckDB answers, not a direct scan.)
+  auto reader = *s->Execute("SELECT * FROM toy.events WHERE true", 10000);
   int64_t total = 0;
   int batches = 0;
   while (true) {
@@ -85,7 +88,9 @@ TEST(Engine, CoalescesIntoLargeBatches) {
     total += b->num_rows();
     ++batches;
     EXPECT_LE(b->num_rows(), 10000);
-    if (b->num_rows() < 10000) EXPECT_EQ(total, 30000);  // only the last may be short
+    if (b->num_rows() < 10000) {
+      EXPECT_EQ(total, 30000);  // only the last may be short
+    }
   }
   EXPECT_EQ(total, 30000);
   EXPECT_EQ(batches, 3);
@@ -106,7 +111,9 @@ TEST(Engine, SandboxRefusals) {
        }) {
     auto r = s->Prepare(sql);
     EXPECT_FALSE(r.ok()) << sql;
-    if (!r.ok()) EXPECT_TRUE(r.status().IsInvalid()) << sql << ": " << r.status().ToString();
+    if (!r.ok()) {
+      EXPECT_TRUE(r.status().IsInvalid()) << sql << ": " << r.status().ToString();
+    }
   }
   EXPECT_FALSE(std::filesystem::exists("/tmp/sluice_escape.csv"));
   EXPECT_FALSE(std::filesystem::exists("/tmp/sluice_escape.db"));
@@ -132,6 +139,155 @@ TEST(Engine, InterruptStopsQuery) {
   }
   t.join();
   EXPECT_TRUE(st.IsCancelled()) << st.ToString();
+}
+
+namespace {
+uint64_t DirectScans() { return common::ServerMetrics::Get().direct_scans().value(); }
+uint64_t CachedSegments() { return common::ServerMetrics::Get().scan_segments(true).value(); }
+
+// The same query answered by DuckDB: a WHERE clause that is not only block_num
+// comparisons keeps it off the direct path.
+std::string ViaEngine(const std::string& sql) {
+  return sql.find(" WHERE ") == std::string::npos ? sql + " WHERE true" : sql + " AND true";
+}
+
+void ExpectSameAnswer(Session* s, const std::string& sql, int64_t rows = 65536) {
+  const auto before = DirectScans();
+  auto direct = RunAll(s, sql, rows);
+  EXPECT_EQ(DirectScans(), before + 1) << sql << ": not a direct scan";
+  auto engine = RunAll(s, ViaEngine(sql), rows);
+  EXPECT_EQ(DirectScans(), before + 1) << ViaEngine(sql) << ": a direct scan";
+  ASSERT_TRUE(direct && engine) << sql;
+  EXPECT_TRUE(direct->schema()->Equals(*engine->schema(), /*check_metadata=*/true))
+      << sql << "\n" << direct->schema()->ToString() << "\n" << engine->schema()->ToString();
+  EXPECT_TRUE(direct->Equals(*engine)) << sql;
+}
+}  // namespace
+
+TEST(DirectScan, SameAnswerAsTheEngine) {
+  Fixture f;
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 99, {})).ok());
+  ASSERT_TRUE(f.store->Append(ToyRange(100, 149, ToyHash(99))).ok());
+  ASSERT_TRUE(f.store->Append(ToyRange(150, 150, ToyHash(149))).ok());
+  auto s = *f.engine->OpenSession();
+  for (const char* sql : {
+           "SELECT * FROM toy.blocks",
+           "SELECT * FROM toy.events",
+           "SELECT payload, block_num AS b, payload FROM toy.events",
+           "select HASH, Block_Num from TOY.Blocks",
+           "SELECT e.idx, e.block_num FROM memory.toy.events AS e",
+           "SELECT * FROM toy.events WHERE block_num BETWEEN 90 AND 120",
+           "SELECT * FROM toy.events WHERE block_num > 10 AND block_num <= 100",
+           "SELECT * FROM toy.events WHERE 12 >= block_num",
+           "SELECT * FROM toy.events WHERE block_num = 150",
+           "SELECT * FROM toy.events WHERE block_num < 0",
+           "SELECT * FROM toy.events WHERE block_num >= -5",
+           "SELECT * FROM toy.events WHERE block_num > 149 AND block_num < 100",
+       }) {
+    ExpectSameAnswer(s.get(), sql);
+  }
+  // A microbatch's restriction applies to a direct scan too.
+  ASSERT_TRUE(s->SetTableRange("toy", "events", {95, 101}).ok());
+  ExpectSameAnswer(s.get(), "SELECT * FROM toy.events");
+  ExpectSameAnswer(s.get(), "SELECT * FROM toy.events WHERE block_num >= 100");
+}
+
+TEST(DirectScan, OnlyPlainScans) {
+  Fixture f;
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 9, {})).ok());
+  auto s = *f.engine->OpenSession();
+  const auto before = DirectScans();
+  for (const char* sql : {
+           "SELECT * FROM toy.events LIMIT 5", "SELECT * FROM toy.events ORDER BY idx",
+           "SELECT DISTINCT block_num FROM toy.events", "SELECT block_num + 1 FROM toy.events",
+           "SELECT * FROM toy.events WHERE idx = 1", "SELECT * FROM toy.events WHERE block_num = 1 OR block_num = 2",
+           "SELECT count(*) FROM toy.events", "SELECT * FROM toy.events e JOIN toy.blocks b USING (block_num)",
+           "WITH x AS (SELECT * FROM toy.events) SELECT * FROM x", "SELECT * EXCLUDE (idx) FROM toy.events",
+           "SELECT * FROM toy.events USING SAMPLE 5", "SELECT 1 FROM toy.events",
+           "SELECT * FROM toy.events WHERE block_num = 1.5",
+       }) {
+    auto t = RunAll(s.get(), sql);
+    EXPECT_TRUE(t != nullptr) << sql;
+  }
+  EXPECT_EQ(DirectScans(), before);
+  // The engine still answers them right.
+  EXPECT_EQ(RunAll(s.get(), "SELECT * FROM toy.events LIMIT 5")->num_rows(), 5);
+  EXPECT_EQ(RunAll(s.get(), "SELECT * FROM toy.events WHERE idx = 1")->num_rows(), 10);
+}
+
+TEST(DirectScan, FetchSizeIsExact) {
+  Fixture f;
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 9, {})).ok());
+  ASSERT_TRUE(f.store->Append(ToyRange(10, 19, ToyHash(9))).ok());
+  auto s = *f.engine->OpenSession();
+  auto reader = *s->Execute("SELECT * FROM toy.events", 7, nullptr, /*soft_batch_bytes=*/0);
+  int64_t total = 0;
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> b;
+    ASSERT_TRUE(reader->ReadNext(&b).ok());
+    if (!b) break;
+    total += b->num_rows();
+    if (total < 60) {
+      EXPECT_EQ(b->num_rows(), 7);  // across the two segments too
+    }
+  }
+  EXPECT_EQ(total, 60);
+}
+
+TEST(DirectScan, InterruptStops) {
+  Fixture f;
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 999, {})).ok());
+  auto s = *f.engine->OpenSession();
+  const auto before = DirectScans();
+  auto reader = *s->Execute("SELECT * FROM toy.events", 10);
+  EXPECT_EQ(DirectScans(), before + 1);
+  std::shared_ptr<arrow::RecordBatch> b;
+  ASSERT_TRUE(reader->ReadNext(&b).ok());
+  s->Interrupt();
+  auto st = reader->ReadNext(&b);
+  EXPECT_TRUE(st.IsCancelled()) << st.ToString();
+}
+
+TEST(DirectScan, CacheServesTheSameRows) {
+  Fixture f(/*scan_cache_max_mb=*/64);
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 99, {})).ok());
+  ASSERT_TRUE(f.store->Append(ToyRange(100, 199, ToyHash(99))).ok());
+  auto s1 = *f.engine->OpenSession();
+  auto first = RunAll(s1.get(), "SELECT * FROM toy.events");
+  const auto cached = CachedSegments();
+  // Read again: from the cache, every column or some, whole or a block range.
+  auto s2 = *f.engine->OpenSession();
+  ExpectSameAnswer(s2.get(), "SELECT * FROM toy.events");
+  EXPECT_EQ(CachedSegments(), cached + 2);
+  ExpectSameAnswer(s2.get(), "SELECT payload, block_num FROM toy.events WHERE block_num >= 150");
+  EXPECT_GT(CachedSegments(), cached + 2);
+  EXPECT_TRUE(first->Equals(*RunAll(s2.get(), "SELECT * FROM toy.events")));
+  // A reorg replaces segments: the cache never answers for the old ones.
+  ASSERT_TRUE(f.store->TruncateAfter(149).ok());
+  ASSERT_TRUE(f.store->Append(ToyRange(150, 160, ToyHash(149), /*fork=*/1, /*per_block=*/5)).ok());
+  auto s3 = *f.engine->OpenSession();
+  ExpectSameAnswer(s3.get(), "SELECT * FROM toy.events");
+  ExpectSameAnswer(s3.get(), "SELECT * FROM toy.blocks");
+  auto after = RunAll(s3.get(), "SELECT * FROM toy.events");
+  EXPECT_EQ(after->num_rows(), 150 * 3 + 11 * 5);
+}
+
+TEST(DirectScan, CacheEntryOfAChangedFileIsNotUsed) {
+  Fixture f(/*scan_cache_max_mb=*/64);
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 99, {})).ok());
+  auto s = *f.engine->OpenSession();
+  auto first = RunAll(s.get(), "SELECT * FROM toy.events");
+  // Every entry's source identity is checked: touch the segment file.
+  int touched = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(f.dir.path() / "toy" / "events")) {
+    if (e.path().extension() != ".parquet" || e.path().filename() == "empty.parquet") continue;
+    std::filesystem::last_write_time(e.path(), std::filesystem::last_write_time(e.path()) + std::chrono::seconds(5));
+    ++touched;
+  }
+  ASSERT_EQ(touched, 1);
+  const auto cached = CachedSegments();
+  EXPECT_TRUE(first->Equals(*RunAll(s.get(), "SELECT * FROM toy.events")));
+  EXPECT_EQ(CachedSegments(), cached);  // read from Parquet again
 }
 
 }  // namespace sluice::sql

@@ -1,0 +1,578 @@
+#include "sql/scan.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "arrow/array/array_base.h"
+#include "arrow/array/util.h"
+#include "arrow/compute/api.h"
+#include "arrow/io/file.h"
+#include "arrow/util/byte_size.h"
+#include "parquet/arrow/reader.h"
+#include "parquet/arrow/schema.h"
+#include "parquet/file_reader.h"
+#include "parquet/metadata.h"
+#include "parquet/properties.h"
+#include "parquet/statistics.h"
+#include "common/server_metrics.h"
+#include "sql/engine.h"
+#include "sql/scan_cache.h"
+
+namespace sluice::sql {
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool EqualsIgnoreCase(const std::string& a, const std::string& b) { return Lower(a) == Lower(b); }
+
+bool IsNullOrEmpty(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (it->is_array() || it->is_object()) return it->empty();
+  if (it->is_string()) return it->get<std::string>().empty();
+  if (it->is_boolean()) return !it->get<bool>();
+  return false;
+}
+
+// The name a column reference uses for the table: its alias, else its name.
+struct TableRef {
+  std::string name;
+  std::string alias;
+  bool Names(const std::string& qualifier) const {
+    return EqualsIgnoreCase(qualifier, alias.empty() ? name : alias);
+  }
+};
+
+// A column reference `col` or `t.col` to the scanned table: the column's name.
+std::optional<std::string> ColumnRefName(const nlohmann::json& e, const TableRef& table) {
+  if (e.value("class", "") != "COLUMN_REF") return std::nullopt;
+  const auto& names = e.at("column_names");
+  if (names.size() == 1) return names[0].get<std::string>();
+  if (names.size() == 2 && table.Names(names[0].get<std::string>())) return names[1].get<std::string>();
+  return std::nullopt;
+}
+
+// An integer constant of the parse tree.
+std::optional<__int128> IntegerConstant(const nlohmann::json& e) {
+  if (e.value("class", "") != "CONSTANT") return std::nullopt;
+  const auto& v = e.at("value");
+  if (v.value("is_null", true)) return std::nullopt;
+  static const std::set<std::string> kIntegers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
+                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
+  if (!kIntegers.count(v.at("type").value("id", ""))) return std::nullopt;
+  const auto& n = v.at("value");
+  if (n.is_number_unsigned()) return static_cast<__int128>(n.get<uint64_t>());
+  if (n.is_number_integer()) return static_cast<__int128>(n.get<int64_t>());
+  return std::nullopt;
+}
+
+// Narrow [lo, hi] by `block_num <op> c` (or `c <op> block_num` when flipped).
+bool ApplyComparison(const std::string& type, __int128 c, bool flipped, __int128* lo,
+                     __int128* hi) {
+  static const std::map<std::string, std::string> kFlip = {
+      {"COMPARE_EQUAL", "COMPARE_EQUAL"},
+      {"COMPARE_LESSTHAN", "COMPARE_GREATERTHAN"},
+      {"COMPARE_GREATERTHAN", "COMPARE_LESSTHAN"},
+      {"COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHANOREQUALTO"},
+      {"COMPARE_GREATERTHANOREQUALTO", "COMPARE_LESSTHANOREQUALTO"}};
+  auto it = kFlip.find(type);
+  if (it == kFlip.end()) return false;
+  const std::string& op = flipped ? it->second : it->first;
+  if (op == "COMPARE_EQUAL") {
+    *lo = std::max(*lo, c);
+    *hi = std::min(*hi, c);
+  } else if (op == "COMPARE_LESSTHAN") {
+    *hi = std::min(*hi, c - 1);
+  } else if (op == "COMPARE_LESSTHANOREQUALTO") {
+    *hi = std::min(*hi, c);
+  } else if (op == "COMPARE_GREATERTHAN") {
+    *lo = std::max(*lo, c + 1);
+  } else {
+    *lo = std::max(*lo, c);
+  }
+  return true;
+}
+
+// A WHERE clause made only of block_num comparisons with integer constants joined
+// by AND: narrows [lo, hi]. False for anything else.
+bool BlockRangeOf(const nlohmann::json& e, const TableRef& table, __int128* lo, __int128* hi) {
+  const std::string cls = e.value("class", "");
+  const std::string type = e.value("type", "");
+  auto is_block_num = [&](const nlohmann::json& x) {
+    auto name = ColumnRefName(x, table);
+    return name && EqualsIgnoreCase(*name, "block_num");
+  };
+  if (cls == "CONJUNCTION" && type == "CONJUNCTION_AND") {
+    for (const auto& child : e.at("children")) {
+      if (!BlockRangeOf(child, table, lo, hi)) return false;
+    }
+    return true;
+  }
+  if (cls == "COMPARISON") {
+    const auto& l = e.at("left");
+    const auto& r = e.at("right");
+    if (is_block_num(l)) {
+      auto c = IntegerConstant(r);
+      return c && ApplyComparison(type, *c, false, lo, hi);
+    }
+    if (is_block_num(r)) {
+      auto c = IntegerConstant(l);
+      return c && ApplyComparison(type, *c, true, lo, hi);
+    }
+    return false;
+  }
+  if (cls == "BETWEEN" && type == "COMPARE_BETWEEN" && is_block_num(e.at("input"))) {
+    auto a = IntegerConstant(e.at("lower"));
+    auto b = IntegerConstant(e.at("upper"));
+    if (!a || !b) return false;
+    *lo = std::max(*lo, *a);
+    *hi = std::min(*hi, *b);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<ScanPlan> PlainScanOf(
+    const nlohmann::json& tree, const std::string& catalog,
+    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots) {
+  try {
+    const auto& statements = tree.at("statements");
+    if (statements.size() != 1) return std::nullopt;
+    const auto& node = statements[0].at("node");
+    if (node.value("type", "") != "SELECT_NODE") return std::nullopt;
+    for (const char* key : {"modifiers", "group_expressions", "group_sets", "having", "sample",
+                            "qualify"}) {
+      if (!IsNullOrEmpty(node, key)) return std::nullopt;
+    }
+    if (!node.at("cte_map").at("map").empty()) return std::nullopt;
+    if (node.value("aggregate_handling", "") != "STANDARD_HANDLING") return std::nullopt;
+    const auto& from = node.at("from_table");
+    if (from.value("type", "") != "BASE_TABLE") return std::nullopt;
+    for (const char* key : {"sample", "column_name_alias", "at_clause"}) {
+      if (!IsNullOrEmpty(from, key)) return std::nullopt;
+    }
+    const std::string catalog_name = from.value("catalog_name", "");
+    if (!catalog_name.empty() && !EqualsIgnoreCase(catalog_name, catalog)) return std::nullopt;
+    // The dataset and table, as the store spells them.
+    ScanPlan plan;
+    const storage::TableDef* def = nullptr;
+    for (const auto& [name, snap] : snapshots) {
+      if (!EqualsIgnoreCase(name, from.value("schema_name", ""))) continue;
+      for (const auto& t : snap->tables) {
+        if (EqualsIgnoreCase(t.name, from.value("table_name", ""))) {
+          plan.dataset = name;
+          plan.table = t.name;
+          def = &t;
+        }
+      }
+    }
+    if (def == nullptr) return std::nullopt;
+    TableRef table{from.value("table_name", ""), from.value("alias", "")};
+    auto column_named = [&](const std::string& name) -> std::optional<std::string> {
+      for (const auto& f : def->schema->fields()) {
+        if (EqualsIgnoreCase(f->name(), name)) return f->name();
+      }
+      return std::nullopt;
+    };
+    for (const auto& item : node.at("select_list")) {
+      const std::string cls = item.value("class", "");
+      if (cls == "STAR") {
+        for (const char* key : {"exclude_list", "replace_list", "columns", "expr",
+                                "qualified_exclude_list", "rename_list"}) {
+          if (!IsNullOrEmpty(item, key)) return std::nullopt;
+        }
+        const std::string rel = item.value("relation_name", "");
+        if (!rel.empty() && !table.Names(rel)) return std::nullopt;
+        for (const auto& f : def->schema->fields()) plan.columns.push_back(f->name());
+      } else {
+        auto name = ColumnRefName(item, table);
+        if (!name) return std::nullopt;
+        auto column = column_named(*name);
+        if (!column) return std::nullopt;
+        plan.columns.push_back(*column);
+      }
+    }
+    if (plan.columns.empty()) return std::nullopt;
+    const auto& where = node.at("where_clause");
+    if (!where.is_null()) {
+      __int128 lo = 0;
+      __int128 hi = UINT64_MAX;
+      if (!BlockRangeOf(where, table, &lo, &hi)) return std::nullopt;
+      if (lo > hi || hi < 0 || lo > static_cast<__int128>(UINT64_MAX)) {
+        plan.lo = 1;
+        plan.hi = 0;  // no rows
+      } else {
+        plan.lo = static_cast<uint64_t>(std::max<__int128>(lo, 0));
+        plan.hi = static_cast<uint64_t>(std::min<__int128>(hi, UINT64_MAX));
+      }
+    }
+    return plan;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // a tree of another shape: DuckDB answers
+  }
+}
+
+namespace {
+
+namespace cp = arrow::compute;
+
+// Leaf column indices of a Parquet schema field.
+void LeafColumns(const parquet::arrow::SchemaField& f, std::vector<int>* out) {
+  if (f.is_leaf()) {
+    out->push_back(f.column_index);
+    return;
+  }
+  for (const auto& c : f.children) LeafColumns(c, out);
+}
+
+// Cast options that keep DuckDB's conversions: nanosecond timestamps become
+// microseconds by truncation, as DuckDB reads them.
+cp::CastOptions ConversionOptions(const std::shared_ptr<arrow::DataType>& to) {
+  auto options = cp::CastOptions::Safe(to);
+  options.allow_time_truncate = true;
+  return options;
+}
+
+// Reads a plan's rows from the files one after another: the needed fields ("wide"
+// batches: table order, the answer's types), filtered to [lo, hi], projected to
+// the answer's columns and cut into batches.
+class ScanReader : public ResultReader {
+ public:
+  ScanReader(ScanPlan plan, std::vector<std::filesystem::path> files,
+             std::shared_ptr<arrow::Schema> schema, ScanOptions options)
+      : plan_(std::move(plan)),
+        files_(std::move(files)),
+        schema_(std::move(schema)),
+        options_(std::move(options)) {}
+
+  // Resolve columns against the table's first file's schema (all of a table's
+  // files share it: the store checks schemas on open).
+  arrow::Status Init(const std::shared_ptr<arrow::Schema>& table_schema) {
+    if (schema_->num_fields() != static_cast<int>(plan_.columns.size())) {
+      return arrow::Status::Invalid("direct scan: planned ", schema_->num_fields(),
+                                    " columns for ", plan_.columns.size());
+    }
+    std::map<std::string, std::shared_ptr<arrow::DataType>> target;
+    for (size_t j = 0; j < plan_.columns.size(); ++j) {
+      const auto& type = schema_->field(static_cast<int>(j))->type();
+      auto [it, inserted] = target.emplace(plan_.columns[j], type);
+      if (!inserted && !it->second->Equals(*type)) {
+        return arrow::Status::Invalid("direct scan: one column, two types");
+      }
+    }
+    batch_bytes_ = std::min(options_.first_batch_bytes, options_.soft_batch_bytes);
+    filter_ = plan_.lo > 0 || plan_.hi < UINT64_MAX;
+    if (filter_) target.emplace("block_num", arrow::uint64());
+    // The wide fields: the table's columns the plan needs, in table order.
+    std::vector<std::shared_ptr<arrow::Field>> wide;
+    for (int i = 0; i < table_schema->num_fields(); ++i) {
+      const auto& f = table_schema->field(i);
+      auto it = target.find(f->name());
+      if (it == target.end()) continue;
+      // A conversion Arrow cannot make: let DuckDB answer.
+      if (!f->type()->Equals(*it->second)) {
+        ARROW_ASSIGN_OR_RAISE(auto empty, arrow::MakeEmptyArray(f->type()));
+        ARROW_RETURN_NOT_OK(cp::Cast(*empty, it->second, ConversionOptions(it->second)).status());
+      }
+      table_fields_.push_back(i);
+      wide.push_back(arrow::field(f->name(), it->second));
+    }
+    if (table_fields_.size() != target.size()) {
+      return arrow::Status::Invalid("direct scan: a column is missing from the table's files");
+    }
+    wide_schema_ = arrow::schema(std::move(wide));
+    all_columns_ = static_cast<int>(table_fields_.size()) == table_schema->num_fields();
+    for (const auto& c : plan_.columns) output_fields_.push_back(wide_schema_->GetFieldIndex(c));
+    if (filter_) block_num_ = wide_schema_->GetFieldIndex("block_num");
+    return arrow::Status::OK();
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    out->reset();
+    const bool exact = options_.soft_batch_bytes <= 0;
+    while (true) {
+      if (options_.interrupted && options_.interrupted->load()) {
+        return arrow::Status::Cancelled("query cancelled");
+      }
+      if (!exact && !pending_.empty()) return TakeSized(out);
+      if (exact && (pending_rows_ >= options_.rows_per_batch || (done_ && pending_rows_ > 0))) {
+        return TakeExact(out);
+      }
+      if (done_) return arrow::Status::OK();
+      std::shared_ptr<arrow::RecordBatch> wide;
+      ARROW_RETURN_NOT_OK(NextWide(&wide));
+      if (!wide) {
+        done_ = true;
+        continue;
+      }
+      ARROW_ASSIGN_OR_RAISE(wide, Filter(std::move(wide)));
+      if (wide->num_rows() == 0) continue;
+      std::vector<std::shared_ptr<arrow::Array>> columns;
+      columns.reserve(output_fields_.size());
+      for (int i : output_fields_) columns.push_back(wide->column(i));
+      auto batch = arrow::RecordBatch::Make(schema_, wide->num_rows(), std::move(columns));
+      const double row_bytes = static_cast<double>(arrow::util::TotalBufferSize(*batch)) /
+                               static_cast<double>(batch->num_rows());
+      pending_rows_ += batch->num_rows();
+      pending_.push_back({std::move(batch), row_bytes});
+    }
+  }
+
+ private:
+  // The next wide batch of the current file, opening the next file at the end of
+  // one; null at the end of the last.
+  arrow::Status NextWide(std::shared_ptr<arrow::RecordBatch>* out) {
+    while (true) {
+      if (file_reader_) {
+        std::shared_ptr<arrow::RecordBatch> raw;
+        ARROW_RETURN_NOT_OK(file_reader_->ReadNext(&raw));
+        if (raw) {
+          ARROW_ASSIGN_OR_RAISE(*out, Convert(raw));
+          if (cache_writer_) {
+            if (!cache_writer_->Write(**out).ok()) cache_writer_.reset();  // abandoned
+          }
+          return arrow::Status::OK();
+        }
+        file_reader_.reset();
+        parquet_.reset();
+        if (cache_writer_) {
+          (void)cache_writer_->Commit();  // a cache that cannot take it only costs speed
+          cache_writer_.reset();
+        }
+      }
+      if (cached_) {
+        if (cached_next_ < cached_->num_record_batches()) {
+          ARROW_ASSIGN_OR_RAISE(*out, cached_->ReadRecordBatch(cached_next_++));
+          return arrow::Status::OK();
+        }
+        cached_.reset();
+      }
+      if (next_file_ >= files_.size()) return arrow::Status::OK();
+      ARROW_RETURN_NOT_OK(OpenFile(files_[next_file_++]));
+    }
+  }
+
+  arrow::Status OpenFile(const std::filesystem::path& path) {
+    if (options_.cache) {
+      ARROW_ASSIGN_OR_RAISE(cached_, options_.cache->Find(path, *wide_schema_));
+      if (cached_) {
+        cached_next_ = 0;
+        common::ServerMetrics::Get().scan_segments(true).Increment();
+        return arrow::Status::OK();
+      }
+    }
+    parquet::ArrowReaderProperties props;
+    props.set_use_threads(false);  // the client needs the other core (bench/FIXES.md)
+    // Column chunks are read as they are decoded: pre-buffering would read (and
+    // hold) every row group of the file before the first batch.
+    props.set_pre_buffer(false);
+    ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path.string()));
+    // Pages are read as they are decoded, not a whole column chunk (about 1 MB
+    // per column of a row group) before the first rows.
+    parquet::ReaderProperties reader_props;
+    reader_props.enable_buffered_stream();
+    reader_props.set_buffer_size(64 << 10);
+    parquet::arrow::FileReaderBuilder builder;
+    ARROW_RETURN_NOT_OK(builder.Open(in, reader_props));
+    ARROW_ASSIGN_OR_RAISE(parquet_, builder.properties(props)->Build());
+    const auto& manifest = parquet_->manifest();
+    std::vector<int> leaves;
+    int block_num_leaf = -1;
+    for (size_t k = 0; k < table_fields_.size(); ++k) {
+      const auto& f = manifest.schema_fields.at(static_cast<size_t>(table_fields_[k]));
+      if (f.field->name() != wide_schema_->field(static_cast<int>(k))->name()) {
+        return arrow::Status::Invalid("direct scan: ", path.string(), " has other columns");
+      }
+      if (f.field->name() == "block_num" && f.is_leaf()) block_num_leaf = f.column_index;
+      LeafColumns(f, &leaves);
+    }
+    // Row groups that may hold blocks of [lo, hi] (by block_num statistics), and
+    // the bytes per row of the columns read, to size batches.
+    auto metadata = parquet_->parquet_reader()->metadata();
+    std::vector<int> row_groups;
+    int64_t rows = 0;
+    int64_t bytes = 0;
+    for (int g = 0; g < metadata->num_row_groups(); ++g) {
+      auto rg = metadata->RowGroup(g);
+      if (filter_ && block_num_leaf >= 0) {
+        auto stats = rg->ColumnChunk(block_num_leaf)->statistics();
+        if (stats && stats->HasMinMax()) {
+          auto typed = std::static_pointer_cast<parquet::Int64Statistics>(stats);
+          auto min = static_cast<uint64_t>(typed->min());
+          auto max = static_cast<uint64_t>(typed->max());
+          if (max < plan_.lo || min > plan_.hi) continue;
+        }
+      }
+      row_groups.push_back(g);
+      rows += rg->num_rows();
+      for (int leaf : leaves) bytes += rg->ColumnChunk(leaf)->total_uncompressed_size();
+    }
+    if (rows == 0) return arrow::Status::OK();  // (a table's empty file)
+    common::ServerMetrics::Get().scan_segments(false).Increment();
+    // Decoded batches of about the current batch size (the first rows come soon).
+    int64_t batch_rows = options_.rows_per_batch;
+    if (options_.soft_batch_bytes > 0 && rows > 0 && bytes > 0) {
+      const double row_bytes = static_cast<double>(bytes) / static_cast<double>(rows);
+      const int64_t target = sent_any_file_ ? options_.soft_batch_bytes : batch_bytes_;
+      batch_rows = std::clamp<int64_t>(
+          static_cast<int64_t>(static_cast<double>(target) / row_bytes), 1,
+          options_.rows_per_batch);
+    }
+    sent_any_file_ = true;
+    parquet_->set_batch_size(batch_rows);
+    ARROW_ASSIGN_OR_RAISE(file_reader_, parquet_->GetRecordBatchReader(row_groups, leaves));
+    // A whole segment read in full: keep its conversion for the next scans.
+    if (options_.cache && all_columns_ &&
+        static_cast<int>(row_groups.size()) == metadata->num_row_groups()) {
+      cache_writer_ = options_.cache->Begin(path, wide_schema_);
+    }
+    return arrow::Status::OK();
+  }
+
+  // A batch as the Parquet reader returns it -> the answer's types.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Convert(
+      const std::shared_ptr<arrow::RecordBatch>& raw) {
+    if (raw->num_columns() != wide_schema_->num_fields()) {
+      return arrow::Status::Invalid("direct scan: read ", raw->num_columns(), " columns, expected ",
+                                    wide_schema_->num_fields());
+    }
+    std::vector<std::shared_ptr<arrow::Array>> columns;
+    columns.reserve(static_cast<size_t>(raw->num_columns()));
+    for (int i = 0; i < raw->num_columns(); ++i) {
+      const auto& to = wide_schema_->field(i)->type();
+      const auto& col = raw->column(i);
+      if (col->type()->Equals(*to)) {
+        columns.push_back(col);
+      } else {
+        ARROW_ASSIGN_OR_RAISE(auto cast, cp::Cast(*col, to, ConversionOptions(to)));
+        columns.push_back(std::move(cast));
+      }
+    }
+    return arrow::RecordBatch::Make(wide_schema_, raw->num_rows(), std::move(columns));
+  }
+
+  // Keep the rows of [lo, hi] (rows of a segment are in block order, but do not
+  // rely on it: a mask when the batch straddles a bound).
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Filter(
+      std::shared_ptr<arrow::RecordBatch> wide) {
+    if (!filter_ || wide->num_rows() == 0) return wide;
+    const auto& block_num = wide->column(block_num_);
+    ARROW_ASSIGN_OR_RAISE(auto minmax, cp::MinMax(block_num));
+    const auto& pair = minmax.scalar_as<arrow::StructScalar>().value;
+    const auto min = std::static_pointer_cast<arrow::UInt64Scalar>(pair[0])->value;
+    const auto max = std::static_pointer_cast<arrow::UInt64Scalar>(pair[1])->value;
+    if (min >= plan_.lo && max <= plan_.hi) return wide;
+    if (max < plan_.lo || min > plan_.hi) return wide->Slice(0, 0);
+    ARROW_ASSIGN_OR_RAISE(
+        auto ge, cp::CallFunction("greater_equal",
+                                  {block_num, std::make_shared<arrow::UInt64Scalar>(plan_.lo)}));
+    ARROW_ASSIGN_OR_RAISE(
+        auto le, cp::CallFunction("less_equal",
+                                  {block_num, std::make_shared<arrow::UInt64Scalar>(plan_.hi)}));
+    ARROW_ASSIGN_OR_RAISE(auto mask, cp::CallFunction("and", {ge, le}));
+    ARROW_ASSIGN_OR_RAISE(auto kept, cp::Filter(wide, mask));
+    return kept.record_batch();
+  }
+
+  // The next batch from the front pending one: a slice of about the current batch
+  // size in bytes (growing from first_batch_bytes to soft_batch_bytes).
+  arrow::Status TakeSized(std::shared_ptr<arrow::RecordBatch>* out) {
+    auto& front = pending_.front();
+    const double limit = static_cast<double>(batch_bytes_);
+    batch_bytes_ = std::min(batch_bytes_ * 2, options_.soft_batch_bytes);
+    int64_t take = std::clamp<int64_t>(static_cast<int64_t>(limit / std::max(front.row_bytes, 1.0)),
+                                       1, options_.rows_per_batch);
+    if (take >= front.batch->num_rows()) {
+      *out = std::move(front.batch);
+      pending_.erase(pending_.begin());
+    } else {
+      *out = front.batch->Slice(0, take);
+      front.batch = front.batch->Slice(take);
+    }
+    pending_rows_ -= (*out)->num_rows();
+    return arrow::Status::OK();
+  }
+
+  // Exactly rows_per_batch rows (fewer only at the end) from the pending batches.
+  arrow::Status TakeExact(std::shared_ptr<arrow::RecordBatch>* out) {
+    const int64_t want = std::min(pending_rows_, options_.rows_per_batch);
+    arrow::RecordBatchVector parts;
+    int64_t have = 0;
+    while (have < want) {
+      auto& front = pending_.front();
+      const int64_t take = std::min(front.batch->num_rows(), want - have);
+      parts.push_back(front.batch->Slice(0, take));
+      have += take;
+      if (take == front.batch->num_rows()) {
+        pending_.erase(pending_.begin());
+      } else {
+        front.batch = front.batch->Slice(take);
+      }
+    }
+    pending_rows_ -= want;
+    if (parts.size() == 1) {
+      *out = std::move(parts[0]);
+      return arrow::Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(*out, arrow::ConcatenateRecordBatches(parts));
+    return arrow::Status::OK();
+  }
+
+  ScanPlan plan_;
+  std::vector<std::filesystem::path> files_;
+  std::shared_ptr<arrow::Schema> schema_;
+  ScanOptions options_;
+  std::vector<int> table_fields_;  // the table's field indices read, ascending
+  std::shared_ptr<arrow::Schema> wide_schema_;
+  std::vector<int> output_fields_;  // per answer column: its wide field
+  bool all_columns_ = false;
+  bool filter_ = false;
+  int block_num_ = -1;
+  size_t next_file_ = 0;
+  std::unique_ptr<parquet::arrow::FileReader> parquet_;
+  std::unique_ptr<arrow::RecordBatchReader> file_reader_;
+  std::unique_ptr<ScanCacheWriter> cache_writer_;
+  std::shared_ptr<arrow::ipc::RecordBatchFileReader> cached_;
+  int cached_next_ = 0;
+  struct Pending {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    double row_bytes;  // Arrow buffer bytes per row
+  };
+  std::vector<Pending> pending_;  // answer batches not sent yet
+  int64_t pending_rows_ = 0;
+  int64_t batch_bytes_ = 0;  // the size the next batch may have
+  bool done_ = false;
+  bool sent_any_file_ = false;  // a Parquet file was opened: decode large batches now
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<ResultReader>> MakeScanReader(
+    const ScanPlan& plan, std::vector<std::filesystem::path> files,
+    std::shared_ptr<arrow::Schema> schema, ScanOptions options) {
+  if (files.empty()) return arrow::Status::Invalid("direct scan: no files");
+  // The table's columns, from its first file (the snapshot's empty file when the
+  // table has no rows yet).
+  ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(files.front().string()));
+  ARROW_ASSIGN_OR_RAISE(auto first, parquet::arrow::OpenFile(in, arrow::default_memory_pool()));
+  std::shared_ptr<arrow::Schema> table_schema;
+  ARROW_RETURN_NOT_OK(first->GetSchema(&table_schema));
+  auto reader = std::make_unique<ScanReader>(plan, std::move(files), std::move(schema),
+                                             std::move(options));
+  ARROW_RETURN_NOT_OK(reader->Init(table_schema));
+  common::ServerMetrics::Get().direct_scans().Increment();
+  return std::unique_ptr<ResultReader>(std::move(reader));
+}
+
+}  // namespace sluice::sql

@@ -1,0 +1,118 @@
+"""Direct scans (src/sql/scan.h): a plain scan of a chain table is read from the
+segments (or the scan cache's Arrow copy of them) instead of by DuckDB. A client
+must not be able to tell: every answer here is compared with DuckDB's answer to the
+same query (kept off the direct path by a trivially true condition), schema and
+rows, over a real anvil chain with demo traffic, through a real Flight client;
+the metrics say which path answered, so a comparison of DuckDB with itself cannot
+pass for one."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from sluice_harness import anvil_reorg, moved_txs, query, rpc, wait_store_matches_node
+from test_http import metric, metrics
+
+PLAIN = [
+    "SELECT * FROM eth_rpc.blocks",
+    "SELECT * FROM eth_rpc.transactions",
+    "SELECT * FROM eth_rpc.logs",
+    'SELECT block_num, "from", "to" AS recipient, tx_hash, block_num FROM eth_rpc.transactions',
+    "SELECT access_list, blob_versioned_hashes, authorization_list, value FROM eth_rpc.transactions",
+    "SELECT t.hash, t.timestamp FROM memory.eth_rpc.blocks AS t",
+    "select HASH, Block_Num from ETH_RPC.Blocks",
+    "SELECT * FROM eth_rpc.logs WHERE block_num BETWEEN 5 AND 20",
+    "SELECT * FROM eth_rpc.transactions WHERE block_num > 10 AND block_num <= 30",
+    "SELECT * FROM eth_rpc.transactions WHERE 12 >= block_num",
+    "SELECT * FROM eth_rpc.transactions WHERE block_num = 7",
+    "SELECT * FROM eth_rpc.transactions WHERE block_num < 0",
+]
+
+
+def via_engine(sql: str) -> str:
+    return sql + (" AND true" if " WHERE " in sql else " WHERE true")
+
+
+def direct_scans(srv) -> float:
+    return metric(metrics(srv), "sluice_direct_scans_total")
+
+
+def segments(srv, source: str) -> float:
+    return metric(metrics(srv), "sluice_scan_segments_total", source=source)
+
+
+def assert_same_answer(srv, sql: str) -> pa.Table:
+    before = direct_scans(srv)
+    direct = query(srv.client(), sql)
+    assert direct_scans(srv) == before + 1, f"{sql}: not answered by a direct scan"
+    engine = query(srv.client(), via_engine(sql))
+    assert direct_scans(srv) == before + 1, f"{via_engine(sql)}: answered by a direct scan"
+    assert direct.schema.equals(engine.schema, check_metadata=True), (sql, direct.schema,
+                                                                      engine.schema)
+    assert direct.equals(engine), sql
+    return direct
+
+
+@pytest.mark.parametrize("sql", PLAIN)
+def test_same_answer_as_the_engine(server, sql):
+    t = assert_same_answer(server, sql)
+    if "< 0" not in sql:
+        assert t.num_rows > 0, sql
+
+
+def test_cached_segments_give_the_same_answer(server):
+    # The first full scan leaves the segments in the cache; the next ones read it.
+    for table in ("blocks", "transactions", "logs"):
+        assert_same_answer(server, f"SELECT * FROM eth_rpc.{table}")
+    cached = segments(server, "cache")
+    for sql in PLAIN:
+        assert_same_answer(server, sql)
+    assert segments(server, "cache") > cached
+    assert metric(metrics(server), "sluice_scan_cache_bytes") > 0
+
+
+def test_demo_traffic_has_nested_values(server):
+    # The nested columns are compared above only if they hold something.
+    t = query(server.client(), "SELECT access_list FROM eth_rpc.transactions")
+    assert any(v for v in t.column("access_list").to_pylist())
+
+
+def test_fetch_size_is_exact(server):
+    client = server.client()
+    sql = b"SELECT * FROM eth_rpc.transactions"
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql))
+    want = query(client, via_engine(sql.decode()))
+    options = flight.FlightCallOptions(headers=[(b"sluice-fetch-size", b"7")])
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql), options)
+    reader = client.do_get(info.endpoints[0].ticket, options)
+    sizes = [chunk.data.num_rows for chunk in reader if chunk.data.num_rows]
+    assert sum(sizes) == want.num_rows
+    assert all(n == 7 for n in sizes[:-1]) and 0 < sizes[-1] <= 7
+
+
+def test_off_by_configuration(make_server, chain, tmp_path):
+    srv = make_server(tmp_path / "data", chain.url, "--direct-scan", "false")
+    srv.wait_head(chain.head())
+    before = direct_scans(srv)
+    t = query(srv.client(), "SELECT * FROM eth_rpc.transactions")
+    assert t.num_rows > 0 and direct_scans(srv) == before
+
+
+def test_reorg_never_serves_replaced_rows(make_anvil, make_server, tmp_path):
+    node = make_anvil()
+    node.traffic(blocks=12)
+    srv = make_server(tmp_path / "data", node.url)
+    wait_store_matches_node(srv, node)
+    for _ in range(2):  # the second reads the cache
+        assert_same_answer(srv, "SELECT * FROM eth_rpc.transactions")
+    pairs = moved_txs(node.url, 3)
+    anvil_reorg(node.url, 3, pairs)
+    head = wait_store_matches_node(srv, node)
+    t = assert_same_answer(srv, "SELECT block_num, tx_hash FROM eth_rpc.transactions")
+    # Each transaction where the node has it now.
+    for n in range(head - 2, head + 1):
+        blk = rpc(node.url, "eth_getBlockByNumber", [hex(n), False])
+        got = [r["tx_hash"] for r in t.to_pylist() if r["block_num"] == n]
+        assert got == [bytes.fromhex(h[2:]) for h in blk["transactions"]], n
+    assert_same_answer(srv, "SELECT * FROM eth_rpc.blocks")
