@@ -482,10 +482,11 @@ Status BlockStore::WriteManifest(const std::vector<Segment>& segments, uint64_t 
   }
   // The new files' directory entries are made durable beside the temporary
   // manifest (nothing names it before the rename below), the rename only after both.
-  ARROW_RETURN_NOT_OK(ParallelFor(1 + (sync_dirs ? options_.tables.size() : 0), [&](size_t i) {
-    if (!options_.fsync) return Status::OK();
-    return FsyncPath(i == 0 ? tmp : dir_ / options_.tables[i - 1].name);
-  }));
+  if (options_.fsync) {
+    ARROW_RETURN_NOT_OK(ParallelFor(1 + (sync_dirs ? options_.tables.size() : 0), [&](size_t i) {
+      return FsyncPath(i == 0 ? tmp : dir_ / options_.tables[i - 1].name);
+    }));
+  }
   std::error_code ec;
   fs::rename(tmp, dst, ec);
   if (ec) return Status::IOError("rename ", tmp.string(), ": ", ec.message());
