@@ -10,6 +10,11 @@ extractor noticing the block (poll_interval_secs), fetching, storing (fsync),
 and the microbatch query.
 
     .venv/bin/python bench/stream_latency.py --clients 1 100 [--blocks 30]
+
+Before/after comparisons on a noisy machine: `--bin A --bin B --runs 3` runs
+the binaries in turn (A, B, A, B, …) for each client count and prints, per
+binary and client count, the median of the runs' p50 and p99 with their min
+and max.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+import sluice_harness  # noqa: E402
 from sluice_harness import Anvil, Server, rpc  # noqa: E402
 
 SQL = b"SELECT block_num, hash FROM eth_rpc.blocks SETTINGS stream = true"
@@ -48,7 +54,9 @@ def follow(location: str, arrivals: dict, ready: threading.Event, stop: threadin
         pass
 
 
-def run(clients: int, blocks: int, server_args: tuple = ()) -> list[float]:
+def run(clients: int, blocks: int, server_args: tuple = (), binary: str | None = None) -> list[float]:
+    if binary:
+        sluice_harness.SLUICE = Path(binary)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         node = Anvil(tmp)
@@ -105,10 +113,27 @@ def main() -> None:
     p.add_argument("--blocks", type=int, default=30)
     p.add_argument("--server-args", default="",
                    help="extra `sluice serve` arguments, e.g. '--poll-interval-secs 0.02'")
+    p.add_argument("--bin", action="append", default=[],
+                   help="a sluice binary to measure (repeat to compare, run in turn); "
+                        "default build/sluice")
+    p.add_argument("--runs", type=int, default=1, help="runs per binary and client count")
     args = p.parse_args()
+    bins = args.bin or [None]
+    results: dict = {}
     for c in args.clients:
-        lat = run(c, args.blocks, tuple(args.server_args.split()))
-        print(json.dumps({"clients": c, **percentiles(lat)}))
+        for r in range(args.runs):
+            for b in bins:
+                stats = percentiles(run(c, args.blocks, tuple(args.server_args.split()), b))
+                results.setdefault((b, c), []).append(stats)
+                print(json.dumps({"clients": c, **({"bin": b, "run": r + 1} if args.bin or
+                                                    args.runs > 1 else {}), **stats}), flush=True)
+    if args.runs > 1:
+        for (b, c), runs in results.items():
+            summary = {"bin": b, "clients": c, "runs": len(runs)}
+            for k in ("p50_ms", "p99_ms"):
+                v = [x[k] for x in runs]
+                summary[k] = {"median": statistics.median(v), "min": min(v), "max": max(v)}
+            print(json.dumps({"summary": summary}))
 
 
 if __name__ == "__main__":

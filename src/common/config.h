@@ -29,7 +29,9 @@ namespace sluice {
   X(network, std::string, "anvil", "Network name reported in app_metadata ranges and cursors")  \
   X(start_block, int64_t, 0, "First block to extract when the dataset is empty")               \
   X(extract, bool, true, "Follow the node; false serves only what is stored")                   \
-  X(poll_interval_secs, double, 0.05, "Seconds between polls of the node's latest block")   \
+  X(poll_interval_secs, double, 0.05,                                                          \
+    "Seconds between polls of the node's latest block; a tenth of it while the next block "     \
+    "is due (a window learnt from the last 8 block intervals)")                                 \
   X(finality_depth, int64_t, 0,                                                                \
     "Serve only blocks at least this many below the node's head (0: up to the head)")          \
   X(finalized_only, bool, false, "Serve only blocks up to the node's finalized block")         \

@@ -63,10 +63,52 @@ Status ExtractorOptions::Validate() const {
   return Status::OK();
 }
 
+// ---- PollPacer ----------------------------------------------------------------------
+
+PollPacer::PollPacer(std::chrono::milliseconds interval)
+    : interval_(interval),
+      fast_(std::max(std::chrono::milliseconds(1), interval / 10)) {}
+
+void PollPacer::Reset() {
+  head_.reset();
+  intervals_.clear();
+}
+
+void PollPacer::Observe(Clock::time_point now, uint64_t head) {
+  if (head_ && head == *head_) return;
+  if (head_ && head == *head_ + 1) {
+    // One new block: the time since the previous one is a block interval (as
+    // seen through the polls).
+    intervals_.push_back(now - head_seen_);
+    if (intervals_.size() > kSamples) intervals_.pop_front();
+  } else if (head_) {
+    // Several blocks at once (backfill, a slow poll) or a lower head (a reorg,
+    // another node): the intervals tell nothing; learn anew.
+    intervals_.clear();
+  }
+  head_ = head;
+  head_seen_ = now;
+}
+
+std::chrono::milliseconds PollPacer::Delay(Clock::time_point now) const {
+  using std::chrono::ceil;
+  using std::chrono::milliseconds;
+  if (!head_ || intervals_.size() < kMinSamples) return interval_;
+  const auto [lo_it, hi_it] = std::minmax_element(intervals_.begin(), intervals_.end());
+  const Clock::duration slack = std::min<Clock::duration>(interval_, *lo_it / 10);
+  const Clock::duration from = *lo_it - slack;
+  const Clock::duration to = *hi_it + slack;
+  const Clock::duration elapsed = now - head_seen_;
+  if (elapsed >= to) return interval_;
+  if (elapsed >= from) return fast_;
+  // Before the window: the usual interval, but wake up at its start.
+  return std::clamp(ceil<milliseconds>(from - elapsed), fast_, interval_);
+}
+
 // ---- lifecycle ----------------------------------------------------------------------
 
 Extractor::Extractor(ExtractorOptions options, storage::BlockStore* store)
-    : options_(std::move(options)), store_(store) {}
+    : options_(std::move(options)), store_(store), pacer_(options_.poll_interval) {}
 
 Extractor::~Extractor() { Stop(); }
 
@@ -95,6 +137,7 @@ Status Extractor::Start() {
   identity_checked_ = false;
   verify_head_ = true;
   fatal_ = false;
+  pacer_.Reset();
   failed_ = false;
   finished_ = false;
   {
@@ -335,6 +378,7 @@ Status Extractor::Step() {
   ARROW_ASSIGN_OR_RAISE(auto latest, FetchLatest());
   const uint64_t node_head = latest.number;
   node_head_ = node_head;
+  pacer_.Observe(Clock::now(), node_head);
   if (head && !verify_head_ && options_.finality_depth == 0 && !options_.finalized_only &&
       latest.number == head->number && latest.hash != head->hash) {
     verify_head_ = true;  // same height, another block: a reorg
@@ -378,7 +422,7 @@ Status Extractor::Step() {
       LOG_WARN("{}: the node's head {} is below the stored head {}; waiting for it",
                store_->options().dataset, node_head, head->number);
     }
-    SleepFor(options_.poll_interval);
+    SleepFor(pacer_.Delay(Clock::now()));
     return Status::OK();
   }
   if (target - next + 1 > options_.batch_blocks) return Backfill(next, target);

@@ -40,6 +40,8 @@ struct ExtractorOptions {
   /// connection each). >= 1.
   uint32_t max_in_flight = 4;
   /// Head polling interval (eth_getBlockByNumber("latest")) once caught up.
+  /// Around the time the next block is due (PollPacer) the head is polled ten
+  /// times as often.
   std::chrono::milliseconds poll_interval{50};
   /// During backfill, publish (Append) at least this often ...
   std::chrono::milliseconds commit_interval{250};
@@ -76,6 +78,43 @@ struct ExtractorOptions {
   arrow::Status Validate() const;
 };
 
+/// \brief When to poll the node's head next, once caught up.
+///
+/// Every `interval`, except in a window around the time the next block is due:
+/// there every `interval / 10` (at least 1 ms), so a new block waits for a poll
+/// a tenth as long, while the polls between blocks stay at `interval`. The
+/// window is learnt from the last 8 intervals between consecutive new heads
+/// (one block each): from the shortest minus a slack to the longest plus the
+/// slack (slack: the smaller of `interval` and a tenth of the shortest), counted
+/// from when the last new head was seen. With fewer than 3 such intervals known
+/// (at start, after a gap of several blocks, after a reorg) it polls every
+/// `interval`. A chain with a steady block time thus gets fast polls only for
+/// the moment around each block's arrival.
+class PollPacer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr size_t kSamples = 8;
+  static constexpr size_t kMinSamples = 3;
+
+  explicit PollPacer(std::chrono::milliseconds interval);
+
+  /// \brief A poll at `now` answered head number `head`.
+  void Observe(Clock::time_point now, uint64_t head);
+  /// \brief How long to wait after a poll at `now` before the next one.
+  std::chrono::milliseconds Delay(Clock::time_point now) const;
+  /// \brief The fast interval: interval / 10, at least 1 ms.
+  std::chrono::milliseconds fast() const { return fast_; }
+  /// \brief Forget what was learnt (e.g. after a restart of the extractor).
+  void Reset();
+
+ private:
+  std::chrono::milliseconds interval_;
+  std::chrono::milliseconds fast_;
+  std::optional<uint64_t> head_;
+  Clock::time_point head_seen_{};
+  std::deque<Clock::duration> intervals_;  // newest last
+};
+
 /// \brief Extracts one dataset from one node into one store.
 ///
 /// Lifecycle: Make, Start (checks the chain identity, spawns the threads),
@@ -90,8 +129,9 @@ struct ExtractorOptions {
 ///   node's head, max_in_flight batch requests are in flight; results are
 ///   appended strictly in block order, in ranges of up to commit_blocks blocks,
 ///   at least every commit_interval.
-/// - Head: the node's head is polled every poll_interval; new blocks are
-///   fetched and appended at once.
+/// - Head: the node's head is polled every poll_interval, and every
+///   poll_interval / 10 around the time the next block is due (PollPacer); new
+///   blocks are fetched and appended at once.
 /// - Continuity and reorgs: a block is appended only if its parent hash is the
 ///   stored head's hash. Otherwise the extractor walks back (at most
 ///   max_reorg_depth blocks) to the newest block whose stored hash equals the
@@ -223,6 +263,7 @@ class Extractor {
   bool fatal_ = false;
   std::optional<uint64_t> restart_from_;  // after a reorg removed every stored block
   Clock::time_point last_behind_log_{};
+  PollPacer pacer_;
 
   // Status.
   static constexpr uint64_t kNone = UINT64_MAX;

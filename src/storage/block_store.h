@@ -222,7 +222,9 @@ class BlockStore {
   arrow::Status Load();
   arrow::Status Publish(std::vector<Segment> segments, HeaderIndex headers,
                         std::vector<std::shared_ptr<SegmentFile>> retired);
-  arrow::Status WriteManifest(const std::vector<Segment>& segments, uint64_t version);
+  /// `sync_dirs`: also make the table directories' entries durable before the swap.
+  arrow::Status WriteManifest(const std::vector<Segment>& segments, uint64_t version,
+                              bool sync_dirs = false);
   arrow::Result<std::shared_ptr<SegmentFile>> WriteFile(const std::string& table,
                                                        const BlockRange& range, uint64_t seq,
                                                        const std::shared_ptr<arrow::Table>& rows);
