@@ -75,13 +75,8 @@ Result<std::shared_ptr<arrow::Table>> ReadParquet(const fs::path& path,
                                                   std::vector<int> columns = {}) {
   ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path.string()));
   ARROW_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(in, arrow::default_memory_pool()));
-  std::shared_ptr<arrow::Table> table;
-  if (columns.empty()) {
-    ARROW_RETURN_NOT_OK(reader->ReadTable(&table));
-  } else {
-    ARROW_RETURN_NOT_OK(reader->ReadTable(columns, &table));
-  }
-  return table;
+  if (columns.empty()) return reader->ReadTable();
+  return reader->ReadTable(columns);
 }
 
 }  // namespace

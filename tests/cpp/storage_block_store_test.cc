@@ -34,8 +34,9 @@ std::vector<uint64_t> StoredBlockNums(const Snapshot& snap, const std::string& t
   for (const auto& path : snap.FilesFor(table)) {
     auto in = *arrow::io::ReadableFile::Open(path.string());
     auto reader = *parquet::arrow::OpenFile(in, arrow::default_memory_pool());
-    std::shared_ptr<arrow::Table> t;
-    EXPECT_TRUE(reader->ReadTable(&t).ok());
+    auto read = reader->ReadTable();
+    EXPECT_TRUE(read.ok());
+    std::shared_ptr<arrow::Table> t = *read;
     auto col = t->GetColumnByName("block_num");
     for (const auto& chunk : col->chunks()) {
       auto a = std::static_pointer_cast<arrow::UInt64Array>(chunk);
