@@ -303,8 +303,9 @@ def report(r: dict) -> str:
         "A real anvil mines one block at a time (3 transactions each) while N clients follow"
         " `SELECT block_num, hash FROM eth_rpc.blocks SETTINGS stream = true`; latency is from"
         " the node's answer to `evm_mine` to the block's rows reaching each client (all"
-        " (block, client) pairs). It includes the extractor's poll (poll_interval_secs ="
-        " 0.05), fetching, storing with fsync and the microbatch query.",
+        " (block, client) pairs). It includes the extractor's poll (every poll_interval_secs ="
+        " 0.05 s, ten times as often around the next block's expected time: PollPacer in"
+        " src/ingest/extractor.h), fetching, storing with fsync and the microbatch query.",
         "",
         f"Command: `.venv/bin/python bench/stream_latency.py --clients {' '.join(map(str, cfg['clients']))}"
         f" --blocks {cfg['tip_blocks']}`",
