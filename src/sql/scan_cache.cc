@@ -19,6 +19,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kSourceKey = "sluice.scan_cache.source";
+// Segments remembered as read once (then forgotten together: a bound, not a policy).
+constexpr size_t kMaxSeen = 100000;
 
 // "<size>:<mtime ns>" of a segment file; empty when it is gone.
 std::string SourceIdentity(const fs::path& segment) {
@@ -191,6 +193,11 @@ std::unique_ptr<ScanCacheWriter> ScanCache::Begin(const fs::path& segment,
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (entries_.count(path) || writing_.count(segment)) return nullptr;
+    // Admitted on the second full read: a segment read once may never be again.
+    if (seen_.insert(segment).second) {
+      if (seen_.size() > kMaxSeen) seen_ = {segment};
+      return nullptr;
+    }
     if (estimate > options_.max_bytes) return nullptr;
     struct statvfs st {};
     fs::create_directories(path.parent_path(), ec);
@@ -233,6 +240,7 @@ void ScanCache::Published(const fs::path& segment, const fs::path& path, int64_t
 void ScanCache::Abandoned(const fs::path& segment) {
   std::lock_guard<std::mutex> lock(mu_);
   writing_.erase(segment);
+  seen_.insert(segment);  // a scan that stopped still counts as a read
 }
 
 bool ScanCache::MakeRoom(int64_t incoming) {

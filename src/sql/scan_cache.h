@@ -2,9 +2,10 @@
 // them (Arrow IPC files of the answer's types), so that the next scan of a segment
 // reads record batches instead of decoding Parquet.
 //
-// A segment enters the cache when a direct scan (sql/scan.h) has read it whole, all
-// columns; it is written beside the scan, to `<dir>/<dataset>/<table>/<segment
-// file>.arrow`, and published by rename when complete. An entry records the size
+// A segment enters the cache the second time a direct scan (sql/scan.h) reads it
+// whole, all columns (a table exported once costs no disk and no writing); it is
+// written beside that scan, to `<dir>/<dataset>/<table>/<segment file>.arrow`, and
+// published by rename when complete. An entry records the size
 // and modification time of its Parquet file and is used only while they match, so
 // an entry can never answer for other data (segment file names are never reused,
 // and a reorg or compaction writes new files). The cache is bounded by `max_bytes`:
@@ -82,8 +83,9 @@ class ScanCache : public std::enable_shared_from_this<ScanCache> {
   arrow::Result<std::shared_ptr<arrow::ipc::RecordBatchFileReader>> Find(
       const std::filesystem::path& segment, const arrow::Schema& wanted);
 
-  /// \brief A writer of `segment`'s entry with `schema`, or null when the segment
-  /// is being written by another scan or there is no room.
+  /// \brief A writer of `segment`'s entry with `schema`, or null: the first time a
+  /// segment is asked for (it is only remembered), when it is being written by
+  /// another scan, or when there is no room.
   std::unique_ptr<ScanCacheWriter> Begin(const std::filesystem::path& segment,
                                          std::shared_ptr<arrow::Schema> schema);
 
@@ -116,6 +118,7 @@ class ScanCache : public std::enable_shared_from_this<ScanCache> {
   std::map<std::filesystem::path, Entry> entries_;  // key: entry path
   std::list<std::filesystem::path> lru_;            // front: most recently used
   std::set<std::filesystem::path> writing_;         // segments being written
+  std::set<std::filesystem::path> seen_;            // segments read whole once
   int64_t bytes_ = 0;
 };
 

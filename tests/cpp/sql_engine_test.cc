@@ -255,6 +255,9 @@ TEST(DirectScan, CacheServesTheSameRows) {
   auto s1 = *f.engine->OpenSession();
   auto first = RunAll(s1.get(), "SELECT * FROM toy.events");
   const auto cached = CachedSegments();
+  // The first full read only marks the segments; the second caches them.
+  EXPECT_TRUE(first->Equals(*RunAll(s1.get(), "SELECT * FROM toy.events")));
+  EXPECT_EQ(CachedSegments(), cached);
   // Read again: from the cache, every column or some, whole or a block range.
   auto s2 = *f.engine->OpenSession();
   ExpectSameAnswer(s2.get(), "SELECT * FROM toy.events");
@@ -277,6 +280,12 @@ TEST(DirectScan, CacheEntryOfAChangedFileIsNotUsed) {
   ASSERT_TRUE(f.store->Append(ToyRange(0, 99, {})).ok());
   auto s = *f.engine->OpenSession();
   auto first = RunAll(s.get(), "SELECT * FROM toy.events");
+  RunAll(s.get(), "SELECT * FROM toy.events");  // (cached on the second read)
+  {
+    const auto cached = CachedSegments();
+    EXPECT_TRUE(first->Equals(*RunAll(s.get(), "SELECT * FROM toy.events")));
+    EXPECT_EQ(CachedSegments(), cached + 1);
+  }
   // Every entry's source identity is checked: touch the segment file.
   int touched = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(f.dir.path() / "toy" / "events")) {
