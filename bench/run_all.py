@@ -224,7 +224,7 @@ def report(r: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     targets = {"memory": 0.8, "duckdb": 2.0}
-    names = {"sluice": "sluice (scan cache filled by its first scan)",
+    names = {"sluice": "sluice (later scans, from the scan cache)",
              "sluice_first_scan": "sluice, first scan (decodes the Parquet)",
              "sluice_second_scan": "sluice, second scan (decodes, fills the scan cache)",
              "memory": "(a) pyarrow.flight from memory (transport limit)",
