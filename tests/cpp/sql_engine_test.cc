@@ -1,3 +1,6 @@
+#include <atomic>
+#include <thread>
+
 #include "common/server_metrics.h"
 #include "gtest/gtest.h"
 #include "sql/engine.h"
@@ -273,6 +276,29 @@ TEST(DirectScan, CacheServesTheSameRows) {
   ExpectSameAnswer(s3.get(), "SELECT * FROM toy.blocks");
   auto after = RunAll(s3.get(), "SELECT * FROM toy.events");
   EXPECT_EQ(after->num_rows(), 150 * 3 + 11 * 5);
+}
+
+TEST(DirectScan, ConcurrentScansShareTheCache) {
+  Fixture f(/*scan_cache_max_mb=*/64);
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 499, {})).ok());
+  ASSERT_TRUE(f.store->Append(ToyRange(500, 999, ToyHash(499))).ok());
+  auto s = *f.engine->OpenSession();
+  auto want = RunAll(s.get(), "SELECT * FROM toy.events WHERE true");  // DuckDB's answer
+  const auto cached = CachedSegments();
+  std::vector<std::thread> threads;
+  std::atomic<int> equal{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      auto session = *f.engine->OpenSession();
+      for (int i = 0; i < 4; ++i) {
+        auto got = RunAll(session.get(), "SELECT * FROM toy.events", 100);
+        if (got && got->Equals(*want)) ++equal;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(equal.load(), 16);
+  EXPECT_GT(CachedSegments(), cached);  // some were read from the cache meanwhile
 }
 
 TEST(DirectScan, CacheEntryOfAChangedFileIsNotUsed) {
