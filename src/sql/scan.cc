@@ -504,9 +504,14 @@ class ScanReader : public ResultReader {
     return arrow::Status::OK();
   }
 
-  // Exactly rows_per_batch rows (fewer only at the end) from the pending batches.
+  // Exactly rows_per_batch rows (fewer only at the end) from the pending batches,
+  // or fewer when that many would pass kMaxBatchBytes (at least one row), as the
+  // engine's batches do.
   arrow::Status TakeExact(std::shared_ptr<arrow::RecordBatch>* out) {
-    const int64_t want = std::min(pending_rows_, options_.rows_per_batch);
+    const auto max_rows = std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(kMaxBatchBytes) /
+                                std::max(pending_.front().row_bytes, 1.0)));
+    const int64_t want = std::min({pending_rows_, options_.rows_per_batch, max_rows});
     arrow::RecordBatchVector parts;
     int64_t have = 0;
     while (have < want) {
