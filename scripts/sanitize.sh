@@ -61,7 +61,7 @@ if [ "$kind" = asan ]; then
   # nor the 20 kill -9 runs (slow, and they test the disk, not memory safety).
   SLUICE_BIN="$ROOT/$BUILD/sluice" .venv/bin/python -m pytest -q -p no:cacheprovider \
     --timeout 900 tests/python/test_flight_protocol.py tests/python/test_http.py \
-    tests/python/test_faults.py -k "not kill9 and not memory_stays_flat" || status=1
+    tests/python/test_direct_scan.py tests/python/test_faults.py -k "not kill9 and not memory_stays_flat" || status=1
 else
   echo "== tsan: concurrency tests"
   # TSan maps memory at fixed places; a kernel with more ASLR bits needs it off.
