@@ -451,6 +451,15 @@ std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt
   auto schema = PreparedSchema(conn_.get(), stmt);
   if (!schema.ok()) return nullptr;
   const auto& snap = snapshots_.at(plan->dataset);
+  auto def = std::find_if(snap->tables.begin(), snap->tables.end(),
+                          [&](const storage::TableDef& t) { return t.name == plan->table; });
+  // The segment files only: the table's empty file (first, for DuckDB's views) holds
+  // no rows.
+  auto files = snap->FilesFor(plan->table, plan->lo, plan->hi);
+  auto empty = snap->empty_files.find(plan->table);
+  if (empty != snap->empty_files.end()) {
+    files.erase(std::remove(files.begin(), files.end(), empty->second), files.end());
+  }
   ScanOptions options;
   options.rows_per_batch = rows_per_batch;
   // Without a fetch size, batches grow from the usual size to kDirectScanBatchBytes.
@@ -458,8 +467,8 @@ std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt
   options.first_batch_bytes = soft_batch_bytes;
   options.interrupted = interrupted_;
   options.cache = engine_->scan_cache_;
-  auto reader = MakeScanReader(*plan, snap->FilesFor(plan->table, plan->lo, plan->hi),
-                               std::move(*schema), std::move(options));
+  auto reader = MakeScanReader(*plan, def->schema, std::move(files), std::move(*schema),
+                               std::move(options));
   if (!reader.ok()) {
     LOG_DEBUG("direct scan not possible, DuckDB answers: {}", reader.status().ToString());
     return nullptr;

@@ -124,10 +124,6 @@ inline constexpr int64_t kMaxBatchBytes = int64_t{64} << 20;
 /// a fetch size: large messages cost more than they save (bench/FIXES.md).
 inline constexpr int64_t kDefaultBatchBytes = int64_t{512} << 10;
 
-/// \brief Batches of a direct scan (sql/scan.h) grow to about this many bytes:
-/// without a copy to make them, large messages cost less per row (bench/FIXES.md).
-inline constexpr int64_t kDirectScanBatchBytes = int64_t{8} << 20;
-
 /// \brief The result of a query, read as Arrow record batches of at most
 /// `rows_per_batch` rows, exactly that many (but the last) when the client asked
 /// for a fetch size. Without one, a batch ends early once it holds about

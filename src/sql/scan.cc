@@ -254,8 +254,8 @@ class ScanReader : public ResultReader {
         schema_(std::move(schema)),
         options_(std::move(options)) {}
 
-  // Resolve columns against the table's first file's schema (all of a table's
-  // files share it: the store checks schemas on open).
+  // Resolve columns against the table's schema (every file of the table has it:
+  // the store checks schemas on open; OpenFile checks the names again).
   arrow::Status Init(const std::shared_ptr<arrow::Schema>& table_schema) {
     if (schema_->num_fields() != static_cast<int>(plan_.columns.size())) {
       return arrow::Status::Invalid("direct scan: planned ", schema_->num_fields(),
@@ -418,7 +418,7 @@ class ScanReader : public ResultReader {
       rows += rg->num_rows();
       for (int leaf : leaves) bytes += rg->ColumnChunk(leaf)->total_uncompressed_size();
     }
-    if (rows == 0) return arrow::Status::OK();  // (a table's empty file)
+    if (rows == 0) return arrow::Status::OK();
     common::ServerMetrics::Get().scan_segments(false).Increment();
     // Decoded batches of about the current batch size (the first rows come soon).
     int64_t batch_rows = options_.rows_per_batch;
@@ -564,15 +564,9 @@ class ScanReader : public ResultReader {
 }  // namespace
 
 arrow::Result<std::unique_ptr<ResultReader>> MakeScanReader(
-    const ScanPlan& plan, std::vector<std::filesystem::path> files,
-    std::shared_ptr<arrow::Schema> schema, ScanOptions options) {
-  if (files.empty()) return arrow::Status::Invalid("direct scan: no files");
-  // The table's columns, from its first file (the snapshot's empty file when the
-  // table has no rows yet).
-  ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(files.front().string()));
-  ARROW_ASSIGN_OR_RAISE(auto first, parquet::arrow::OpenFile(in, arrow::default_memory_pool()));
-  std::shared_ptr<arrow::Schema> table_schema;
-  ARROW_RETURN_NOT_OK(first->GetSchema(&table_schema));
+    const ScanPlan& plan, const std::shared_ptr<arrow::Schema>& table_schema,
+    std::vector<std::filesystem::path> files, std::shared_ptr<arrow::Schema> schema,
+    ScanOptions options) {
   auto reader = std::make_unique<ScanReader>(plan, std::move(files), std::move(schema),
                                              std::move(options));
   ARROW_RETURN_NOT_OK(reader->Init(table_schema));

@@ -31,6 +31,10 @@ namespace sluice::sql {
 class ScanCache;
 class ResultReader;  // sql/engine.h
 
+/// \brief Batches of a direct scan grow to about this many bytes: without a copy
+/// to make them, large messages cost less per row (bench/FIXES.md).
+inline constexpr int64_t kDirectScanBatchBytes = int64_t{8} << 20;
+
 /// \brief A plain scan of one chain table (see above).
 struct ScanPlan {
   std::string dataset;  ///< as the store names it, e.g. "eth_rpc"
@@ -56,7 +60,7 @@ struct ScanOptions {
   /// many (but the last) when `soft_batch_bytes` <= 0 (the client's fetch size).
   int64_t rows_per_batch = 65536;
   /// Batches end at about this many bytes of Arrow buffers (<= 0: rows only)...
-  int64_t soft_batch_bytes = int64_t{16} << 20;
+  int64_t soft_batch_bytes = kDirectScanBatchBytes;
   /// ...but the first one at about this many, and each next one at most twice the
   /// previous: the first rows leave soon, later ones in large messages, which cost
   /// the client and the server less per row (bench/FIXES.md).
@@ -67,12 +71,14 @@ struct ScanOptions {
   std::shared_ptr<ScanCache> cache;
 };
 
-/// \brief Read `plan` from `files` (a snapshot's files of the table, in block
-/// order) as record batches of `schema` (the schema DuckDB planned for the same
-/// query: one field per plan column). Invalid when a column cannot be converted
-/// to its planned type (the caller then lets DuckDB answer).
+/// \brief Read `plan` from `files` (a snapshot's segment files of the table, in
+/// block order; `table_schema`: the table's schema as the store defines it) as
+/// record batches of `schema` (the schema DuckDB planned for the same query: one
+/// field per plan column). Invalid when a column cannot be converted to its planned
+/// type (the caller then lets DuckDB answer).
 arrow::Result<std::unique_ptr<ResultReader>> MakeScanReader(
-    const ScanPlan& plan, std::vector<std::filesystem::path> files,
-    std::shared_ptr<arrow::Schema> schema, ScanOptions options);
+    const ScanPlan& plan, const std::shared_ptr<arrow::Schema>& table_schema,
+    std::vector<std::filesystem::path> files, std::shared_ptr<arrow::Schema> schema,
+    ScanOptions options);
 
 }  // namespace sluice::sql

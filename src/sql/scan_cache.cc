@@ -59,15 +59,13 @@ arrow::Status ScanCacheWriter::Write(const arrow::RecordBatch& batch) {
 arrow::Status ScanCacheWriter::Commit() {
   ARROW_RETURN_NOT_OK(writer_->Close());
   ARROW_RETURN_NOT_OK(out_->Close());
-  // The segment may have been replaced while it was read (compaction): then the
-  // entry would describe a file no longer there; drop it.
   std::error_code ec;
   const auto bytes = static_cast<int64_t>(fs::file_size(tmp_, ec));
   if (ec) return arrow::Status::IOError("scan cache: ", ec.message());
   fs::rename(tmp_, path_, ec);
   if (ec) return arrow::Status::IOError("scan cache: ", ec.message());
   done_ = true;
-  cache_->Published(segment_, path_, bytes);
+  cache_->Published(segment_, path_, bytes, std::move(source_), std::move(schema_));
   return arrow::Status::OK();
 }
 
@@ -87,50 +85,55 @@ arrow::Result<std::shared_ptr<ScanCache>> ScanCache::Open(ScanCacheOptions optio
     std::getline(in, stored);
   }
   const bool rebooted = stored != boot;
-  std::vector<std::pair<fs::file_time_type, fs::path>> found;
+  struct Found {
+    fs::file_time_type mtime;
+    fs::path path;
+    fs::path segment;
+    std::string source;
+    std::shared_ptr<arrow::Schema> schema;
+  };
+  std::vector<Found> found;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     if (!it->is_regular_file()) continue;
     const fs::path& p = it->path();
     if (p.filename() == "BOOT_ID") continue;
     // <dir>/<dataset>/<table>/<segment>.parquet.arrow -> its segment.
-    const fs::path rel = fs::relative(p, dir, ec);
-    fs::path segment = cache->options_.data_dir / rel;
+    fs::path segment = cache->options_.data_dir / fs::relative(p, dir, ec);
     segment.replace_extension();
-    bool keep = !rebooted && p.extension() == ".arrow" && fs::exists(segment);
-    if (keep) {
-      // Its source must still be the file it was made from.
-      auto reader = arrow::io::ReadableFile::Open(p.string());
-      std::shared_ptr<arrow::ipc::RecordBatchFileReader> file;
-      if (reader.ok()) {
-        auto opened = arrow::ipc::RecordBatchFileReader::Open(*reader);
-        if (opened.ok()) file = *opened;
+    const std::string source = SourceIdentity(segment);  // empty: the segment is gone
+    std::shared_ptr<arrow::Schema> schema;
+    if (!rebooted && p.extension() == ".arrow" && !source.empty()) {
+      auto file = arrow::io::ReadableFile::Open(p.string());
+      if (file.ok()) {
+        auto opened = arrow::ipc::RecordBatchFileReader::Open(*file);
+        if (opened.ok()) schema = (*opened)->schema();
       }
-      auto md = file ? file->schema()->metadata() : nullptr;
-      keep = md && md->Contains(kSourceKey) && *md->Get(kSourceKey) == SourceIdentity(segment);
     }
-    if (!keep) {
+    // Its source must still be the file it was made from.
+    auto md = schema ? schema->metadata() : nullptr;
+    if (!md || !md->Contains(kSourceKey) || *md->Get(kSourceKey) != source) {
       fs::remove(p, ec);
       continue;
     }
-    found.emplace_back(fs::last_write_time(p, ec), p);
+    found.push_back({fs::last_write_time(p, ec), p, segment, source, schema});
   }
   if (ec) return arrow::Status::IOError("scan cache: cannot list ", dir.string(), ": ", ec.message());
   {
     std::ofstream out(dir / "BOOT_ID", std::ios::trunc);
     out << boot << "\n";
   }
-  std::sort(found.begin(), found.end());  // oldest first: least recently used at the back
+  // Oldest first: least recently used at the back.
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return a.mtime < b.mtime; });
   std::lock_guard<std::mutex> lock(cache->mu_);
-  for (const auto& [mtime, p] : found) {
-    const fs::path rel = fs::relative(p, dir, ec);
-    fs::path segment = cache->options_.data_dir / rel;
-    segment.replace_extension();
-    const auto bytes = static_cast<int64_t>(fs::file_size(p, ec));
-    cache->lru_.push_front(p);
+  for (auto& f : found) {
+    const auto bytes = static_cast<int64_t>(fs::file_size(f.path, ec));
+    cache->lru_.push_front(f.path);
     // Entries from before the start are idle (evictable) at once.
-    cache->entries_[p] = Entry{segment, bytes, cache->lru_.begin(),
-                               std::chrono::steady_clock::time_point{}};
+    cache->entries_[f.path] = Entry{f.segment, bytes, cache->lru_.begin(),
+                                    std::chrono::steady_clock::time_point{},
+                                    std::move(f.source), std::move(f.schema)};
     cache->bytes_ += bytes;
   }
   cache->MakeRoom(0);  // (entries from before the start are all idle)
@@ -149,23 +152,19 @@ fs::path ScanCache::EntryPath(const fs::path& segment) const {
 arrow::Result<std::shared_ptr<arrow::ipc::RecordBatchFileReader>> ScanCache::Find(
     const fs::path& segment, const arrow::Schema& wanted) {
   const fs::path path = EntryPath(segment);
+  const std::string current = SourceIdentity(segment);
+  std::shared_ptr<arrow::Schema> schema;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(path);
     if (it == entries_.end()) return nullptr;
+    if (it->second.source != current) {  // another file by now
+      Remove(path);
+      return nullptr;
+    }
     lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
     it->second.used = std::chrono::steady_clock::now();
-  }
-  auto file = arrow::io::ReadableFile::Open(path.string());
-  if (!file.ok()) return nullptr;  // evicted meanwhile
-  auto opened = arrow::ipc::RecordBatchFileReader::Open(*file);
-  if (!opened.ok()) return nullptr;
-  const auto& schema = (*opened)->schema();
-  auto md = schema->metadata();
-  if (!md || !md->Contains(kSourceKey) || *md->Get(kSourceKey) != SourceIdentity(segment)) {
-    std::lock_guard<std::mutex> lock(mu_);
-    Remove(path);
-    return nullptr;
+    schema = it->second.schema;
   }
   auto options = arrow::ipc::IpcReadOptions::Defaults();
   options.use_threads = false;
@@ -177,7 +176,11 @@ arrow::Result<std::shared_ptr<arrow::ipc::RecordBatchFileReader>> ScanCache::Fin
     options.included_fields.push_back(i);
     last = i;
   }
-  return arrow::ipc::RecordBatchFileReader::Open(*file, options);
+  auto file = arrow::io::ReadableFile::Open(path.string());
+  if (!file.ok()) return nullptr;  // evicted meanwhile
+  auto opened = arrow::ipc::RecordBatchFileReader::Open(*file, options);
+  if (!opened.ok()) return nullptr;
+  return *opened;
 }
 
 std::unique_ptr<ScanCacheWriter> ScanCache::Begin(const fs::path& segment,
@@ -215,14 +218,16 @@ std::unique_ptr<ScanCacheWriter> ScanCache::Begin(const fs::path& segment,
   auto out = arrow::io::FileOutputStream::Open(w->tmp_.string());
   if (!out.ok()) return nullptr;  // ~ScanCacheWriter forgets the segment
   w->out_ = *out;
-  auto metadata = arrow::key_value_metadata({kSourceKey}, {source});
-  auto writer = arrow::ipc::MakeFileWriter(w->out_, schema->WithMetadata(metadata));
+  w->source_ = source;
+  w->schema_ = schema->WithMetadata(arrow::key_value_metadata({kSourceKey}, {source}));
+  auto writer = arrow::ipc::MakeFileWriter(w->out_, w->schema_);
   if (!writer.ok()) return nullptr;
   w->writer_ = *writer;
   return w;
 }
 
-void ScanCache::Published(const fs::path& segment, const fs::path& path, int64_t bytes) {
+void ScanCache::Published(const fs::path& segment, const fs::path& path, int64_t bytes,
+                          std::string source, std::shared_ptr<arrow::Schema> schema) {
   std::lock_guard<std::mutex> lock(mu_);
   writing_.erase(segment);
   if (entries_.count(path)) Remove(path);
@@ -232,7 +237,8 @@ void ScanCache::Published(const fs::path& segment, const fs::path& path, int64_t
     return;
   }
   lru_.push_front(path);
-  entries_[path] = Entry{segment, bytes, lru_.begin(), std::chrono::steady_clock::now()};
+  entries_[path] = Entry{segment, bytes, lru_.begin(), std::chrono::steady_clock::now(),
+                         std::move(source), std::move(schema)};
   bytes_ += bytes;
   common::ServerMetrics::Get().scan_cache_bytes().Set(bytes_);
 }

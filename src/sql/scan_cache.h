@@ -56,6 +56,8 @@ class ScanCacheWriter {
   std::filesystem::path segment_;
   std::filesystem::path tmp_;
   std::filesystem::path path_;
+  std::string source_;
+  std::shared_ptr<arrow::Schema> schema_;
   std::shared_ptr<arrow::io::FileOutputStream> out_;
   std::shared_ptr<arrow::ipc::RecordBatchWriter> writer_;
   bool done_ = false;
@@ -101,11 +103,13 @@ class ScanCache : public std::enable_shared_from_this<ScanCache> {
     int64_t bytes = 0;
     std::list<std::filesystem::path>::iterator lru;  // position in lru_
     std::chrono::steady_clock::time_point used;
+    std::string source;                     // the segment file's identity when made
+    std::shared_ptr<arrow::Schema> schema;  // the entry's fields
   };
   explicit ScanCache(ScanCacheOptions options) : options_(std::move(options)) {}
   std::filesystem::path EntryPath(const std::filesystem::path& segment) const;
   void Published(const std::filesystem::path& segment, const std::filesystem::path& path,
-                 int64_t bytes);
+                 int64_t bytes, std::string source, std::shared_ptr<arrow::Schema> schema);
   void Abandoned(const std::filesystem::path& segment);
   // Caller holds mu_. Delete entries (gone segments first, then least recently
   // used ones idle for min_residency) until `incoming` more bytes fit; false if

@@ -82,7 +82,6 @@ def test_demo_traffic_has_nested_values(server):
 def test_fetch_size_is_exact(server):
     client = server.client()
     sql = b"SELECT * FROM eth_rpc.transactions"
-    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql))
     want = query(client, via_engine(sql.decode()))
     options = flight.FlightCallOptions(headers=[(b"sluice-fetch-size", b"7")])
     info = client.get_flight_info(flight.FlightDescriptor.for_command(sql), options)
