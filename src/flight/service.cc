@@ -175,10 +175,9 @@ FlightService::FlightService(sql::Engine* engine, TicketSigner signer, ServiceOp
 arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
                                                    const std::string& sql,
                                                    const std::string& resume) const {
-  ARROW_ASSIGN_OR_RAISE(auto info, session->CheckStreaming(sql));
+  ARROW_ASSIGN_OR_RAISE(auto check, session->CheckStreaming(sql));
   std::string dataset;
-  std::map<std::string, int> reads;
-  for (const auto& t : info.tables) {
+  for (const auto& t : check.info.tables) {
     if (t.schema.empty() || !engine_->datasets().count(t.schema)) {
       return arrow::Status::Invalid("streaming queries read chain tables (e.g. eth_rpc.blocks); '",
                                     t.schema.empty() ? t.table : t.schema + "." + t.table,
@@ -189,7 +188,6 @@ arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
                                     "reads ", dataset, " and ", t.schema);
     }
     dataset = t.schema;
-    ++reads[t.table];
   }
   if (dataset.empty()) {
     return arrow::Status::Invalid("a streaming query must read a chain table, e.g. eth_rpc.blocks");
@@ -197,17 +195,13 @@ arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
   StreamPlan plan;
   plan.sql = sql;
   plan.store = engine_->datasets().at(dataset);
-  for (const auto& [table, n] : reads) {
-    if (n > 1) {
-      return arrow::Status::Invalid("a streaming query may read each table once; ", dataset, ".",
-                                    table, " is read ", n, " times");
-    }
-    plan.tables.push_back(table);
-  }
-  if (info.has_join && !info.has_block_grouping && !info.joins_on_block_num) {
-    plan.mode = StreamPlan::Mode::kDeltaJoin;
-  } else if (info.tables.size() > 1 || info.has_block_grouping) {
-    plan.mode = StreamPlan::Mode::kPerBlock;
+  if (check.delta_sql.empty()) {
+    plan.table = check.info.tables.front().table;
+  } else {
+    plan.mode = StreamPlan::Mode::kDelta;
+    plan.delta_sql = std::move(check.delta_sql);
+    plan.ordered = check.ordered;
+    plan.per_block = check.info.late_rows;
   }
   if (!resume.empty()) {
     ARROW_ASSIGN_OR_RAISE(auto cursor, ParseCursor(resume));

@@ -56,6 +56,9 @@ arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
     if (idx >= 0 && arrow::is_integer(q->schema_->field(idx)->type()->id())) {
       q->block_num_column_ = idx;
     }
+  } else if (q->plan_.ordered) {
+    q->block_num_column_ = q->schema_->num_fields();  // the delta's last column
+    q->drop_block_column_ = true;
   }
   auto snapshot = q->plan_.store->snapshot();
   if (q->plan_.resume) {
@@ -160,38 +163,14 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
   mb->complete_from = numbers.start;
   ARROW_ASSIGN_OR_RAISE(mb->session,
                         engine_->OpenSession({{plan_.store->options().dataset, snapshot}}));
-  const uint64_t first = snapshot->range->start;
+  const std::string& dataset = plan_.store->options().dataset;
   if (plan_.mode == StreamPlan::Mode::kScan) {
-    Execution e;
-    for (const auto& t : plan_.tables) e.ranges[t] = {numbers.start, numbers.end};
-    mb->executions.push_back(std::move(e));
-  } else if (plan_.mode == StreamPlan::Mode::kPerBlock) {
-    for (uint64_t b = numbers.start; b <= numbers.end; ++b) {
-      Execution e;
-      for (const auto& t : plan_.tables) e.ranges[t] = {b, b};
-      e.completes_block = b;
-      mb->executions.push_back(std::move(e));
-    }
+    ARROW_RETURN_NOT_OK(
+        mb->session->SetTableRange(dataset, plan_.table, {numbers.start, numbers.end}));
   } else {
-    const size_t n = plan_.tables.size();
-    for (uint64_t b = numbers.start; b <= numbers.end; ++b) {
-      for (uint32_t mask = 1; mask < (1u << n); ++mask) {
-        Execution e;
-        bool empty = false;
-        for (size_t i = 0; i < n; ++i) {
-          if (mask & (1u << i)) {
-            e.ranges[plan_.tables[i]] = {b, b};
-          } else if (b == first) {
-            empty = true;  // no blocks before the first
-          } else {
-            e.ranges[plan_.tables[i]] = {first, b - 1};
-          }
-        }
-        if (empty) continue;
-        mb->executions.push_back(std::move(e));
-      }
-      if (!mb->executions.empty()) mb->executions.back().completes_block = b;
-    }
+    ARROW_RETURN_NOT_OK(mb->session->SetMicrobatch(dataset, snapshot->range->start,
+                                                   {numbers.start, numbers.end}));
+    mb->next_block = numbers.start;
   }
   microbatch_ = std::move(mb);
   Enqueue(empty_, Metadata("microbatch_start", false));
@@ -225,39 +204,45 @@ arrow::Status StreamingQuery::Advance() {
       ARROW_RETURN_NOT_OK(mb.reader->ReadNext(&batch));
       if (!batch) {
         mb.reader.reset();
-        const auto& done = mb.executions[mb.next_execution - 1];
-        if (done.completes_block) EnqueueBlockComplete(mb.complete_from, *done.completes_block);
+        if (plan_.per_block) EnqueueBlockComplete(mb.complete_from, mb.next_block - 1);
         return arrow::Status::OK();
       }
       if (batch->num_rows() == 0) return arrow::Status::OK();
-      Enqueue(batch, Metadata("data", false));
+      std::optional<uint64_t> last_block;
       if (block_num_column_ >= 0) {
         // Rows arrive in block order: blocks below the last row's are complete.
         auto col = batch->column(block_num_column_);
         ARROW_ASSIGN_OR_RAISE(auto last, col->GetScalar(batch->num_rows() - 1));
         if (last->is_valid) {
           ARROW_ASSIGN_OR_RAISE(auto as_u64, last->CastTo(arrow::uint64()));
-          uint64_t k = std::static_pointer_cast<arrow::UInt64Scalar>(as_u64)->value;
-          if (k > mb.complete_from && k <= mb.range.numbers.end) {
-            EnqueueBlockComplete(mb.complete_from, k - 1);
-          }
+          last_block = std::static_pointer_cast<arrow::UInt64Scalar>(as_u64)->value;
         }
       }
-      return arrow::Status::OK();
-    }
-    if (mb.next_execution < mb.executions.size()) {
-      const auto& e = mb.executions[mb.next_execution++];
-      for (const auto& t : plan_.tables) {
-        auto it = e.ranges.find(t);
-        sql::TableRange r = it != e.ranges.end() ? it->second : sql::TableRange{1, 0};
-        ARROW_RETURN_NOT_OK(
-            mb.session->SetTableRange(plan_.store->options().dataset, t, r));
+      if (drop_block_column_) {
+        ARROW_ASSIGN_OR_RAISE(batch, batch->RemoveColumn(batch->num_columns() - 1));
       }
-      ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(plan_.sql, options_.rows_per_batch,
-                                                                nullptr, options_.soft_batch_bytes));
+      Enqueue(batch, Metadata("data", false));
+      if (last_block && *last_block > mb.complete_from && *last_block <= mb.range.numbers.end) {
+        EnqueueBlockComplete(mb.complete_from, *last_block - 1);
+      }
       return arrow::Status::OK();
     }
-    // Every execution done: the microbatch is complete.
+    if (plan_.per_block && mb.next_block <= mb.range.numbers.end) {
+      const uint64_t b = mb.next_block++;
+      ARROW_RETURN_NOT_OK(mb.session->SetMicrobatch(plan_.store->options().dataset,
+                                                    mb.snapshot->range->start, {b, b}));
+      ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(plan_.delta_sql, options_.rows_per_batch,
+                                                           nullptr, options_.soft_batch_bytes));
+      return arrow::Status::OK();
+    }
+    if (!plan_.per_block && !mb.started_query) {
+      mb.started_query = true;
+      const std::string& sql = plan_.mode == StreamPlan::Mode::kScan ? plan_.sql : plan_.delta_sql;
+      ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(sql, options_.rows_per_batch, nullptr,
+                                                           options_.soft_batch_bytes));
+      return arrow::Status::OK();
+    }
+    // The query is done: the microbatch is complete.
     EnqueueBlockComplete(mb.complete_from, mb.range.numbers.end);
     auto end = Metadata("microbatch_end", true);
     end["cursor"] = MakeCursor(mb.range);

@@ -6,19 +6,19 @@
 // lists the kinds).
 //
 // How a microbatch is computed (StreamPlan::Mode):
-//   - kScan, a query reading one table without grouping: runs once with the table
-//     restricted to the microbatch's blocks. Its rows come out in block order (the
-//     files are scanned in order), so BlockComplete follows the rows when the
-//     result has a `block_num` column, else comes at the end;
-//   - kPerBlock (several tables without a join, e.g. UNION ALL; joins that
-//     equate block_num, whose rows never span blocks; GROUP BY block_num): runs
-//     once per block with every table restricted to that block, so rows are
-//     delivered in block order and each block's groups are whole;
-//   - kDeltaJoin, a query joining tables on anything else: runs block by block;
-//     for block b and tables T1..Tn, Δ(T1 ⋈ … ⋈ Tn) is the union, over every
-//     non-empty set S of tables, of the query with the tables in S restricted to block b and the
-//     others to the blocks before b (protocol.md §3). A joined row thus appears
-//     exactly once, in the microbatch of the greater of its sides' blocks.
+//   - kScan, a query reading one table without grouping: runs as written, once,
+//     with the table restricted to the microbatch's blocks. Its rows come out in
+//     block order (the files are scanned in order), so BlockComplete follows the
+//     rows when the result has a `block_num` column, else comes at the end;
+//   - kDelta, any other query (joins, self-joins, UNION ALL, EXISTS/IN subqueries,
+//     GROUP BY block): runs its delta query (sql/delta_rewrite.h) once, with the
+//     tables read as the microbatch's blocks (Δ), the blocks before them (H) or
+//     both (N). A joined row appears exactly once, in the microbatch of the later
+//     of its blocks (protocol.md §3). The delta's rows come in block order with the
+//     block as a last column, which BlockComplete follows and the client never sees.
+//     A query whose rows may qualify in a later block than their own (EXISTS/IN over
+//     chain tables) runs block by block instead, each run followed by its block's
+//     BlockComplete: a row belongs to the block whose BlockComplete follows it.
 //
 // Waiting for new blocks is a wait on the block store's condition variable
 // (BlockStore::WaitForVersion), woken by the writer: no polling, and one
@@ -60,9 +60,14 @@ struct StreamOptions {
 struct StreamPlan {
   std::string sql;                      ///< SETTINGS clause removed
   storage::BlockStore* store = nullptr;  ///< the dataset the query streams over
-  std::vector<std::string> tables;      ///< its tables the query reads (each once)
-  enum class Mode { kScan, kPerBlock, kDeltaJoin };
+  std::string table;                    ///< kScan: the one table the query reads
+  enum class Mode { kScan, kDelta };
   Mode mode = Mode::kScan;              ///< see the header comment
+  std::string delta_sql;                ///< kDelta: sql::StreamingCheck::delta_sql
+  bool ordered = false;                 ///< kDelta: its last column is the rows' block
+  /// kDelta: run block by block (rows may qualify late, sql::IncrementalInfo::
+  /// late_rows): the rows between two BlockCompletes are the second block's.
+  bool per_block = false;
   std::optional<CursorPosition> resume;  ///< continue after this block
 };
 
@@ -93,18 +98,12 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   arrow::Result<arrow::flight::FlightPayload> Next() override;
 
  private:
-  // One engine run of a microbatch: table ranges, and the block through which
-  // every row has been sent once it is done (join queries run block by block).
-  struct Execution {
-    std::map<std::string, sql::TableRange> ranges;
-    std::optional<uint64_t> completes_block;
-  };
   struct Microbatch {
     RangeInfo range;
     std::shared_ptr<const storage::Snapshot> snapshot;
     std::unique_ptr<sql::Session> session;
-    std::vector<Execution> executions;
-    size_t next_execution = 0;
+    bool started_query = false;
+    uint64_t next_block = 0;  // per_block: the block the next run computes
     std::unique_ptr<sql::ResultReader> reader;
     uint64_t complete_from = 0;  // first block not yet announced complete
     bool is_reorg = false;
@@ -133,7 +132,8 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   std::shared_ptr<arrow::RecordBatch> empty_;
   const arrow::flight::ServerCallContext* context_ = nullptr;
   arrow::ipc::IpcWriteOptions ipc_options_ = arrow::ipc::IpcWriteOptions::Defaults();
-  int block_num_column_ = -1;
+  int block_num_column_ = -1;  // the column BlockComplete follows, -1: none
+  bool drop_block_column_ = false;  // kDelta: the last column is the block, not sent
 
   std::optional<uint64_t> next_block_;        // first block of the next microbatch
   std::optional<CursorPosition> cursor_;      // last block completely sent

@@ -9,10 +9,15 @@
 #include "arrow/util/byte_size.h"
 #include "common/log.h"
 #include "fmt/format.h"
+#include "sql/block_names.h"
+#include "sql/delta_rewrite.h"
 #include "sql/evm_functions.h"
+#include "sql/parse_tree.h"
 #include "sql/sandbox.h"
 
 namespace sluice::sql {
+
+using json = nlohmann::json;
 
 namespace {
 
@@ -170,18 +175,28 @@ arrow::Status Engine::AddDataset(storage::BlockStore* store) {
                                   "' must be an identifier (letters, digits, _)");
   }
   ARROW_RETURN_NOT_OK(Exec(admin_.get(), "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(name)));
+  ARROW_RETURN_NOT_OK(Exec(admin_.get(), std::string("CREATE SCHEMA IF NOT EXISTS ") + kStreamSchema));
   auto snap = store->snapshot();
-  for (const auto& t : snap->tables) {
-    if (!IsIdentifier(t.name)) return arrow::Status::Invalid("bad table name ", t.name);
+  // A view over the session's files of a table (`var` names its variables).
+  auto create_view = [&](const std::string& schema, const std::string& view, const std::string& table,
+                         const std::string& var) -> arrow::Status {
     // The view is bound once at creation: point the variables at the empty file.
     ARROW_RETURN_NOT_OK(
-        Exec(admin_.get(), VariablesSql(name, t.name, snap->FilesFor(t.name, 1, 0), {})));
-    ARROW_RETURN_NOT_OK(Exec(
-        admin_.get(),
-        fmt::format("CREATE VIEW {}.{} AS SELECT * FROM read_parquet(getvariable('{}')) "
-                    "WHERE block_num BETWEEN getvariable('{}') AND getvariable('{}')",
-                    QuoteIdent(name), QuoteIdent(t.name), VarName("files", name, t.name),
-                    VarName("lo", name, t.name), VarName("hi", name, t.name))));
+        Exec(admin_.get(), VariablesSql(name, var, snap->FilesFor(table, 1, 0), {})));
+    return Exec(admin_.get(),
+                fmt::format("CREATE VIEW {}.{} AS SELECT * FROM read_parquet(getvariable('{}')) "
+                            "WHERE block_num BETWEEN getvariable('{}') AND getvariable('{}')",
+                            QuoteIdent(schema), QuoteIdent(view), VarName("files", name, var),
+                            VarName("lo", name, var), VarName("hi", name, var)));
+  };
+  for (const auto& t : snap->tables) {
+    if (!IsIdentifier(t.name)) return arrow::Status::Invalid("bad table name ", t.name);
+    ARROW_RETURN_NOT_OK(create_view(name, t.name, t.name, t.name));
+    // The table as a streaming microbatch reads it (sql/delta_rewrite.h).
+    for (auto state : {RangeState::kDelta, RangeState::kHistory, RangeState::kNew}) {
+      const std::string view = StateViewName(name, t.name, state);
+      ARROW_RETURN_NOT_OK(create_view(kStreamSchema, view, t.name, view));
+    }
   }
   datasets_[name] = store;
   return arrow::Status::OK();
@@ -210,6 +225,30 @@ arrow::Status Engine::AddDerivedTable(const std::string& name, const std::string
   if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
   derived_trees_[schema + "." + table] = std::move(*tree);
   return arrow::Status::OK();
+}
+
+Relations Engine::relations() const {
+  Relations r;
+  r.chain_table = [this](const std::string& catalog, const std::string& schema,
+                         const std::string& table) -> std::optional<ChainTable> {
+    if (!catalog.empty() && tree::Lower(catalog) != tree::Lower(catalog_)) return std::nullopt;
+    for (const auto& [name, store] : datasets_) {
+      if (tree::Lower(name) != tree::Lower(schema)) continue;
+      for (const auto& t : store->snapshot()->tables) {
+        if (tree::Lower(t.name) == tree::Lower(table)) return ChainTable{name, t.name};
+      }
+    }
+    return std::nullopt;
+  };
+  r.view_tree = [this](const std::string& schema,
+                       const std::string& table) -> std::optional<nlohmann::json> {
+    const std::string key = tree::Lower(schema + "." + table);
+    for (const auto& [name, t] : derived_trees_) {
+      if (tree::Lower(name) == key) return t;
+    }
+    return std::nullopt;
+  };
+  return r;
 }
 
 arrow::Status Engine::LockDown() {
@@ -276,15 +315,35 @@ arrow::Status Session::SetTableRange(const std::string& dataset, const std::stri
   return arrow::Status::OK();
 }
 
+arrow::Status Session::SetMicrobatch(const std::string& dataset, uint64_t first,
+                                     TableRange delta) {
+  microbatches_[dataset] = MicrobatchRange{first, delta};
+  variables_dirty_ = true;
+  return arrow::Status::OK();
+}
+
 arrow::Status Session::ApplyVariables() {
   if (!variables_dirty_) return arrow::Status::OK();
   std::string sql;
   for (const auto& [name, snap] : snapshots_) {
+    auto mb = microbatches_.find(name);
     for (const auto& t : snap->tables) {
       TableRange range;
       auto it = ranges_.find(name + "." + t.name);
       if (it != ranges_.end()) range = it->second;
       sql += VariablesSql(name, t.name, snap->FilesFor(t.name, range.lo, range.hi), range);
+      if (mb == microbatches_.end()) continue;
+      const uint64_t s = mb->second.delta.lo, e = mb->second.delta.hi;
+      const TableRange states[] = {{s, e},
+                                   s > mb->second.first ? TableRange{mb->second.first, s - 1}
+                                                        : TableRange{1, 0},
+                                   {mb->second.first, e}};
+      int i = 0;
+      for (auto state : {RangeState::kDelta, RangeState::kHistory, RangeState::kNew}) {
+        const TableRange& r = states[i++];
+        sql += VariablesSql(name, StateViewName(name, t.name, state),
+                            snap->FilesFor(t.name, r.lo, r.hi), r);
+      }
     }
   }
   ARROW_RETURN_NOT_OK(Exec(conn_.get(), sql));
@@ -292,34 +351,62 @@ arrow::Status Session::ApplyVariables() {
   return arrow::Status::OK();
 }
 
-arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
-  ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
-  ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
-  checked_sql_ = sql;  // the sandbox passed: Prepare/Execute need not parse it again
-  checked_tree_ = tree;
+arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
+  ARROW_RETURN_NOT_OK(CheckTableFunctions(parsed));
+  const Relations relations = engine_->relations();
   IncrementalContext ctx;
   ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
-  ctx.view_tree = [this](const std::string& schema,
-                         const std::string& name) -> std::optional<nlohmann::json> {
-    auto it = engine_->derived_trees_.find(schema + "." + name);
-    if (it == engine_->derived_trees_.end()) return std::nullopt;
-    return it->second;
-  };
-  IncrementalInfo info;
-  ARROW_RETURN_NOT_OK(CheckIncremental(tree, ctx, &info));
-  return info;
+  ctx.view_tree = relations.view_tree;
+  StreamingCheck check;
+  ARROW_RETURN_NOT_OK(CheckIncremental(parsed, ctx, &check.info));
+  ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
+  checked_sql_ = sql;  // the sandbox passed: Prepare/Execute need not parse it again
+  checked_tree_ = parsed;
+  if (check.info.tables.size() <= 1 && !check.info.has_block_grouping) return check;
+
+  // The delta query: normalized, block names, delta (sql/delta_rewrite.h).
+  json delta_tree = parsed;
+  ARROW_ASSIGN_OR_RAISE(json* root, tree::MutableRootNode(delta_tree));
+  NormalizeOptions normalize;
+  normalize.predicates_to_where = true;
+  ARROW_RETURN_NOT_OK(NormalizeQuery(root, relations, normalize));
+  BlockNameOptions names;
+  names.is_aggregate = ctx.is_aggregate;
+  names.top_block = true;
+  ARROW_RETURN_NOT_OK(RewriteBlockNames(root, relations, names, &check.ordered));
+  DeltaOptions delta;
+  delta.is_aggregate = ctx.is_aggregate;
+  delta.ordered = check.ordered;
+  ARROW_ASSIGN_OR_RAISE(*root, DeltaQuery(*root, relations, delta));
+  ARROW_ASSIGN_OR_RAISE(check.delta_sql, tree::Deparse(conn_.get(), delta_tree));
+  LOG_DEBUG("streaming delta of {}: {}", sql, check.delta_sql);
+  return check;
+}
+
+arrow::Result<std::string> Session::EngineSql(const std::string& sql, const nlohmann::json& parsed) {
+  if (!UsesBlockNames(parsed)) return sql;
+  json rewritten = parsed;
+  ARROW_ASSIGN_OR_RAISE(json* root, tree::MutableRootNode(rewritten));
+  const Relations relations = engine_->relations();
+  ARROW_RETURN_NOT_OK(NormalizeQuery(root, relations, NormalizeOptions{}));
+  BlockNameOptions names;
+  names.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
+  ARROW_RETURN_NOT_OK(RewriteBlockNames(root, relations, names));
+  return tree::Deparse(conn_.get(), rewritten);
 }
 
 arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
   if (sql != checked_sql_) {
-    ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
-    ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
+    ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
+    ARROW_RETURN_NOT_OK(CheckTableFunctions(parsed));
+    ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
     checked_sql_ = sql;
-    checked_tree_ = std::move(tree);
+    checked_tree_ = std::move(parsed);
   }
   ARROW_RETURN_NOT_OK(ApplyVariables());
   PreparedStatement stmt;
-  if (duckdb_prepare(conn_.get(), sql.c_str(), stmt.out()) != DuckDBSuccess) {
+  if (duckdb_prepare(conn_.get(), engine_sql_.c_str(), stmt.out()) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(stmt.get());
     return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot prepare query");
   }

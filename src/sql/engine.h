@@ -32,6 +32,7 @@
 #include "sql/duckdb_handles.h"
 #include "sql/incremental.h"
 #include "sql/parameters.h"
+#include "sql/query_normalize.h"
 #include "sql/scan.h"
 #include "sql/scan_cache.h"
 #include "storage/block_store.h"
@@ -54,6 +55,19 @@ struct EngineOptions {
 struct TableRange {
   uint64_t lo = 0;
   uint64_t hi = UINT64_MAX;
+};
+
+/// \brief How a streaming query runs (Session::CheckStreaming).
+struct StreamingCheck {
+  IncrementalInfo info;
+  /// The query that computes a microbatch's rows (sql/delta_rewrite.h) from the
+  /// tables as Session::SetMicrobatch sets them; empty when the query reads one
+  /// table without grouping (it then runs as written, the table restricted to the
+  /// microbatch's blocks).
+  std::string delta_sql;
+  /// The delta's last column is the rows' block (kBlockColumn), and its rows come
+  /// in block order; a client never sees that column.
+  bool ordered = false;
 };
 
 class Session;
@@ -102,6 +116,8 @@ class Engine {
   friend class Session;
   Engine() = default;
   arrow::Status LockDown();
+  // The names a rewrite needs (sql/query_normalize.h): chain tables and views.
+  Relations relations() const;
   Database db_;
   Connection admin_;  // creates schemas and views; never runs user SQL
   std::map<std::string, storage::BlockStore*> datasets_;
@@ -164,13 +180,19 @@ class Session {
   arrow::Result<std::pair<std::shared_ptr<arrow::Schema>, std::shared_ptr<arrow::Schema>>>
   Describe(const std::string& sql);
 
-  /// \brief Check that a query can run as a streaming query (sql/incremental.h)
-  /// and describe what it reads. Invalid "NonIncrementalOp: …" when it cannot.
-  arrow::Result<IncrementalInfo> CheckStreaming(const std::string& sql);
+  /// \brief Check that a query can run as a streaming query (sql/incremental.h),
+  /// describe what it reads and, unless it reads one table without grouping, write
+  /// its delta query. Invalid "NonIncrementalOp: …" when it cannot stream.
+  arrow::Result<StreamingCheck> CheckStreaming(const std::string& sql);
 
   /// \brief Restrict `<dataset>.<table>` to [range.lo, range.hi] for the next queries.
   arrow::Status SetTableRange(const std::string& dataset, const std::string& table,
                               TableRange range);
+
+  /// \brief Set the microbatch [delta.lo, delta.hi] of a dataset for delta queries
+  /// (StreamingCheck::delta_sql): every table of it in the views of kStreamSchema
+  /// reads as Δ = [delta.lo, delta.hi], H = [first, delta.lo - 1], N = [first, delta.hi].
+  arrow::Status SetMicrobatch(const std::string& dataset, uint64_t first, TableRange delta);
 
   /// \brief Stop the running query; its reader then fails with Cancelled.
   void Interrupt();
@@ -184,6 +206,9 @@ class Session {
   friend class Engine;
   Session() = default;
   arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
+  // The SQL DuckDB runs for a checked query: `_block_num` and `block_num()`
+  // rewritten (sql/block_names.h), else the query itself.
+  arrow::Result<std::string> EngineSql(const std::string& sql, const nlohmann::json& tree);
   arrow::Status ApplyVariables();
   // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
   std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
@@ -193,9 +218,15 @@ class Session {
   Connection conn_;
   std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots_;
   std::map<std::string, TableRange> ranges_;  // key: dataset.table
+  struct MicrobatchRange {
+    uint64_t first = 0;
+    TableRange delta;
+  };
+  std::map<std::string, MicrobatchRange> microbatches_;  // key: dataset
   bool variables_dirty_ = true;
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
+  std::string engine_sql_;       // what DuckDB runs for it (EngineSql)
   // Set by Interrupt(), cleared by Execute: stops a direct scan.
   std::shared_ptr<std::atomic<bool>> interrupted_ = std::make_shared<std::atomic<bool>>(false);
 };

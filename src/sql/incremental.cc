@@ -1,53 +1,32 @@
 #include "sql/incremental.h"
 
-#include <cctype>
 #include <map>
 #include <memory>
 #include <utility>
 
-#include "sql/duckdb_handles.h"
+#include "sql/parse_tree.h"
 
 namespace sluice::sql {
 
 namespace {
 
 using json = nlohmann::json;
+using tree::Array;
+using tree::Bool;
+using tree::Field;
+using tree::IsColumnRef;
+using tree::Lower;
+using tree::Qualifier;
+using tree::RootNode;
+using tree::Str;
+using tree::Upper;
 
 constexpr int kMaxDepth = 512;  // nesting of query nodes, views and CTE references
+constexpr const char* kBlockNumCall = "block_num()";
 
 template <typename... Args>
 arrow::Status NonIncremental(Args&&... args) {
   return arrow::Status::Invalid("NonIncrementalOp: ", std::forward<Args>(args)...);
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The member `key` of an object, or null when absent or JSON null.
-const json* Field(const json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-std::string Str(const json& o, const char* key) {
-  const json* f = Field(o, key);
-  return f != nullptr && f->is_string() ? f->get<std::string>() : std::string();
-}
-bool Bool(const json& o, const char* key) {
-  const json* f = Field(o, key);
-  return f != nullptr && f->is_boolean() && f->get<bool>();
-}
-const json& Array(const json& o, const char* key) {
-  static const json empty = json::array();
-  const json* f = Field(o, key);
-  return f != nullptr && f->is_array() ? *f : empty;
 }
 
 // How a function is named in messages: upper case, COUNT(*) as COUNT.
@@ -57,40 +36,12 @@ std::string DisplayName(const std::string& function_name) {
   return Upper(name);
 }
 
-bool IsColumnRef(const json& e) { return Str(e, "class") == "COLUMN_REF"; }
+bool IsBlockNumCall(const json& e) { return tree::IsCall(e, "block_num", 0); }
 
-// A reference to a column named block_num: `block_num`, `t.block_num`, `s.t.block_num`.
+// A reference to a column named block_num or _block_num.
 bool IsBlockNumRef(const json& e) {
-  if (!IsColumnRef(e)) return false;
-  const json& names = Array(e, "column_names");
-  return !names.empty() && names.back().is_string() &&
-         Lower(names.back().get<std::string>()) == "block_num";
-}
-
-// The relation a column reference names (lower case), "" when unqualified.
-std::string Qualifier(const json& column_ref) {
-  const json& names = Array(column_ref, "column_names");
-  if (names.size() < 2 || !names[names.size() - 2].is_string()) return "";
-  return Lower(names[names.size() - 2].get<std::string>());
-}
-
-// The query node of a json_serialize_sql output, of a statement, or a node itself.
-arrow::Result<const json*> RootNode(const json& tree) {
-  if (!tree.is_object()) return arrow::Status::Invalid("parse tree is not a JSON object");
-  if (Bool(tree, "error")) return arrow::Status::Invalid(Str(tree, "error_message"));
-  if (tree.contains("statements")) {
-    const json& statements = Array(tree, "statements");
-    if (statements.size() != 1) {
-      return arrow::Status::Invalid("a query must be exactly one SELECT statement, got ",
-                                    statements.size());
-    }
-    const json* node = Field(statements[0], "node");
-    if (node == nullptr) return arrow::Status::Invalid("parse tree statement has no node");
-    return node;
-  }
-  if (const json* node = Field(tree, "node")) return node;
-  if (tree.contains("type")) return &tree;
-  return arrow::Status::Invalid("not a parse tree of json_serialize_sql");
+  const std::string name = tree::ColumnName(e);
+  return name == "block_num" || name == "_block_num";
 }
 
 // One CTE in scope; `parent` is both the enclosing scope for lookups and the scope
@@ -108,14 +59,32 @@ const Scope* LookupCte(const Scope* scope, const std::string& name) {
   return nullptr;
 }
 
+// A FROM item as a row source: its name and which of its columns hold the block
+// each row belongs to (sql/block_names.h).
+struct Leaf {
+  std::string name;                     // lower case
+  std::set<std::string> block_columns;  // lower case
+  // Columns holding the block of some row source below, not of the joined row.
+  std::set<std::string> partial_block_columns;
+  bool reads_chain = false;
+};
+
 // What the walk learns about a FROM item or query node.
 struct Summary {
   int tables = 0;        // base tables read through FROM (not expression subqueries)
-  bool aligned = true;   // every join below equates block_num of its two sides
-  std::set<std::string> names;  // relation names it exposes (lower case)
+  int subquery_tables = 0;  // base tables read by EXISTS/IN subqueries and semi joins
+  bool aligned = true;   // every join below equates the block of its two sides
+  bool late = false;     // a row may be sent after its block (EXISTS/IN over later blocks)
+  std::vector<Leaf> leaves;  // FROM items (for a FROM)
+  // For a query node: the output columns holding the rows' block, by name, and by
+  // position when the select list has no `*`.
+  std::set<std::string> block_columns;
+  std::set<std::string> partial_block_columns;
+  std::optional<std::vector<std::string>> output_names;
+  std::optional<std::vector<bool>> block_at;
 };
 
-enum class Grouping { kNone, kBlock, kOther };
+enum class Grouping { kNone, kBlock, kLeafBlock, kOther };
 
 class Checker {
  public:
@@ -185,25 +154,31 @@ class Checker {
     }
     if (const json* sample = Field(node, "sample")) ARROW_RETURN_NOT_OK(Sample(*sample));
     if (const json* where = Field(node, "where_clause")) {
-      ARROW_RETURN_NOT_OK(Expr(*where, scope, false));
+      ARROW_ASSIGN_OR_RAISE(int tables, Predicate(*where, scope, true));
+      from.subquery_tables += tables;
+      from.late = from.late || tables > 0;
     }
     const json& select_list = Array(node, "select_list");
-    Grouping grouping = GroupingOf(node);
-    if (grouping == Grouping::kBlock && !from.aligned) {
+    Grouping grouping = GroupingOf(node, from);
+    if (grouping == Grouping::kLeafBlock) {
       return NonIncremental(
           "GROUP BY block_num over a join requires the join condition to equate block_num of "
-          "both sides, so that each block's groups close with the block");
+          "both sides, so that each block's groups close with the block; group by block_num() "
+          "(the later of the joined blocks) instead");
     }
+    if (grouping == Grouping::kBlock && from.late) return LateGrouping("GROUP BY");
     const bool aggregates_ok = grouping == Grouping::kBlock;
-    for (const auto& item : select_list) ARROW_RETURN_NOT_OK(Expr(item, scope, aggregates_ok));
+    for (const auto& item : select_list) {
+      ARROW_RETURN_NOT_OK(Expr(item, scope, aggregates_ok, "the select list"));
+    }
     if (const json* having = Field(node, "having")) {
-      ARROW_RETURN_NOT_OK(Expr(*having, scope, aggregates_ok));
+      ARROW_RETURN_NOT_OK(Expr(*having, scope, aggregates_ok, "HAVING"));
     }
     if (const json* qualify = Field(node, "qualify")) {
-      ARROW_RETURN_NOT_OK(Expr(*qualify, scope, aggregates_ok));
+      ARROW_RETURN_NOT_OK(Expr(*qualify, scope, aggregates_ok, "QUALIFY"));
     }
     for (const auto& g : Array(node, "group_expressions")) {
-      ARROW_RETURN_NOT_OK(Expr(g, scope, false));
+      ARROW_RETURN_NOT_OK(Expr(g, scope, false, "GROUP BY"));
     }
     if (grouping == Grouping::kOther) {
       return NonIncremental(
@@ -215,7 +190,53 @@ class Checker {
     if (recording() && (grouping == Grouping::kBlock || block_distinct)) {
       info_->has_block_grouping = true;
     }
-    return from;
+    // What a query reading this node as a subquery sees.
+    Summary out;
+    out.tables = from.tables;
+    out.subquery_tables = from.subquery_tables;
+    out.aligned = from.aligned;
+    out.late = from.late;
+    std::vector<std::string> names;
+    std::vector<bool> at;
+    bool positional = true;
+    for (const auto& item : select_list) {
+      if (Str(item, "class") == "STAR") {
+        positional = false;
+        std::set<std::string> excluded;
+        for (const auto& x : Array(item, "exclude_list")) {
+          if (x.is_string()) excluded.insert(Lower(x.get<std::string>()));
+        }
+        const std::string rel = Lower(Str(item, "relation_name"));
+        for (const auto& leaf : from.leaves) {
+          if (!rel.empty() && leaf.name != rel) continue;
+          if (from.leaves.size() > 1 && !from.aligned) continue;
+          for (const auto& c : leaf.block_columns) {
+            if (!excluded.count(c)) out.block_columns.insert(c);
+          }
+        }
+        continue;
+      }
+      std::string name = Lower(Str(item, "alias"));
+      if (name.empty() && IsColumnRef(item)) name = tree::ColumnName(item);
+      if (name.empty() && IsBlockNumCall(item)) name = kBlockNumCall;
+      const bool is_block = IsOutputBlock(item, from);
+      if (is_block && !name.empty()) out.block_columns.insert(name);
+      if (!is_block && !name.empty() && IsLeafBlock(item, from)) out.partial_block_columns.insert(name);
+      names.push_back(name);
+      at.push_back(is_block);
+    }
+    if (positional) {
+      out.output_names = std::move(names);
+      out.block_at = std::move(at);
+    }
+    return out;
+  }
+
+  arrow::Status LateGrouping(const char* what) {
+    return NonIncremental(what,
+                          " block_num over EXISTS or IN (subquery) requires knowing a block's "
+                          "rows when it closes, but a row can qualify when a later block adds "
+                          "its match");
   }
 
   arrow::Result<Summary> SetOperation(const json& node, const Scope* scope, bool top) {
@@ -241,17 +262,45 @@ class Checker {
       }
     }
     Summary s;
+    bool first = true;
     for (const json* c : children) {
       ARROW_ASSIGN_OR_RAISE(Summary cs, Node(*c, scope, false));
+      if (cs.tables == 0) {
+        return NonIncremental(
+            "a UNION ALL branch that reads no chain table has no block to send its rows in");
+      }
       s.tables += cs.tables;
+      s.subquery_tables += cs.subquery_tables;
       s.aligned = s.aligned && cs.aligned;
+      s.late = s.late || cs.late;
+      if (first) {
+        s.output_names = cs.output_names;
+        s.block_at = cs.block_at;
+        if (op == "UNION_BY_NAME") s.block_columns = cs.block_columns;
+        first = false;
+      } else if (op == "UNION_BY_NAME") {
+        std::set<std::string> both;
+        for (const auto& c : cs.block_columns) {
+          if (s.block_columns.count(c)) both.insert(c);
+        }
+        s.block_columns = std::move(both);
+      } else if (s.block_at && cs.block_at && s.block_at->size() == cs.block_at->size()) {
+        for (size_t i = 0; i < s.block_at->size(); ++i) (*s.block_at)[i] = (*s.block_at)[i] && (*cs.block_at)[i];
+      } else {
+        s.block_at.reset();
+      }
+    }
+    if (op == "UNION" && s.block_at && s.output_names) {
+      for (size_t i = 0; i < s.block_at->size(); ++i) {
+        if ((*s.block_at)[i] && !(*s.output_names)[i].empty()) s.block_columns.insert((*s.output_names)[i]);
+      }
     }
     ARROW_RETURN_NOT_OK(Modifiers(node, scope, top, false, nullptr, s));
     return s;
   }
 
   // ORDER BY (rejected at the top level only), LIMIT/OFFSET (anywhere), DISTINCT
-  // (unless keyed by block_num; only SELECT nodes pass `block_distinct`).
+  // (unless keyed by the rows' block; only SELECT nodes pass `block_distinct`).
   arrow::Status Modifiers(const json& node, const Scope* scope, bool top, bool aggregates_ok,
                           bool* block_distinct, const Summary& from) {
     for (const auto& m : Array(node, "modifiers")) {
@@ -259,13 +308,19 @@ class Checker {
       if (type == "DISTINCT_MODIFIER") {
         const json& targets = Array(m, "distinct_on_targets");
         const json& select_list = Array(node, "select_list");
-        bool keyed = false;
+        Grouping keyed = Grouping::kOther;
+        auto consider = [&](Grouping g) {
+          if (g == Grouping::kBlock || (g == Grouping::kLeafBlock && keyed != Grouping::kBlock)) {
+            keyed = g;
+          }
+        };
         if (!targets.empty()) {
-          for (const auto& t : targets) keyed = keyed || IsBlockKey(t, select_list);
+          for (const auto& t : targets) consider(KeyKind(t, select_list, from));
         } else {
-          for (const auto& item : select_list) keyed = keyed || IsBlockNumRef(item);
+          for (const auto& item : select_list) consider(KeyKind(item, select_list, from));
         }
-        if (!keyed || block_distinct == nullptr) {
+        const char* what = targets.empty() ? "DISTINCT" : "DISTINCT ON";
+        if (keyed == Grouping::kOther || block_distinct == nullptr) {
           if (!targets.empty()) {
             return NonIncremental(
                 "DISTINCT ON requires global deduplication state unless one of its keys is "
@@ -273,14 +328,15 @@ class Checker {
           }
           return NonIncremental("DISTINCT requires global deduplication state");
         }
-        if (!from.aligned) {
-          return NonIncremental(
-              targets.empty() ? "DISTINCT" : "DISTINCT ON",
-              " block_num over a join requires the join condition to equate block_num of both "
-              "sides, so that each block's rows close with the block");
+        if (keyed == Grouping::kLeafBlock) {
+          return NonIncremental(what,
+                                " block_num over a join requires the join condition to equate "
+                                "block_num of both sides, so that each block's rows close with "
+                                "the block; use block_num() (the later of the joined blocks)");
         }
+        if (from.late) return LateGrouping(what);
         *block_distinct = true;
-        for (const auto& t : targets) ARROW_RETURN_NOT_OK(Expr(t, scope, false));
+        for (const auto& t : targets) ARROW_RETURN_NOT_OK(Expr(t, scope, false, "DISTINCT ON"));
       } else if (type == "LIMIT_MODIFIER" || type == "LIMIT_PERCENT_MODIFIER") {
         if (Field(m, "limit") == nullptr && Field(m, "offset") != nullptr) {
           return NonIncremental("OFFSET requires counting rows across batches");
@@ -290,7 +346,7 @@ class Checker {
         if (top) return NonIncremental("ORDER BY requires seeing all rows before sorting");
         for (const auto& o : Array(m, "orders")) {
           if (const json* e = Field(o, "expression")) {
-            ARROW_RETURN_NOT_OK(Expr(*e, scope, aggregates_ok));
+            ARROW_RETURN_NOT_OK(Expr(*e, scope, aggregates_ok, "ORDER BY"));
           }
         }
       } else {
@@ -300,55 +356,92 @@ class Checker {
     return arrow::Status::OK();
   }
 
-  // Whether a grouping/deduplication key is the column block_num: directly, by
-  // position (GROUP BY 1) or through a select alias of it (GROUP BY b).
-  bool IsBlockKey(const json& key, const json& select_list) const {
-    if (IsBlockNumRef(key)) {
-      if (!Qualifier(key).empty()) return true;
-      // An unqualified `block_num` could bind to a select alias of another expression.
-      for (const auto& item : select_list) {
-        if (Lower(Str(item, "alias")) == "block_num" && !IsBlockNumRef(item)) return false;
-      }
-      return true;
+  // Whether an expression of a SELECT over `from` is the block its rows belong to:
+  // block_num(), or a block column (block_num, _block_num, a subquery's column that
+  // carries its block) of its only FROM item, or of any item when every join
+  // equates their blocks.
+  bool IsOutputBlock(const json& e, const Summary& from) const {
+    bool any_chain = false;
+    for (const auto& leaf : from.leaves) any_chain = any_chain || leaf.reads_chain;
+    if (IsBlockNumCall(e)) return any_chain;
+    if (!IsColumnRef(e)) return false;
+    const std::string name = tree::ColumnName(e);
+    const std::string q = Qualifier(e);
+    const bool joined = from.leaves.size() > 1;
+    for (const auto& leaf : from.leaves) {
+      if (!q.empty() && leaf.name != q) continue;
+      if (!leaf.block_columns.count(name)) continue;
+      if (!joined || from.aligned) return true;
     }
-    if (Str(key, "class") == "CONSTANT") {
-      const json* value = Field(key, "value");
-      const json* v = value ? Field(*value, "value") : nullptr;
-      if (v != nullptr && v->is_number_integer()) {
-        int64_t k = v->get<int64_t>();
-        if (k >= 1 && static_cast<size_t>(k) <= select_list.size()) {
-          return IsBlockNumRef(select_list[k - 1]);
-        }
-      }
-      return false;
-    }
-    if (IsColumnRef(key) && Array(key, "column_names").size() == 1 &&
-        Array(key, "column_names")[0].is_string()) {
-      std::string name = Lower(Array(key, "column_names")[0].get<std::string>());
-      for (const auto& item : select_list) {
-        if (Lower(Str(item, "alias")) == name) return IsBlockNumRef(item);
+    return false;
+  }
+
+  // A column of some FROM item that holds that item's block, but not the joined
+  // row's (a join that does not equate the blocks).
+  bool IsLeafBlock(const json& e, const Summary& from) const {
+    if (!IsColumnRef(e)) return false;
+    const std::string name = tree::ColumnName(e);
+    const std::string q = Qualifier(e);
+    for (const auto& leaf : from.leaves) {
+      if ((q.empty() || leaf.name == q) &&
+          (leaf.block_columns.count(name) || leaf.partial_block_columns.count(name))) {
+        return true;
       }
     }
     return false;
   }
 
-  Grouping GroupingOf(const json& node) const {
+  // What a grouping/deduplication key is: the rows' block, directly, by position
+  // (GROUP BY 1) or through a select alias of it (GROUP BY b).
+  Grouping KeyKind(const json& key, const json& select_list, const Summary& from) const {
+    auto of = [&](const json& e) {
+      if (IsOutputBlock(e, from)) return Grouping::kBlock;
+      if (IsLeafBlock(e, from)) return Grouping::kLeafBlock;
+      return Grouping::kOther;
+    };
+    if (IsBlockNumCall(key)) return of(key);
+    if (IsColumnRef(key) && Array(key, "column_names").size() == 1) {
+      // An unqualified name binds to a select alias first.
+      std::string name = tree::ColumnName(key);
+      for (const auto& item : select_list) {
+        if (Lower(Str(item, "alias")) == name) return of(item);
+      }
+      return of(key);
+    }
+    if (IsColumnRef(key)) return of(key);
+    if (Str(key, "class") == "CONSTANT") {
+      const json* value = Field(key, "value");
+      const json* v = value ? Field(*value, "value") : nullptr;
+      if (v != nullptr && v->is_number_integer()) {
+        int64_t k = v->get<int64_t>();
+        if (k >= 1 && static_cast<size_t>(k) <= select_list.size()) return of(select_list[k - 1]);
+      }
+    }
+    return Grouping::kOther;
+  }
+
+  Grouping GroupingOf(const json& node, const Summary& from) const {
     const json& select_list = Array(node, "select_list");
     if (Str(node, "aggregate_handling") == "FORCE_AGGREGATES") {  // GROUP BY ALL
       bool any_key = false;
+      Grouping best = Grouping::kOther;
       for (const auto& item : select_list) {
         if (ContainsAggregate(item)) continue;
         any_key = true;
-        if (IsBlockKey(item, select_list)) return Grouping::kBlock;
+        Grouping g = KeyKind(item, select_list, from);
+        if (g == Grouping::kBlock) return g;
+        if (g == Grouping::kLeafBlock) best = g;
       }
-      return any_key ? Grouping::kOther : Grouping::kNone;
+      return any_key ? best : Grouping::kNone;
     }
     const json& groups = Array(node, "group_expressions");
     if (groups.empty()) return Grouping::kNone;
-    // block_num must be a key of every grouping set (ROLLUP/CUBE have a global one).
+    // The key must be in every grouping set (ROLLUP/CUBE have a global one).
     const json& sets = Array(node, "group_sets");
+    Grouping best = Grouping::kOther;
     for (size_t i = 0; i < groups.size(); ++i) {
-      if (!IsBlockKey(groups[i], select_list)) continue;
+      Grouping g = KeyKind(groups[i], select_list, from);
+      if (g == Grouping::kOther) continue;
       bool in_every_set = true;
       for (const auto& set : sets) {
         bool found = false;
@@ -357,9 +450,11 @@ class Checker {
         }
         in_every_set = in_every_set && found;
       }
-      if (in_every_set) return Grouping::kBlock;
+      if (!in_every_set) continue;
+      if (g == Grouping::kBlock) return g;
+      best = g;
     }
-    return Grouping::kOther;
+    return best;
   }
 
   // Whether an expression calls an aggregate or window function outside a subquery.
@@ -380,19 +475,76 @@ class Checker {
     return false;
   }
 
-  arrow::Status Expr(const json& e, const Scope* scope, bool aggregates_ok) {
+  // A WHERE (or an inner join's ON): EXISTS / IN / ANY (subquery) over chain tables
+  // may appear where more rows can only make it true — under AND and OR, not under
+  // NOT. Returns the chain tables such subqueries read (> 0: rows may qualify late).
+  arrow::Result<int> Predicate(const json& e, const Scope* scope, bool positive) {
+    const std::string cls = Str(e, "class");
+    const std::string type = Str(e, "type");
+    if (cls == "CONJUNCTION" || (cls == "OPERATOR" && type == "OPERATOR_NOT")) {
+      const bool p = cls == "CONJUNCTION" ? positive : !positive;
+      int tables = 0;
+      for (const auto& c : Array(e, "children")) {
+        ARROW_ASSIGN_OR_RAISE(int t, Predicate(c, scope, p));
+        tables += t;
+      }
+      return tables;
+    }
+    if (cls == "SUBQUERY") {
+      const std::string kind = Str(e, "subquery_type");
+      if (kind == "EXISTS" || kind == "ANY") {
+        ARROW_ASSIGN_OR_RAISE(int tables, ExpressionSubquery(e, scope));
+        if (tables == 0 || positive) return tables;
+        if (kind == "EXISTS") {
+          return NonIncremental(
+              "NOT EXISTS requires knowing that no matching row arrives in a later block");
+        }
+        if (Str(e, "comparison_type") == "COMPARE_EQUAL") {
+          return NonIncremental(
+              "NOT IN (subquery) requires knowing that no matching row arrives in a later "
+              "block");
+        }
+        return NonIncremental(
+            "ALL (subquery) requires comparing with every row, including those of later "
+            "blocks");
+      }
+    }
+    ARROW_RETURN_NOT_OK(Expr(e, scope, false, "WHERE"));
+    return 0;
+  }
+
+  // Check a subquery expression's query (and its ANY child); the tables it reads.
+  arrow::Result<int> ExpressionSubquery(const json& e, const Scope* scope) {
+    if (recording()) info_->has_subquery_expression = true;
+    if (const json* child = Field(e, "child")) ARROW_RETURN_NOT_OK(Expr(*child, scope, false, "WHERE"));
+    const json* sub = Field(e, "subquery");
+    const json* node = sub ? Field(*sub, "node") : nullptr;
+    if (node == nullptr) return 0;
+    ARROW_ASSIGN_OR_RAISE(Summary s, Node(*node, scope, false));
+    return s.tables + s.subquery_tables;
+  }
+
+  arrow::Status Expr(const json& e, const Scope* scope, bool aggregates_ok, const char* clause) {
     if (e.is_array()) {
-      for (const auto& v : e) ARROW_RETURN_NOT_OK(Expr(v, scope, aggregates_ok));
+      for (const auto& v : e) ARROW_RETURN_NOT_OK(Expr(v, scope, aggregates_ok, clause));
       return arrow::Status::OK();
     }
     if (!e.is_object()) return arrow::Status::OK();
     const std::string cls = Str(e, "class");
     if (cls == "SUBQUERY") {
-      if (recording()) info_->has_subquery_expression = true;
-      if (const json* child = Field(e, "child")) ARROW_RETURN_NOT_OK(Expr(*child, scope, aggregates_ok));
-      const json* sub = Field(e, "subquery");
-      const json* node = sub ? Field(*sub, "node") : nullptr;
-      if (node != nullptr) return Node(*node, scope, false).status();
+      ARROW_ASSIGN_OR_RAISE(int tables, ExpressionSubquery(e, scope));
+      if (tables > 0) {
+        const std::string kind = Str(e, "subquery_type");
+        if (kind == "SCALAR") {
+          return NonIncremental(
+              "a scalar subquery over chain tables requires its value over all blocks, which a "
+              "later block may change (in ", clause, ")");
+        }
+        return NonIncremental(
+            "a subquery over chain tables here (in ", clause,
+            ") requires its answer over all blocks, which a later block may change; EXISTS and "
+            "IN (subquery) stream in WHERE, under AND and OR");
+      }
       return arrow::Status::OK();
     }
     if (cls == "WINDOW") {
@@ -407,7 +559,7 @@ class Checker {
     if (cls.empty() && e.contains("select_list")) {  // a query node (defensive)
       return Node(e, scope, false).status();
     }
-    for (const auto& [k, v] : e.items()) ARROW_RETURN_NOT_OK(Expr(v, scope, aggregates_ok));
+    for (const auto& [k, v] : e.items()) ARROW_RETURN_NOT_OK(Expr(v, scope, aggregates_ok, clause));
     return arrow::Status::OK();
   }
 
@@ -419,11 +571,33 @@ class Checker {
     return arrow::Status::OK();
   }
 
+  static Summary OneLeaf(std::string name, Summary s, const json& column_aliases) {
+    Leaf leaf;
+    leaf.name = std::move(name);
+    leaf.reads_chain = s.tables > 0;
+    if (column_aliases.is_array() && !column_aliases.empty()) {
+      // `AS s(a, b, …)` renames the columns by position.
+      if (s.block_at) {
+        for (size_t i = 0; i < s.block_at->size() && i < column_aliases.size(); ++i) {
+          if ((*s.block_at)[i] && column_aliases[i].is_string()) {
+            leaf.block_columns.insert(Lower(column_aliases[i].get<std::string>()));
+          }
+        }
+      }
+    } else {
+      leaf.block_columns = s.block_columns;
+      leaf.partial_block_columns = s.partial_block_columns;
+    }
+    s.leaves = {std::move(leaf)};
+    return s;
+  }
+
   // `where`: the WHERE clause of the SELECT whose FROM this is (its conjuncts hold
   // for every join of that FROM), or null.
   arrow::Result<Summary> Ref(const json& ref, const Scope* scope, const json* where) {
     const std::string type = Str(ref, "type");
     const std::string alias = Lower(Str(ref, "alias"));
+    const json& column_aliases = Array(ref, "column_name_alias");
     if (const json* sample = Field(ref, "sample")) ARROW_RETURN_NOT_OK(Sample(*sample));
     if (type == "BASE_TABLE") return BaseTable(ref, scope);
     if (type == "JOIN") return Join(ref, scope, where);
@@ -432,22 +606,19 @@ class Checker {
       const json* node = sub ? Field(*sub, "node") : nullptr;
       if (node == nullptr) return arrow::Status::Invalid("parse tree SUBQUERY has no node");
       ARROW_ASSIGN_OR_RAISE(Summary s, Node(*node, scope, false));
-      s.names = {alias};
-      return s;
+      return OneLeaf(alias, std::move(s), column_aliases);
     }
     if (type == "TABLE_FUNCTION") {
-      Summary s;
+      std::string name = alias;
       if (const json* fn = Field(ref, "function")) {
-        ARROW_RETURN_NOT_OK(Expr(*fn, scope, false));
-        s.names = {alias.empty() ? Lower(Str(*fn, "function_name")) : alias};
+        ARROW_RETURN_NOT_OK(Expr(*fn, scope, false, "a table function's arguments"));
+        if (name.empty()) name = Lower(Str(*fn, "function_name"));
       }
-      return s;
+      return OneLeaf(name, Summary{}, column_aliases);
     }
     if (type == "EXPRESSION_LIST") {
-      ARROW_RETURN_NOT_OK(Expr(Array(ref, "values"), scope, false));
-      Summary s;
-      s.names = {alias};
-      return s;
+      ARROW_RETURN_NOT_OK(Expr(Array(ref, "values"), scope, false, "VALUES"));
+      return OneLeaf(alias, Summary{}, column_aliases);
     }
     if (type == "EMPTY") return Summary{};
     if (type == "PIVOT") {
@@ -457,8 +628,9 @@ class Checker {
       const json* source = Field(ref, "source");
       if (source == nullptr) return arrow::Status::Invalid("parse tree PIVOT has no source");
       ARROW_ASSIGN_OR_RAISE(Summary s, Ref(*source, scope, where));  // UNPIVOT: row by row
-      if (!alias.empty()) s.names = {alias};
-      return s;
+      s.block_columns.clear();
+      for (const auto& leaf : s.leaves) s.block_columns.insert(leaf.block_columns.begin(), leaf.block_columns.end());
+      return OneLeaf(alias, std::move(s), column_aliases);
     }
     if (type == "SHOW_REF") {
       if (Str(ref, "show_type") == "SUMMARY") {
@@ -473,22 +645,22 @@ class Checker {
   arrow::Result<Summary> BaseTable(const json& ref, const Scope* scope) {
     TableReference t{Str(ref, "catalog_name"), Str(ref, "schema_name"), Str(ref, "table_name"),
                      Str(ref, "alias")};
-    Summary s;
-    s.names = {Lower(t.alias.empty() ? t.table : t.alias)};
+    const std::string name = Lower(t.alias.empty() ? t.table : t.alias);
+    const json& column_aliases = Array(ref, "column_name_alias");
     if (t.catalog.empty() && t.schema.empty()) {
       if (const Scope* cte = LookupCte(scope, Lower(t.table))) {
         ARROW_ASSIGN_OR_RAISE(Summary body, Node(*cte->body, cte->parent, false));
-        s.tables = body.tables;
-        s.aligned = body.aligned;
-        return s;
+        return OneLeaf(name, std::move(body), column_aliases);
       }
     }
     std::optional<json> view;
     if (ctx_.view_tree) view = ctx_.view_tree(t.schema, t.table);
     if (!view.has_value()) {
       if (recording()) info_->tables.push_back(t);
+      Summary s;
       s.tables = 1;
-      return s;
+      s.block_columns = {"block_num", "_block_num"};
+      return OneLeaf(name, std::move(s), json::array());
     }
     const std::string key = t.schema.empty() ? t.table : t.schema + "." + t.table;
     for (const auto& v : view_stack_) {
@@ -501,9 +673,7 @@ class Checker {
     auto body = Node(**root, nullptr, false);  // a view sees none of the query's CTEs
     view_stack_.pop_back();
     ARROW_RETURN_NOT_OK(body.status());
-    s.tables = body->tables;
-    s.aligned = body->aligned;
-    return s;
+    return OneLeaf(name, std::move(*body), column_aliases);
   }
 
   arrow::Result<Summary> Join(const json& ref, const Scope* scope, const json* where) {
@@ -519,19 +689,15 @@ class Checker {
     if (ref_type != "REGULAR" && ref_type != "CROSS" && ref_type != "NATURAL") {
       return NonIncremental(ref_type, " JOIN is not supported in streaming queries");
     }
-    if (join_type != "INNER") {
+    const bool semi = join_type == "SEMI" || join_type == "RIGHT_SEMI";
+    if (join_type != "INNER" && !semi) {
       if (join_type == "OUTER") join_type = "FULL";
       if (join_type == "LEFT" || join_type == "RIGHT" || join_type == "FULL") {
         return NonIncremental(join_type, " JOIN requires tracking unmatched rows across batches");
       }
-      if (join_type == "SEMI" || join_type == "RIGHT_SEMI") {
-        return NonIncremental(
-            "SEMI JOIN requires matching rows against all rows of the other side across "
-            "batches");
-      }
       if (join_type == "ANTI" || join_type == "RIGHT_ANTI") {
         return NonIncremental(
-            "ANTI JOIN requires knowing that no matching row arrives in a later batch");
+            "ANTI JOIN requires knowing that no matching row arrives in a later block");
       }
       return NonIncremental(join_type, " JOIN is not supported in streaming queries");
     }
@@ -542,27 +708,51 @@ class Checker {
     }
     ARROW_ASSIGN_OR_RAISE(Summary l, Ref(*left, scope, where));
     ARROW_ASSIGN_OR_RAISE(Summary r, Ref(*right, scope, where));
-    const json* condition = Field(ref, "condition");
-    if (condition != nullptr) ARROW_RETURN_NOT_OK(Expr(*condition, scope, false));
+    bool late = l.late || r.late;
+    int condition_tables = 0;
+    if (const json* condition = Field(ref, "condition")) {
+      ARROW_ASSIGN_OR_RAISE(condition_tables, Predicate(*condition, scope, true));
+      late = late || condition_tables > 0;
+    }
+    if (semi) {
+      // A semi join is an EXISTS: the kept side's rows, each once, when it matches.
+      Summary& kept = join_type == "SEMI" ? l : r;
+      Summary& other = join_type == "SEMI" ? r : l;
+      kept.subquery_tables += other.tables + other.subquery_tables + condition_tables;
+      if (other.tables > 0) kept.late = true;
+      kept.late = kept.late || late;
+      if (recording() && other.tables > 0) info_->has_subquery_expression = true;
+      return kept;
+    }
     const bool tables_on_both_sides = l.tables > 0 && r.tables > 0;
     if (tables_on_both_sides && recording()) info_->has_join = true;
     Summary s;
     s.tables = l.tables + r.tables;
-    s.names = l.names;
-    s.names.insert(r.names.begin(), r.names.end());
+    s.subquery_tables = l.subquery_tables + r.subquery_tables + condition_tables;
+    s.late = late;
+    s.leaves = l.leaves;
+    s.leaves.insert(s.leaves.end(), r.leaves.begin(), r.leaves.end());
     s.aligned = l.aligned && r.aligned &&
-                (!tables_on_both_sides || EquatesBlockNum(ref, condition, where, l.names, r.names));
+                (!tables_on_both_sides || EquatesBlocks(ref, Field(ref, "condition"), where, l, r));
     return s;
   }
 
   // Whether a join's USING has block_num, or its ON (or the enclosing WHERE) has a
-  // conjunct `x.block_num = y.block_num` with x on one side and y on the other.
-  static bool EquatesBlockNum(const json& ref, const json* condition, const json* where,
-                              const std::set<std::string>& left,
-                              const std::set<std::string>& right) {
+  // conjunct `x.c = y.d` where c and d hold the blocks of x and y, one on each side.
+  static bool EquatesBlocks(const json& ref, const json* condition, const json* where,
+                            const Summary& left, const Summary& right) {
     for (const auto& c : Array(ref, "using_columns")) {
       if (c.is_string() && Lower(c.get<std::string>()) == "block_num") return true;
     }
+    auto block_of = [](const json& e, const Summary& side) {
+      const std::string q = Qualifier(e);
+      const std::string name = tree::ColumnName(e);
+      if (q.empty()) return false;  // unqualified: side unknown
+      for (const auto& leaf : side.leaves) {
+        if (leaf.name == q && leaf.block_columns.count(name)) return true;
+      }
+      return false;
+    };
     std::vector<const json*> conjuncts;
     if (condition != nullptr) conjuncts.push_back(condition);
     if (where != nullptr) conjuncts.push_back(where);
@@ -579,10 +769,10 @@ class Checker {
       }
       const json* a = Field(c, "left");
       const json* b = Field(c, "right");
-      if (a == nullptr || b == nullptr || !IsBlockNumRef(*a) || !IsBlockNumRef(*b)) continue;
-      std::string qa = Qualifier(*a), qb = Qualifier(*b);
-      if (qa.empty() || qb.empty()) continue;  // unqualified: side unknown
-      if ((left.count(qa) && right.count(qb)) || (left.count(qb) && right.count(qa))) return true;
+      if (a == nullptr || b == nullptr) continue;
+      if ((block_of(*a, left) && block_of(*b, right)) || (block_of(*b, left) && block_of(*a, right))) {
+        return true;
+      }
     }
     return false;
   }
@@ -594,18 +784,6 @@ class Checker {
   std::vector<std::string> view_stack_;
 };
 
-// The functions a macro's definition calls outside subqueries (lower case).
-void CalledFunctions(const json& e, std::set<std::string>* out) {
-  if (e.is_object()) {
-    const std::string cls = Str(e, "class");
-    if (cls == "SUBQUERY") return;
-    if (cls == "FUNCTION") out->insert(Lower(Str(e, "function_name")));
-    for (const auto& [k, v] : e.items()) CalledFunctions(v, out);
-  } else if (e.is_array()) {
-    for (const auto& v : e) CalledFunctions(v, out);
-  }
-}
-
 }  // namespace
 
 arrow::Status CheckIncremental(const nlohmann::json& tree, const IncrementalContext& ctx,
@@ -615,59 +793,16 @@ arrow::Status CheckIncremental(const nlohmann::json& tree, const IncrementalCont
   if (info != nullptr) *info = IncrementalInfo{};
   Checker checker(ctx, info);
   ARROW_ASSIGN_OR_RAISE(auto summary, checker.Node(*root, nullptr, /*top=*/true));
-  if (info != nullptr) info->joins_on_block_num = summary.aligned;
+  if (summary.tables == 0 && summary.subquery_tables > 0) {
+    return NonIncremental(
+        "a query that reads chain tables only in a subquery of its WHERE has no block to send "
+        "its rows in");
+  }
+  if (info != nullptr) {
+    info->joins_on_block_num = summary.aligned;
+    info->late_rows = summary.late;
+  }
   return arrow::Status::OK();
-}
-
-arrow::Result<std::set<std::string>> AggregateFunctionNames(duckdb_connection conn) {
-  static constexpr const char* kQuery =
-      "SELECT function_name, function_type, "
-      "CASE WHEN function_type = 'macro' "
-      "THEN json_serialize_sql('SELECT ' || macro_definition) END "
-      "FROM duckdb_functions() WHERE function_type IN ('aggregate', 'macro')";
-  Result res;
-  if (duckdb_query(conn, kQuery, res.out()) != DuckDBSuccess) return ResultStatus(res.out());
-  auto text = [&](idx_t col, idx_t row) -> std::optional<std::string> {
-    char* v = duckdb_value_varchar(res.out(), col, row);
-    if (v == nullptr) return std::nullopt;
-    std::string s(v);
-    duckdb_free(v);
-    return s;
-  };
-  std::set<std::string> aggregates;
-  std::multimap<std::string, std::set<std::string>> macros;  // name → functions it calls
-  const idx_t rows = duckdb_row_count(res.out());
-  for (idx_t r = 0; r < rows; ++r) {
-    auto name = text(0, r);
-    auto type = text(1, r);
-    if (!name || !type) continue;
-    if (*type == "aggregate") {
-      aggregates.insert(Lower(*name));
-      continue;
-    }
-    auto tree_text = text(2, r);
-    if (!tree_text) continue;
-    json tree = json::parse(*tree_text, nullptr, /*allow_exceptions=*/false);
-    if (tree.is_discarded() || Bool(tree, "error")) continue;
-    std::set<std::string> called;
-    CalledFunctions(tree, &called);
-    macros.emplace(Lower(*name), std::move(called));
-  }
-  // A macro is an aggregate when it calls one (macros may call macros): fixpoint.
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (const auto& [name, called] : macros) {
-      if (aggregates.count(name)) continue;
-      for (const auto& f : called) {
-        if (aggregates.count(f)) {
-          aggregates.insert(name);
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
-  return aggregates;
 }
 
 }  // namespace sluice::sql

@@ -21,10 +21,14 @@
 //   EXCEPT, INTERSECT    "EXCEPT requires comparing rows with all rows of the other side
 //                         across batches" (also INTERSECT, … ALL)
 //   LEFT/RIGHT/FULL JOIN "LEFT JOIN requires tracking unmatched rows across batches"
-//   SEMI JOIN            "SEMI JOIN requires matching rows against all rows of the other side
-//                         across batches"
 //   ANTI JOIN            "ANTI JOIN requires knowing that no matching row arrives in a later
-//                         batch"
+//                         block"
+//   NOT EXISTS           "NOT EXISTS requires knowing that no matching row arrives in a later
+//                         block" (also "NOT IN (subquery) …", "ALL (subquery) …")
+//   scalar subquery      "a scalar subquery over chain tables requires its value over all
+//   over chain tables     blocks, which a later block may change (in the select list)"
+//   EXISTS/IN elsewhere  "a subquery over chain tables here (in the select list) requires its
+//                         answer over all blocks …" (outside WHERE/ON, or under NOT)
 //   ASOF JOIN            "ASOF JOIN requires finding the nearest row of the other side across
 //                         batches"
 //   POSITIONAL JOIN      "POSITIONAL JOIN requires row positions across batches"
@@ -32,27 +36,37 @@
 //                         across batches"
 //   PIVOT                "PIVOT requires aggregating across batches"
 //   SUMMARIZE            "SUMMARIZE requires aggregating all rows across batches"
+//   a UNION ALL branch   "a UNION ALL branch that reads no chain table has no block to send
+//   without chain tables  its rows in"
 //
 // Accepted: projections, WHERE, inner joins (JOIN … ON/USING, NATURAL JOIN, CROSS JOIN
-// and comma joins — all of which the delta rule Δ(L⋈R) = ΔL⋈R_old ∪ L_old⋈ΔR ∪ ΔL⋈ΔR
-// covers), scalar functions and UDFs, UNION ALL, subqueries and CTEs that are
-// themselves incrementalizable, ORDER BY below the top level, percentage samples.
+// and comma joins) of any tables — a table read twice (self-joins) too — which the
+// delta rule Δ(L⋈R) = ΔL⋈R_old ∪ L_old⋈ΔR ∪ ΔL⋈ΔR covers (sql/delta_rewrite.h);
+// EXISTS, IN and ANY (subquery) and SEMI JOINs over chain tables in a WHERE or an
+// inner join's ON, under AND and OR (more rows can only make them true: a row is
+// sent once, when a block adds its first match, which may be a later block than
+// the row's own); scalar functions and UDFs, UNION ALL, subqueries and CTEs that
+// are themselves incrementalizable, ORDER BY below the top level, percentage
+// samples. Subqueries over no chain table are constants and go anywhere.
 //
 // Beyond the seed (protocol.md §3, ref: "GROUP BY and DISTINCT ON whose first key is
-// the block number"): a GROUP BY one of whose keys is the column `block_num` (a plain
-// or qualified column reference, by position `GROUP BY 1`, or through a select alias
-// of it; GROUP BY ALL too; it must be in every grouping set, so not under ROLLUP/CUBE),
-// a DISTINCT ON one of whose keys is block_num, and a plain DISTINCT whose select list
-// has the column block_num, are accepted — and so are the aggregates of a SELECT so
-// grouped — because
-// every group then lies within one block, and a block's rows are all read in the
-// microbatch that covers the block. (The ref's "first key" is a special case.) Over a
-// join this holds only when every join of that SELECT's FROM equates block_num of its
-// two sides (`a.block_num = b.block_num` as a conjunct of its ON or of that SELECT's
-// WHERE, or USING (block_num)),
-// since a joined row belongs to the later of its two blocks; otherwise rejected:
-//   "GROUP BY block_num over a join requires the join condition to equate block_num of
-//    both sides, so that each block's groups close with the block" (also DISTINCT …).
+// the block number"): a GROUP BY one of whose keys is the rows' block (in every
+// grouping set, so not under ROLLUP/CUBE), a DISTINCT ON one of whose keys is, and a
+// plain DISTINCT whose select list has it, are accepted — and so are the aggregates
+// of a SELECT so grouped — because every group then lies within one block, and the
+// microbatch that covers a block reads all of its rows. (The ref's "first key" is a
+// special case.) The rows' block is:
+//   - `block_num()` (sql/block_names.h: for a joined row, the later of its blocks);
+//   - a column `block_num` or `_block_num` of a chain table, or a subquery's column
+//     that is its rows' block (by name, or by position through UNION ALL), when it
+//     is the only FROM item, or when every join of that FROM equates the blocks of
+//     its two sides (`a.block_num = b.block_num` in its ON or that SELECT's WHERE,
+//     or USING (block_num)); otherwise rejected:
+//       "GROUP BY block_num over a join requires the join condition to equate
+//        block_num of both sides, … group by block_num() … instead" (DISTINCT alike).
+// Not over rows that can qualify late (EXISTS/IN subqueries below it):
+//   "GROUP BY block_num over EXISTS or IN (subquery) requires knowing a block's rows
+//    when it closes, …".
 #pragma once
 
 #include <functional>
@@ -112,9 +126,11 @@ struct IncrementalInfo {
   /// Some subquery appears in an expression (scalar, EXISTS, IN, ANY/ALL).
   bool has_subquery_expression = false;
   /// Every join in FROM equates block_num of its two sides (USING (block_num) or
-  /// an `x.block_num = y.block_num` conjunct): joined rows never span blocks, so
-  /// a microbatch can join block by block without the delta rule's history.
+  /// an `x.block_num = y.block_num` conjunct): joined rows never span blocks.
   bool joins_on_block_num = true;
+  /// Some rows may be sent in a later microbatch than their own block's: an EXISTS
+  /// or IN (subquery) (or SEMI JOIN) over chain tables whose match comes later.
+  bool late_rows = false;
 };
 
 /// \brief Check that a query can run microbatch by microbatch.

@@ -85,7 +85,8 @@ const char* kGroupBy =
     "its keys is block_num";
 const char* kGroupByJoin =
     "NonIncrementalOp: GROUP BY block_num over a join requires the join condition to equate "
-    "block_num of both sides, so that each block's groups close with the block";
+    "block_num of both sides, so that each block's groups close with the block; group by "
+    "block_num() (the later of the joined blocks) instead";
 
 TableReference Table(std::string schema, std::string table, std::string alias = "") {
   return TableReference{"", std::move(schema), std::move(table), std::move(alias)};
@@ -223,12 +224,13 @@ TEST_F(Incremental, OnlyInnerJoins) {
                  "NonIncrementalOp: RIGHT JOIN requires tracking unmatched rows across batches");
   ExpectRejected(from + "FULL OUTER JOIN" + on,
                  "NonIncrementalOp: FULL JOIN requires tracking unmatched rows across batches");
-  ExpectRejected(from + "SEMI JOIN" + on,
-                 "NonIncrementalOp: SEMI JOIN requires matching rows against all rows of the "
-                 "other side across batches");
+  // A SEMI JOIN is an EXISTS: each kept row once, when its first match arrives.
+  auto semi = ExpectAccepted(from + "SEMI JOIN" + on);
+  EXPECT_TRUE(semi.late_rows);
+  EXPECT_FALSE(semi.has_join);
   ExpectRejected(from + "ANTI JOIN" + on,
                  "NonIncrementalOp: ANTI JOIN requires knowing that no matching row arrives in a "
-                 "later batch");
+                 "later block");
   ExpectRejected(from + "ASOF JOIN eth_rpc.blocks b ON t.block_num >= b.block_num",
                  "NonIncrementalOp: ASOF JOIN requires finding the nearest row of the other side "
                  "across batches");
@@ -474,7 +476,8 @@ TEST_F(Incremental, DistinctKeyedByBlockNum) {
       "SELECT DISTINCT t.block_num, t.tx_hash FROM eth_rpc.transactions t JOIN eth_rpc.logs l "
       "ON t.tx_hash = l.tx_hash",
       "NonIncrementalOp: DISTINCT block_num over a join requires the join condition to equate "
-      "block_num of both sides, so that each block's rows close with the block");
+      "block_num of both sides, so that each block's rows close with the block; use "
+      "block_num() (the later of the joined blocks)");
 }
 
 // ---- the context and the tree ----------------------------------------------------------
