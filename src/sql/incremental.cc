@@ -4,6 +4,7 @@
 #include <memory>
 #include <utility>
 
+#include "sql/incremental_internal.h"
 #include "sql/parse_tree.h"
 
 namespace sluice::sql {
@@ -11,6 +12,8 @@ namespace sluice::sql {
 namespace {
 
 using json = nlohmann::json;
+using incremental::Grouping;
+using incremental::Summary;
 using tree::Array;
 using tree::Bool;
 using tree::Field;
@@ -22,7 +25,6 @@ using tree::Str;
 using tree::Upper;
 
 constexpr int kMaxDepth = 512;  // nesting of query nodes, views and CTE references
-constexpr const char* kBlockNumCall = "block_num()";
 
 template <typename... Args>
 arrow::Status NonIncremental(Args&&... args) {
@@ -34,14 +36,6 @@ std::string DisplayName(const std::string& function_name) {
   std::string name = Lower(function_name);
   if (name == "count_star") name = "count";
   return Upper(name);
-}
-
-bool IsBlockNumCall(const json& e) { return tree::IsCall(e, "block_num", 0); }
-
-// A reference to a column named block_num or _block_num.
-bool IsBlockNumRef(const json& e) {
-  const std::string name = tree::ColumnName(e);
-  return name == "block_num" || name == "_block_num";
 }
 
 // One CTE in scope; `parent` is both the enclosing scope for lookups and the scope
@@ -58,33 +52,6 @@ const Scope* LookupCte(const Scope* scope, const std::string& name) {
   }
   return nullptr;
 }
-
-// A FROM item as a row source: its name and which of its columns hold the block
-// each row belongs to (sql/block_names.h).
-struct Leaf {
-  std::string name;                     // lower case
-  std::set<std::string> block_columns;  // lower case
-  // Columns holding the block of some row source below, not of the joined row.
-  std::set<std::string> partial_block_columns;
-  bool reads_chain = false;
-};
-
-// What the walk learns about a FROM item or query node.
-struct Summary {
-  int tables = 0;        // base tables read through FROM (not expression subqueries)
-  int subquery_tables = 0;  // base tables read by EXISTS/IN subqueries and semi joins
-  bool aligned = true;   // every join below equates the block of its two sides
-  bool late = false;     // a row may be sent after its block (EXISTS/IN over later blocks)
-  std::vector<Leaf> leaves;  // FROM items (for a FROM)
-  // For a query node: the output columns holding the rows' block, by name, and by
-  // position when the select list has no `*`.
-  std::set<std::string> block_columns;
-  std::set<std::string> partial_block_columns;
-  std::optional<std::vector<std::string>> output_names;
-  std::optional<std::vector<bool>> block_at;
-};
-
-enum class Grouping { kNone, kBlock, kLeafBlock, kOther };
 
 class Checker {
  public:
@@ -159,7 +126,7 @@ class Checker {
       from.late = from.late || tables > 0;
     }
     const json& select_list = Array(node, "select_list");
-    Grouping grouping = GroupingOf(node, from);
+    Grouping grouping = incremental::GroupingOf(node, from, [this](const json& e) { return ContainsAggregate(e); });
     if (grouping == Grouping::kLeafBlock) {
       return NonIncremental(
           "GROUP BY block_num over a join requires the join condition to equate block_num of "
@@ -191,45 +158,7 @@ class Checker {
       info_->has_block_grouping = true;
     }
     // What a query reading this node as a subquery sees.
-    Summary out;
-    out.tables = from.tables;
-    out.subquery_tables = from.subquery_tables;
-    out.aligned = from.aligned;
-    out.late = from.late;
-    std::vector<std::string> names;
-    std::vector<bool> at;
-    bool positional = true;
-    for (const auto& item : select_list) {
-      if (Str(item, "class") == "STAR") {
-        positional = false;
-        std::set<std::string> excluded;
-        for (const auto& x : Array(item, "exclude_list")) {
-          if (x.is_string()) excluded.insert(Lower(x.get<std::string>()));
-        }
-        const std::string rel = Lower(Str(item, "relation_name"));
-        for (const auto& leaf : from.leaves) {
-          if (!rel.empty() && leaf.name != rel) continue;
-          if (from.leaves.size() > 1 && !from.aligned) continue;
-          for (const auto& c : leaf.block_columns) {
-            if (!excluded.count(c)) out.block_columns.insert(c);
-          }
-        }
-        continue;
-      }
-      std::string name = Lower(Str(item, "alias"));
-      if (name.empty() && IsColumnRef(item)) name = tree::ColumnName(item);
-      if (name.empty() && IsBlockNumCall(item)) name = kBlockNumCall;
-      const bool is_block = IsOutputBlock(item, from);
-      if (is_block && !name.empty()) out.block_columns.insert(name);
-      if (!is_block && !name.empty() && IsLeafBlock(item, from)) out.partial_block_columns.insert(name);
-      names.push_back(name);
-      at.push_back(is_block);
-    }
-    if (positional) {
-      out.output_names = std::move(names);
-      out.block_at = std::move(at);
-    }
-    return out;
+    return incremental::SelectOutput(select_list, from);
   }
 
   arrow::Status LateGrouping(const char* what) {
@@ -315,9 +244,9 @@ class Checker {
           }
         };
         if (!targets.empty()) {
-          for (const auto& t : targets) consider(KeyKind(t, select_list, from));
+          for (const auto& t : targets) consider(incremental::KeyKind(t, select_list, from));
         } else {
-          for (const auto& item : select_list) consider(KeyKind(item, select_list, from));
+          for (const auto& item : select_list) consider(incremental::KeyKind(item, select_list, from));
         }
         const char* what = targets.empty() ? "DISTINCT" : "DISTINCT ON";
         if (keyed == Grouping::kOther || block_distinct == nullptr) {
@@ -354,107 +283,6 @@ class Checker {
       }
     }
     return arrow::Status::OK();
-  }
-
-  // Whether an expression of a SELECT over `from` is the block its rows belong to:
-  // block_num(), or a block column (block_num, _block_num, a subquery's column that
-  // carries its block) of its only FROM item, or of any item when every join
-  // equates their blocks.
-  bool IsOutputBlock(const json& e, const Summary& from) const {
-    bool any_chain = false;
-    for (const auto& leaf : from.leaves) any_chain = any_chain || leaf.reads_chain;
-    if (IsBlockNumCall(e)) return any_chain;
-    if (!IsColumnRef(e)) return false;
-    const std::string name = tree::ColumnName(e);
-    const std::string q = Qualifier(e);
-    const bool joined = from.leaves.size() > 1;
-    for (const auto& leaf : from.leaves) {
-      if (!q.empty() && leaf.name != q) continue;
-      if (!leaf.block_columns.count(name)) continue;
-      if (!joined || from.aligned) return true;
-    }
-    return false;
-  }
-
-  // A column of some FROM item that holds that item's block, but not the joined
-  // row's (a join that does not equate the blocks).
-  bool IsLeafBlock(const json& e, const Summary& from) const {
-    if (!IsColumnRef(e)) return false;
-    const std::string name = tree::ColumnName(e);
-    const std::string q = Qualifier(e);
-    for (const auto& leaf : from.leaves) {
-      if ((q.empty() || leaf.name == q) &&
-          (leaf.block_columns.count(name) || leaf.partial_block_columns.count(name))) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // What a grouping/deduplication key is: the rows' block, directly, by position
-  // (GROUP BY 1) or through a select alias of it (GROUP BY b).
-  Grouping KeyKind(const json& key, const json& select_list, const Summary& from) const {
-    auto of = [&](const json& e) {
-      if (IsOutputBlock(e, from)) return Grouping::kBlock;
-      if (IsLeafBlock(e, from)) return Grouping::kLeafBlock;
-      return Grouping::kOther;
-    };
-    if (IsBlockNumCall(key)) return of(key);
-    if (IsColumnRef(key) && Array(key, "column_names").size() == 1) {
-      // An unqualified name binds to a select alias first.
-      std::string name = tree::ColumnName(key);
-      for (const auto& item : select_list) {
-        if (Lower(Str(item, "alias")) == name) return of(item);
-      }
-      return of(key);
-    }
-    if (IsColumnRef(key)) return of(key);
-    if (Str(key, "class") == "CONSTANT") {
-      const json* value = Field(key, "value");
-      const json* v = value ? Field(*value, "value") : nullptr;
-      if (v != nullptr && v->is_number_integer()) {
-        int64_t k = v->get<int64_t>();
-        if (k >= 1 && static_cast<size_t>(k) <= select_list.size()) return of(select_list[k - 1]);
-      }
-    }
-    return Grouping::kOther;
-  }
-
-  Grouping GroupingOf(const json& node, const Summary& from) const {
-    const json& select_list = Array(node, "select_list");
-    if (Str(node, "aggregate_handling") == "FORCE_AGGREGATES") {  // GROUP BY ALL
-      bool any_key = false;
-      Grouping best = Grouping::kOther;
-      for (const auto& item : select_list) {
-        if (ContainsAggregate(item)) continue;
-        any_key = true;
-        Grouping g = KeyKind(item, select_list, from);
-        if (g == Grouping::kBlock) return g;
-        if (g == Grouping::kLeafBlock) best = g;
-      }
-      return any_key ? best : Grouping::kNone;
-    }
-    const json& groups = Array(node, "group_expressions");
-    if (groups.empty()) return Grouping::kNone;
-    // The key must be in every grouping set (ROLLUP/CUBE have a global one).
-    const json& sets = Array(node, "group_sets");
-    Grouping best = Grouping::kOther;
-    for (size_t i = 0; i < groups.size(); ++i) {
-      Grouping g = KeyKind(groups[i], select_list, from);
-      if (g == Grouping::kOther) continue;
-      bool in_every_set = true;
-      for (const auto& set : sets) {
-        bool found = false;
-        for (const auto& index : set) {
-          found = found || (index.is_number_unsigned() && index.get<size_t>() == i);
-        }
-        in_every_set = in_every_set && found;
-      }
-      if (!in_every_set) continue;
-      if (g == Grouping::kBlock) return g;
-      best = g;
-    }
-    return best;
   }
 
   // Whether an expression calls an aggregate or window function outside a subquery.
@@ -571,27 +399,6 @@ class Checker {
     return arrow::Status::OK();
   }
 
-  static Summary OneLeaf(std::string name, Summary s, const json& column_aliases) {
-    Leaf leaf;
-    leaf.name = std::move(name);
-    leaf.reads_chain = s.tables > 0;
-    if (column_aliases.is_array() && !column_aliases.empty()) {
-      // `AS s(a, b, …)` renames the columns by position.
-      if (s.block_at) {
-        for (size_t i = 0; i < s.block_at->size() && i < column_aliases.size(); ++i) {
-          if ((*s.block_at)[i] && column_aliases[i].is_string()) {
-            leaf.block_columns.insert(Lower(column_aliases[i].get<std::string>()));
-          }
-        }
-      }
-    } else {
-      leaf.block_columns = s.block_columns;
-      leaf.partial_block_columns = s.partial_block_columns;
-    }
-    s.leaves = {std::move(leaf)};
-    return s;
-  }
-
   // `where`: the WHERE clause of the SELECT whose FROM this is (its conjuncts hold
   // for every join of that FROM), or null.
   arrow::Result<Summary> Ref(const json& ref, const Scope* scope, const json* where) {
@@ -606,7 +413,7 @@ class Checker {
       const json* node = sub ? Field(*sub, "node") : nullptr;
       if (node == nullptr) return arrow::Status::Invalid("parse tree SUBQUERY has no node");
       ARROW_ASSIGN_OR_RAISE(Summary s, Node(*node, scope, false));
-      return OneLeaf(alias, std::move(s), column_aliases);
+      return incremental::OneLeaf(alias, std::move(s), column_aliases);
     }
     if (type == "TABLE_FUNCTION") {
       std::string name = alias;
@@ -614,11 +421,11 @@ class Checker {
         ARROW_RETURN_NOT_OK(Expr(*fn, scope, false, "a table function's arguments"));
         if (name.empty()) name = Lower(Str(*fn, "function_name"));
       }
-      return OneLeaf(name, Summary{}, column_aliases);
+      return incremental::OneLeaf(name, Summary{}, column_aliases);
     }
     if (type == "EXPRESSION_LIST") {
       ARROW_RETURN_NOT_OK(Expr(Array(ref, "values"), scope, false, "VALUES"));
-      return OneLeaf(alias, Summary{}, column_aliases);
+      return incremental::OneLeaf(alias, Summary{}, column_aliases);
     }
     if (type == "EMPTY") return Summary{};
     if (type == "PIVOT") {
@@ -630,7 +437,7 @@ class Checker {
       ARROW_ASSIGN_OR_RAISE(Summary s, Ref(*source, scope, where));  // UNPIVOT: row by row
       s.block_columns.clear();
       for (const auto& leaf : s.leaves) s.block_columns.insert(leaf.block_columns.begin(), leaf.block_columns.end());
-      return OneLeaf(alias, std::move(s), column_aliases);
+      return incremental::OneLeaf(alias, std::move(s), column_aliases);
     }
     if (type == "SHOW_REF") {
       if (Str(ref, "show_type") == "SUMMARY") {
@@ -650,7 +457,7 @@ class Checker {
     if (t.catalog.empty() && t.schema.empty()) {
       if (const Scope* cte = LookupCte(scope, Lower(t.table))) {
         ARROW_ASSIGN_OR_RAISE(Summary body, Node(*cte->body, cte->parent, false));
-        return OneLeaf(name, std::move(body), column_aliases);
+        return incremental::OneLeaf(name, std::move(body), column_aliases);
       }
     }
     std::optional<json> view;
@@ -660,7 +467,7 @@ class Checker {
       Summary s;
       s.tables = 1;
       s.block_columns = {"block_num", "_block_num"};
-      return OneLeaf(name, std::move(s), json::array());
+      return incremental::OneLeaf(name, std::move(s), json::array());
     }
     const std::string key = t.schema.empty() ? t.table : t.schema + "." + t.table;
     for (const auto& v : view_stack_) {
@@ -673,7 +480,7 @@ class Checker {
     auto body = Node(**root, nullptr, false);  // a view sees none of the query's CTEs
     view_stack_.pop_back();
     ARROW_RETURN_NOT_OK(body.status());
-    return OneLeaf(name, std::move(*body), column_aliases);
+    return incremental::OneLeaf(name, std::move(*body), column_aliases);
   }
 
   arrow::Result<Summary> Join(const json& ref, const Scope* scope, const json* where) {
@@ -733,48 +540,8 @@ class Checker {
     s.leaves = l.leaves;
     s.leaves.insert(s.leaves.end(), r.leaves.begin(), r.leaves.end());
     s.aligned = l.aligned && r.aligned &&
-                (!tables_on_both_sides || EquatesBlocks(ref, Field(ref, "condition"), where, l, r));
+                (!tables_on_both_sides || incremental::EquatesBlocks(ref, Field(ref, "condition"), where, l, r));
     return s;
-  }
-
-  // Whether a join's USING has block_num, or its ON (or the enclosing WHERE) has a
-  // conjunct `x.c = y.d` where c and d hold the blocks of x and y, one on each side.
-  static bool EquatesBlocks(const json& ref, const json* condition, const json* where,
-                            const Summary& left, const Summary& right) {
-    for (const auto& c : Array(ref, "using_columns")) {
-      if (c.is_string() && Lower(c.get<std::string>()) == "block_num") return true;
-    }
-    auto block_of = [](const json& e, const Summary& side) {
-      const std::string q = Qualifier(e);
-      const std::string name = tree::ColumnName(e);
-      if (q.empty()) return false;  // unqualified: side unknown
-      for (const auto& leaf : side.leaves) {
-        if (leaf.name == q && leaf.block_columns.count(name)) return true;
-      }
-      return false;
-    };
-    std::vector<const json*> conjuncts;
-    if (condition != nullptr) conjuncts.push_back(condition);
-    if (where != nullptr) conjuncts.push_back(where);
-    for (size_t i = 0; i < conjuncts.size(); ++i) {
-      const json& c = *conjuncts[i];
-      if (Str(c, "type") == "CONJUNCTION_AND") {
-        for (const auto& child : Array(c, "children")) conjuncts.push_back(&child);
-        continue;
-      }
-      const std::string type = Str(c, "type");
-      if (Str(c, "class") != "COMPARISON" ||
-          (type != "COMPARE_EQUAL" && type != "COMPARE_NOT_DISTINCT_FROM")) {
-        continue;
-      }
-      const json* a = Field(c, "left");
-      const json* b = Field(c, "right");
-      if (a == nullptr || b == nullptr) continue;
-      if ((block_of(*a, left) && block_of(*b, right)) || (block_of(*b, left) && block_of(*a, right))) {
-        return true;
-      }
-    }
-    return false;
   }
 
   const IncrementalContext& ctx_;

@@ -1,0 +1,85 @@
+// The engine's query rewrites: the names a rewrite needs (chain tables, derived
+// tables), a streaming query's check and delta (sql/incremental.h,
+// sql/delta_rewrite.h), and `_block_num` / `block_num()` in batch queries
+// (sql/block_names.h).
+#include "common/log.h"
+#include "sql/block_names.h"
+#include "sql/delta_rewrite.h"
+#include "sql/engine.h"
+#include "sql/parse_tree.h"
+#include "sql/sandbox.h"
+
+namespace sluice::sql {
+
+using json = nlohmann::json;
+
+Relations Engine::relations() const {
+  Relations r;
+  r.chain_table = [this](const std::string& catalog, const std::string& schema,
+                         const std::string& table) -> std::optional<ChainTable> {
+    if (!catalog.empty() && tree::Lower(catalog) != tree::Lower(catalog_)) return std::nullopt;
+    for (const auto& [name, store] : datasets_) {
+      if (tree::Lower(name) != tree::Lower(schema)) continue;
+      for (const auto& t : store->snapshot()->tables) {
+        if (tree::Lower(t.name) == tree::Lower(table)) return ChainTable{name, t.name};
+      }
+    }
+    return std::nullopt;
+  };
+  r.view_tree = [this](const std::string& schema,
+                       const std::string& table) -> std::optional<nlohmann::json> {
+    const std::string key = tree::Lower(schema + "." + table);
+    for (const auto& [name, t] : derived_trees_) {
+      if (tree::Lower(name) == key) return t;
+    }
+    return std::nullopt;
+  };
+  return r;
+}
+
+arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
+  ARROW_RETURN_NOT_OK(CheckTableFunctions(parsed));
+  const Relations relations = engine_->relations();
+  IncrementalContext ctx;
+  ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
+  ctx.view_tree = relations.view_tree;
+  StreamingCheck check;
+  ARROW_RETURN_NOT_OK(CheckIncremental(parsed, ctx, &check.info));
+  ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
+  checked_sql_ = sql;  // the sandbox passed: Prepare/Execute need not parse it again
+  checked_tree_ = parsed;
+  if (check.info.tables.size() <= 1 && !check.info.has_block_grouping) return check;
+
+  // The delta query: normalized, block names, delta (sql/delta_rewrite.h).
+  json delta_tree = parsed;
+  ARROW_ASSIGN_OR_RAISE(json* root, tree::MutableRootNode(delta_tree));
+  NormalizeOptions normalize;
+  normalize.predicates_to_where = true;
+  ARROW_RETURN_NOT_OK(NormalizeQuery(root, relations, normalize));
+  BlockNameOptions names;
+  names.is_aggregate = ctx.is_aggregate;
+  names.top_block = true;
+  ARROW_RETURN_NOT_OK(RewriteBlockNames(root, relations, names, &check.ordered));
+  DeltaOptions delta;
+  delta.is_aggregate = ctx.is_aggregate;
+  delta.ordered = check.ordered;
+  ARROW_ASSIGN_OR_RAISE(*root, DeltaQuery(*root, relations, delta));
+  ARROW_ASSIGN_OR_RAISE(check.delta_sql, tree::Deparse(conn_.get(), delta_tree));
+  LOG_DEBUG("streaming delta of {}: {}", sql, check.delta_sql);
+  return check;
+}
+
+arrow::Result<std::string> Session::EngineSql(const std::string& sql, const nlohmann::json& parsed) {
+  if (!UsesBlockNames(parsed)) return sql;
+  json rewritten = parsed;
+  ARROW_ASSIGN_OR_RAISE(json* root, tree::MutableRootNode(rewritten));
+  const Relations relations = engine_->relations();
+  ARROW_RETURN_NOT_OK(NormalizeQuery(root, relations, NormalizeOptions{}));
+  BlockNameOptions names;
+  names.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
+  ARROW_RETURN_NOT_OK(RewriteBlockNames(root, relations, names));
+  return tree::Deparse(conn_.get(), rewritten);
+}
+
+}  // namespace sluice::sql
