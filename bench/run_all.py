@@ -36,6 +36,7 @@ SIZES = {
 }
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
+MEASURED = ROOT / "bench" / "MEASURED.md"
 
 
 def machine() -> str:
@@ -372,6 +373,8 @@ def report(r: dict) -> str:
 
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]
+    if MEASURED.exists():
+        lines += [MEASURED.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ random gaps of 50-150 ms after the previous one reached every client. The time i
 extractor noticing the block (poll_interval_secs), fetching, storing (fsync),
 and the microbatch query.
 
-    .venv/bin/python bench/stream_latency.py --clients 1 100 [--blocks 30]
+    .venv/bin/python bench/stream_latency.py --clients 1 100 [--blocks 30] [--sql SQL]
 
 Before/after comparisons on a noisy machine: `--bin A --bin B --runs 3` runs
 the binaries in turn (A, B, A, B, …) for each client count and prints, per
@@ -37,9 +37,10 @@ from sluice_harness import Anvil, Server, rpc  # noqa: E402
 SQL = b"SELECT block_num, hash FROM eth_rpc.blocks SETTINGS stream = true"
 
 
-def follow(location: str, arrivals: dict, ready: threading.Event, stop: threading.Event):
+def follow(location: str, arrivals: dict, ready: threading.Event, stop: threading.Event,
+           sql: bytes = SQL):
     client = flight.connect(location)
-    info = client.get_flight_info(flight.FlightDescriptor.for_command(SQL))
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql))
     reader = client.do_get(info.endpoints[0].ticket)
     ready.set()
     try:
@@ -54,7 +55,8 @@ def follow(location: str, arrivals: dict, ready: threading.Event, stop: threadin
         pass
 
 
-def run(clients: int, blocks: int, server_args: tuple = (), binary: str | None = None) -> list[float]:
+def run(clients: int, blocks: int, server_args: tuple = (), binary: str | None = None,
+        sql: bytes = SQL) -> list[float]:
     if binary:
         sluice_harness.SLUICE = Path(binary)
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +70,7 @@ def run(clients: int, blocks: int, server_args: tuple = (), binary: str | None =
         threads = []
         for i in range(clients):
             ready = threading.Event()
-            t = threading.Thread(target=follow, args=(srv.location, arrivals[i], ready, stop),
+            t = threading.Thread(target=follow, args=(srv.location, arrivals[i], ready, stop, sql),
                                  daemon=True)
             t.start()
             ready.wait(30)
@@ -117,13 +119,17 @@ def main() -> None:
                    help="a sluice binary to measure (repeat to compare, run in turn); "
                         "default build/sluice")
     p.add_argument("--runs", type=int, default=1, help="runs per binary and client count")
+    p.add_argument("--sql", default=SQL.decode(),
+                   help="the streaming query (its result must have a block_num column), e.g. "
+                        "the parent/child self-join of blocks")
     args = p.parse_args()
     bins = args.bin or [None]
     results: dict = {}
     for c in args.clients:
         for r in range(args.runs):
             for b in bins:
-                stats = percentiles(run(c, args.blocks, tuple(args.server_args.split()), b))
+                stats = percentiles(run(c, args.blocks, tuple(args.server_args.split()), b,
+                                        args.sql.encode()))
                 results.setdefault((b, c), []).append(stats)
                 print(json.dumps({"clients": c, **({"bin": b, "run": r + 1} if args.bin or
                                                     args.runs > 1 else {}), **stats}), flush=True)
