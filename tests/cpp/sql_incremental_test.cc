@@ -557,6 +557,90 @@ IncrementalInfo InfoOf(const std::string& sql) {
   return info;
 }
 
+TEST_F(Incremental, ExistsAndInStreamUnderAndOr) {
+  auto info = ExpectAccepted(
+      "SELECT * FROM eth_rpc.blocks b WHERE EXISTS (SELECT 1 FROM eth_rpc.logs l "
+      "WHERE l.block_num = b.block_num + 1)");
+  EXPECT_TRUE(info.late_rows);
+  EXPECT_EQ(info.tables, (std::vector<TableReference>{Table("eth_rpc", "blocks", "b"),
+                                                      Table("eth_rpc", "logs", "l")}));
+  ExpectAccepted("SELECT * FROM eth_rpc.transactions WHERE gas_used > 1 OR tx_hash IN "
+                 "(SELECT tx_hash FROM eth_rpc.logs)");
+  ExpectAccepted("SELECT * FROM eth_rpc.transactions t JOIN eth_rpc.blocks b ON "
+                 "b.block_num = t.block_num AND EXISTS (SELECT 1 FROM eth_rpc.logs l WHERE "
+                 "l.tx_hash = t.tx_hash)");
+  // A subquery over no chain table is a constant: anywhere, and rows are not late.
+  EXPECT_FALSE(ExpectAccepted("SELECT block_num IN (SELECT unnest([1, 2])) FROM eth_rpc.blocks")
+                   .late_rows);
+}
+
+TEST_F(Incremental, NegatedAndScalarSubqueriesOverChainTablesAreRefused) {
+  ExpectRejected("SELECT * FROM eth_rpc.blocks b WHERE NOT EXISTS (SELECT 1 FROM eth_rpc.logs l "
+                 "WHERE l.block_num = b.block_num)",
+                 "NonIncrementalOp: NOT EXISTS requires knowing that no matching row arrives in "
+                 "a later block");
+  ExpectRejected("SELECT * FROM eth_rpc.transactions WHERE tx_hash NOT IN "
+                 "(SELECT tx_hash FROM eth_rpc.logs)",
+                 "NonIncrementalOp: NOT IN (subquery) requires knowing that no matching row "
+                 "arrives in a later block");
+  ExpectRejected("SELECT * FROM eth_rpc.blocks WHERE gas_used > ALL (SELECT gas_used FROM "
+                 "eth_rpc.transactions)",
+                 "NonIncrementalOp: ALL (subquery) requires comparing with every row, including "
+                 "those of later blocks");
+  ExpectRejected("SELECT block_num, (SELECT hash FROM eth_rpc.blocks b WHERE b.block_num = "
+                 "l.block_num) FROM eth_rpc.logs l",
+                 "NonIncrementalOp: a scalar subquery over chain tables requires its value over "
+                 "all blocks, which a later block may change (in the select list)");
+  ExpectRejected("SELECT block_num, EXISTS (SELECT 1 FROM eth_rpc.logs l WHERE l.tx_hash = "
+                 "t.tx_hash) FROM eth_rpc.transactions t",
+                 "NonIncrementalOp: a subquery over chain tables here (in the select list) "
+                 "requires its answer over all blocks, which a later block may change; EXISTS "
+                 "and IN (subquery) stream in WHERE, under AND and OR");
+  ExpectRejected("SELECT * FROM eth_rpc.blocks b WHERE CASE WHEN EXISTS (SELECT 1 FROM "
+                 "eth_rpc.logs) THEN true END",
+                 "NonIncrementalOp: a subquery over chain tables here (in WHERE) requires its "
+                 "answer over all blocks, which a later block may change; EXISTS and IN "
+                 "(subquery) stream in WHERE, under AND and OR");
+  ExpectRejected("SELECT block_num, count(*) FROM eth_rpc.blocks b WHERE EXISTS (SELECT 1 FROM "
+                 "eth_rpc.logs l WHERE l.block_num = b.block_num + 1) GROUP BY block_num",
+                 "NonIncrementalOp: GROUP BY block_num over EXISTS or IN (subquery) requires "
+                 "knowing a block's rows when it closes, but a row can qualify when a later "
+                 "block adds its match");
+}
+
+TEST_F(Incremental, GroupingByTheJoinedRowsBlock) {
+  auto info = ExpectAccepted(
+      "SELECT block_num(), count(*) FROM eth_rpc.transactions a JOIN eth_rpc.transactions b "
+      "ON a.\"from\" = b.\"from\" GROUP BY block_num()");
+  EXPECT_TRUE(info.has_block_grouping);
+  ExpectAccepted(
+      "SELECT DISTINCT ON (block_num()) block_num(), parent_num FROM (SELECT child.block_num, "
+      "parent.block_num AS parent_num FROM eth_rpc.blocks child JOIN eth_rpc.blocks parent ON "
+      "child.parent_hash = parent.hash UNION ALL SELECT child.block_num, parent.block_num AS "
+      "parent_num FROM eth_rpc.blocks child JOIN eth_rpc.blocks parent ON child.parent_hash = "
+      "parent.hash)");
+  // Through a subquery's column that is its rows' block, by position through UNION ALL.
+  ExpectAccepted(
+      "SELECT DISTINCT ON (_block_num) _block_num, block_num FROM (SELECT _block_num, block_num "
+      "FROM eth_rpc.blocks UNION ALL SELECT _block_num, block_num FROM eth_rpc.blocks)");
+  ExpectAccepted("SELECT k, count(*) FROM (SELECT block_num() AS k FROM eth_rpc.blocks a JOIN "
+                 "eth_rpc.blocks b ON a.miner = b.miner) GROUP BY k");
+  // A subquery's block_num that is one side's block, not the joined row's.
+  ExpectRejected(
+      "SELECT block_num, count(*) FROM (SELECT a.block_num FROM eth_rpc.blocks a JOIN "
+      "eth_rpc.blocks b ON a.miner = b.miner) GROUP BY block_num",
+      kGroupByJoin);
+  // Columns swapped between UNION ALL branches are not the block.
+  ExpectRejected(
+      "SELECT DISTINCT ON (x) x FROM (SELECT block_num AS x, gas_used AS y FROM eth_rpc.blocks "
+      "UNION ALL SELECT gas_used AS x, block_num AS y FROM eth_rpc.blocks)",
+      "NonIncrementalOp: DISTINCT ON requires global deduplication state unless one of its keys "
+      "is block_num");
+  ExpectRejected("SELECT block_num FROM eth_rpc.blocks UNION ALL SELECT 1",
+                 "NonIncrementalOp: a UNION ALL branch that reads no chain table has no block to "
+                 "send its rows in");
+}
+
 }  // namespace
 
 TEST(IncrementalJoins, BlockAlignedJoinsAreRecognized) {
