@@ -54,7 +54,7 @@ TOKEN_UNIT = 10**18
 INITIAL_TOKENS = 1_000_000 * TOKEN_UNIT
 
 GAS_DEPLOY = 1_500_000
-GAS_CALL = 200_000
+GAS_CALL = 400_000  # geth --dev (latest forks) prices a first mint at ~250k
 GAS_FAIL = 100_000
 GAS_ETH = 21_000
 
