@@ -66,7 +66,7 @@ class Anvil:
     """An anvil node on a free port. `block_time` None: no mining (tests mine)."""
 
     def __init__(self, tmp: Path, block_time: Optional[float] = None, chain_id: int = 31337,
-                 genesis_timestamp: Optional[int] = None):
+                 genesis_timestamp: Optional[int] = None, extra: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--chain-id",
@@ -74,6 +74,7 @@ class Anvil:
         args += ["--block-time", str(block_time)] if block_time else ["--no-mining"]
         if genesis_timestamp is not None:  # two anvils started in one second share a genesis
             args += ["--timestamp", str(genesis_timestamp)]
+        args += list(extra)  # e.g. ("--hardfork", "berlin")
         self.log = open(tmp / f"anvil-{self.port}.log", "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: rpc(self.url, "eth_chainId", timeout=1), 30, "anvil to start")
