@@ -51,7 +51,7 @@ class RpcErrorDetail : public arrow::StatusDetail {
 
   explicit RpcErrorDetail(RpcErrorKind kind) : kind(kind) {}
   const char* type_id() const override { return kTypeId; }
-  std::string ToString() const override { return RpcErrorKindName(kind); }
+  std::string ToString() const override { return std::string("rpc_error=") + RpcErrorKindName(kind); }
 
   RpcErrorKind kind;
   int http_status = 0;   ///< the HTTP status when there was one (0: none)

@@ -117,8 +117,8 @@ class Geth:
         args = [str(GETH), "--dev", "--dev.period", str(period), "--datadir", str(self.datadir),
                 "--http", "--http.addr", "127.0.0.1", "--http.port", str(self.port),
                 "--http.api", "eth,net,web3,debug,dev,txpool", "--ipcdisable", "--nodiscover",
-                "--maxpeers", "0", "--port", str(free_port()), "--authrpc.port",
-                str(free_port()), "--verbosity", "2", *extra]
+                "--maxpeers", "0", "--port", "0", "--authrpc.port", "0", "--verbosity", "2",
+                *extra]
         self.log = open(tmp / f"geth-{self.port}.log", "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: rpc(self.url, "eth_chainId", timeout=1), 60, "geth to start")

@@ -118,7 +118,7 @@ def test_batches_too_large_for_real_geth_are_split_and_remembered(tmp_path):
     large"), a batch whose answer passes the byte limit comes back partial
     ("response too large" for the rest): both are split, the size remembered."""
     geth = Geth(tmp_path, period=1, extra=("--rpc.batch-request-limit", "8",
-                                            "--rpc.batch-response-max-size", "6000"))
+                                            "--rpc.batch-response-max-size", "20000"))
     try:
         geth.traffic(rounds=8, txs_per_block=6)
         srv = Server(tmp_path / "data", geth.url, "--rpc-batch-blocks", "40", "--dataset",
@@ -129,7 +129,8 @@ def test_batches_too_large_for_real_geth_are_split_and_remembered(tmp_path):
             limit = status["endpoints"][0]["batch_limit"]
             splits = status["batch_splits"]
             print(f"\ngeth batch limits: learnt {limit} calls per batch after {splits} splits")
-            assert limit is not None and limit <= 8
+            # Below the request limit: the partial answers ("response too large") lowered it.
+            assert limit is not None and 1 <= limit < 8
             assert splits >= 1
             # Remembered: more blocks (and a backfill after a restart of the chain's
             # following) need no more splits.
@@ -137,7 +138,8 @@ def test_batches_too_large_for_real_geth_are_split_and_remembered(tmp_path):
             srv.wait_head(geth.head(), dataset="geth_rpc")
             assert dataset_status(srv, "geth_rpc")["batch_splits"] == splits
             head = srv.stored_head("geth_rpc")
-            counts = assert_tables_equal_node(srv.client(), "geth_rpc", geth.url, 0, head)
+            counts = assert_tables_equal_node(srv.client(), "geth_rpc", geth.url, 0, head,
+                                              batches=False)
             assert counts["transactions"] >= 40
         finally:
             srv.stop()
