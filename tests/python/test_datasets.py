@@ -212,3 +212,19 @@ def test_a_failing_node_never_stalls_the_other_dataset(geth, make_anvil, tmp_pat
               f"in {time.monotonic() - t0:.1f}s")
     finally:
         srv.stop()
+
+
+def test_docs_list_every_dataset_setting():
+    """docs/datasets.md's table has every setting `sluice serve --help` marks (dataset)."""
+    import re
+    import subprocess
+
+    from sluice_harness import ROOT, SLUICE
+    help_text = subprocess.run([str(SLUICE), "serve", "--help"], capture_output=True, text=True,
+                               timeout=30).stdout
+    flags = re.findall(r"^\s*--([a-z0-9-]+)\s+\S+\s+\(dataset\)", help_text, re.M)
+    names = {f.replace("-", "_") for f in flags}
+    assert {"rpc_url", "network", "finality_tag", "rpc_receipts"} <= names, names
+    doc = (ROOT / "docs" / "datasets.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \| `", doc, re.M))
+    assert names <= documented, f"not in docs/datasets.md: {sorted(names - documented)}"
