@@ -13,8 +13,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-int64_t Ms(std::chrono::steady_clock::duration d) { return duration_cast<milliseconds>(d).count(); }
-
 Status RateLimitedStatus(const Status& last, std::chrono::steady_clock::duration wait) {
   auto detail = std::make_shared<RpcErrorDetail>(RpcErrorKind::kRateLimited);
   detail->retry_after = std::max(milliseconds(1), std::chrono::ceil<milliseconds>(wait));
