@@ -94,7 +94,7 @@ Status Extractor::CheckEndpoint(RpcClient* client, size_t endpoint) {
     if (!r.ok()) {
       if (!RefusesTag(r.status())) return CountRpc(r.status());
       return Fatal(Status::Invalid(
-          "dataset ", dataset, ": finality_tag \"", tag, "\" needs a node that knows the block "
+          "finality_tag \"", tag, "\" needs a node that knows the block "
           "tag \"", tag, "\" (eth_getBlockByNumber(\"", tag, "\")), but the node at ",
           RedactUrl(url), " refused it: ", r.status().message(),
           ". Use finality_depth instead, or a node that has the tag (post-merge)"));
