@@ -72,7 +72,7 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
   s->options_ = options;
   s->datasets_ = std::move(datasets);
   ListenOptions listen = options.listen;
-  listen.open_paths = {"/health", "/ready"};  // probes need no credentials
+  listen.open_paths = {"/health", "/ready", "/ready/"};  // probes need no credentials
   ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("admin", listen));
 
   auto& registry = *options.registry;
@@ -154,9 +154,11 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
       datasets[d.store->options().dataset] = r ? "not_ready" : "ready";
       if (r && !reason) reason = r;
     }
+    // Probes without credentials (when keys are configured) get the verdict only.
+    const bool authenticated = self->http_->Authenticated(req);
     json body = {{"status", reason ? "not_ready" : "ready"}};
-    if (reason && self->http_->Authenticated(req)) body["reason"] = *reason;
-    body["datasets"] = std::move(datasets);
+    if (reason && authenticated) body["reason"] = *reason;
+    if (authenticated) body["datasets"] = std::move(datasets);
     SendJson(res, reason ? 503 : 200, body);
   };
   svr.Get("/ready", [ready](const httplib::Request& req, httplib::Response& res) {

@@ -18,7 +18,8 @@
 //                  rows_sent, bytes_sent, microbatches}]}
 //
 // With API keys configured (ListenOptions::auth, docs/security.md), /health and
-// /ready stay open for probes (without credentials /ready omits its reason);
+// /ready stay open for probes (without credentials /ready omits its reason and
+// the datasets' verdicts);
 // every other path needs a key or token, else 401 UNAUTHENTICATED.
 //
 // The per-dataset metrics (stored head, node head, lag, reorgs, reorg depths, RPC
