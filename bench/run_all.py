@@ -209,7 +209,8 @@ def multichain_section(m: dict, cfg: dict) -> list[str]:
         f" {fmt(m['together_total_blocks_per_sec'])} |",
         "",
         f"Both chains together: {fmt(m['total_vs_one_alone'], 2)}× the blocks/s of one chain"
-        f" alone. (Filling the two nodes took {m['fill_seconds']:.0f} s.)",
+        f" alone. (Filling the two nodes took {m['fill_seconds']:.0f} s.)"
+        + (f" {m['note']}" if m.get("note") else ""),
         "",
     ]
 
