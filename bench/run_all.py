@@ -26,13 +26,16 @@ from common import ROOT
 import batch
 import client_memory
 import extraction
+import multichain
 import stream_latency
 
 SIZES = {
     "full": dict(rows=20_000_000, runs=3, ttfb_runs=7, ttfb_small=1_000_000, client_rows=10_000_000,
-                 clients=[1, 10, 100], tip_blocks=30, ext_blocks=10_000, ext_runs=3),
+                 clients=[1, 10, 100], tip_blocks=30, ext_blocks=10_000, ext_runs=3,
+                 multi_blocks=3000, multi_runs=2),
     "tiny": dict(rows=20_000, runs=2, ttfb_runs=2, ttfb_small=2_000, client_rows=10_000,
-                 clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1),
+                 clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1,
+                 multi_blocks=30, multi_runs=1),
 }
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
@@ -119,6 +122,9 @@ def run(size: str, out: Path) -> dict:
     step("extraction")
     results["extraction"] = extraction.run(cfg["ext_blocks"], cfg["ext_runs"])
 
+    step("extraction of two chains at once")
+    results["multichain"] = multichain.run(cfg["multi_blocks"], cfg["multi_runs"])
+
     results["total_seconds"] = time.monotonic() - t_start
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(report(results))
@@ -177,6 +183,37 @@ def summary_table(r: dict) -> list[str]:
     for name, got, target, ok in rows:
         out.append(f"| {name} | {got} | {target} | {'—' if ok is None else verdict(ok)} |")
     return out
+
+
+def multichain_section(m: dict, cfg: dict) -> list[str]:
+    """Section 7: two chains extracted at once by one server, against each alone."""
+    a, t = m["alone_blocks_per_sec"], m["together_blocks_per_sec"]
+    return [
+        "## 7. Extraction of two chains at once",
+        "",
+        f"Two real anvil nodes filled alike ({m['blocks']:,} blocks of {m['txs_per_block']}"
+        " transactions, half emitting a log), backfilled into empty data directories: each"
+        " chain alone by a server with one dataset, then both at once by one server with two"
+        " `[[datasets]]` (docs/datasets.md), each with its own extractor"
+        f" ({m['rpc_batch_blocks']} blocks a batch request, {m['rpc_max_in_flight']} in flight)."
+        " Timed from the process start until a query sees each chain's last block. Runs"
+        " alternate. Nothing is a target here: the question is whether two chains share the"
+        " machine or get in each other's way.",
+        "",
+        f"Command: `.venv/bin/python bench/multichain.py --blocks {cfg.get('multi_blocks', m['blocks'])}"
+        f" --runs {cfg.get('multi_runs', 1)}`",
+        "",
+        "| | chain a, blocks/s | chain b, blocks/s | both chains, blocks/s |",
+        "|---|---|---|---|",
+        f"| each alone | {fmt(a['chain_a'])} | {fmt(a['chain_b'])} | |",
+        f"| both at once | {fmt(t['chain_a'])} | {fmt(t['chain_b'])} |"
+        f" {fmt(m['together_total_blocks_per_sec'])} |",
+        "",
+        f"Both chains together: {fmt(m['total_vs_one_alone'], 2)}× the blocks/s of one chain"
+        f" alone. (Filling the two nodes took {m['fill_seconds']:.0f} s.)"
+        + (f" {m['note']}" if m.get("note") else ""),
+        "",
+    ]
 
 
 def report(r: dict) -> str:
@@ -370,6 +407,9 @@ def report(r: dict) -> str:
                      f" {cpp['rss_growth_bytes'] / 2**20:.1f} | ≤ 64 MB |"
                      f" {verdict(cpp['rss_growth_bytes'] <= 64 * 2**20)} |")
     lines.append("")
+
+    if "multichain" in r:
+        lines += multichain_section(r["multichain"], cfg)
 
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]

@@ -7,6 +7,7 @@
 #   .venv/            Python virtual environment (pyarrow: Arrow C++ headers + libs)
 #   .deps/duckdb/     libduckdb.so + duckdb.h (DuckDB C API)
 #   .deps/anvil       the anvil binary (local Ethereum node)
+#   .deps/geth        geth, built from the Go module proxy (go install; needs Go >= 1.24)
 #   .deps/contracts/  compiled demo contracts (built by demo/build_contracts.sh)
 set -euo pipefail
 
@@ -24,6 +25,9 @@ DUCKDB_SRC_SHA256=5bb967dcbcd517670ba5f169f238fb9d6787e53752c60ebe24386169d76941
 ANVIL_VERSION=1.7.1
 ANVIL_PKG="@foundry-rs/anvil-linux-amd64@1.7.1"
 ANVIL_SHA256=5727dd8f08f3bf6dde4ec1d9832e87c43f9315ef824bff1ab18486bf51bc7af3
+# geth: built once with `go install` (the module proxy checks the module's hashes
+# against the checksum database), cached in $CACHE/geth-$GETH_VERSION.
+GETH_VERSION=1.17.10
 
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
@@ -84,6 +88,25 @@ if [ ! -f "$ANVIL_DIR/.ok" ]; then
 fi
 chmod +x "$ANVIL_DIR/package/bin/anvil"
 ln -sfn "$ANVIL_DIR/package/bin/anvil" "$ROOT/.deps/anvil"
+
+# ---- geth (go install from the Go module proxy; about 10 minutes the first time) --
+GETH_DIR="$CACHE/geth-$GETH_VERSION"
+geth_ok() {
+  local out
+  out="$("$GETH_DIR/bin/geth" version 2>/dev/null)" || return 1
+  grep -qx "Version: $GETH_VERSION-stable" <<<"$out"
+}
+if ! geth_ok; then
+  GO="$(command -v go || true)"
+  [ -z "$GO" ] && [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go
+  [ -n "$GO" ] || { log "geth $GETH_VERSION needs Go (>= 1.24) to build: install Go, or put it on PATH"; exit 1; }
+  log "building geth $GETH_VERSION with $("$GO" version | cut -d' ' -f3) (once; cached in $GETH_DIR)"
+  mkdir -p "$GETH_DIR/bin" "$CACHE/go"
+  GOPATH="$CACHE/go" GOBIN="$GETH_DIR/bin" GOFLAGS=-modcacherw \
+    nice "$GO" install "github.com/ethereum/go-ethereum/cmd/geth@v$GETH_VERSION"
+  geth_ok || { log "geth built in $GETH_DIR/bin does not say version $GETH_VERSION"; exit 1; }
+fi
+ln -sfn "$GETH_DIR/bin/geth" "$ROOT/.deps/geth"
 
 # ---- Python virtual environment -----------------------------------------------
 VENV="$ROOT/.venv"

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "arrow/flight/server.h"
 #include "cli/commands.h"
@@ -100,6 +101,82 @@ arrow::Result<std::shared_ptr<common::Authenticator>> MakeAuthenticator(const Co
   return common::Authenticator::Make(std::move(options));
 }
 
+std::chrono::milliseconds Millis(double secs) {
+  return std::chrono::milliseconds(static_cast<int64_t>(secs * 1000.0 + 0.5));
+}
+
+// The extractor options of a dataset's settings (common/config.h).
+ingest::ExtractorOptions ExtractorOptionsOf(const DatasetConfig& d) {
+  ingest::ExtractorOptions ex;
+  ex.node.urls = d.rpc_url;
+  ex.node.request_timeout = Millis(d.rpc_timeout_secs);
+  ex.node.failback = Millis(d.rpc_failback_secs);
+  ex.node.retry_after_max = Millis(d.rpc_retry_after_max_secs);
+  ex.node.max_batch_calls = static_cast<uint32_t>(d.rpc_batch_max_calls);
+  ex.node.max_requests_per_sec = d.rpc_max_requests_per_sec;
+  ex.receipts = d.rpc_receipts == "block"         ? ingest::ReceiptsMode::kBlock
+                : d.rpc_receipts == "transaction" ? ingest::ReceiptsMode::kTransaction
+                                                  : ingest::ReceiptsMode::kAuto;
+  const std::string tag = d.EffectiveFinalityTag();
+  ex.finality = tag == "finalized" ? ingest::FinalityTag::kFinalized
+                : tag == "safe"    ? ingest::FinalityTag::kSafe
+                                   : ingest::FinalityTag::kLatest;
+  ex.start_block = static_cast<uint64_t>(d.start_block);
+  ex.batch_blocks = static_cast<uint32_t>(d.rpc_batch_blocks);
+  ex.max_in_flight = static_cast<uint32_t>(d.rpc_max_in_flight);
+  ex.finality_depth = static_cast<uint64_t>(d.finality_depth);
+  ex.max_reorg_depth = static_cast<uint32_t>(d.max_reorg_depth);
+  ex.poll_interval = Millis(d.poll_interval_secs);
+  return ex;
+}
+
+// Start every extractor; their start checks (each waiting up to its
+// start_timeout for its node) run side by side. A refusal (another chain, an
+// unknown finality tag) stops the server with the dataset's name; an unreachable
+// node does not.
+arrow::Status StartExtractors(const std::vector<DatasetConfig>& datasets,
+                              std::vector<std::unique_ptr<ingest::Extractor>>& extractors) {
+  std::vector<arrow::Status> results(extractors.size());
+  std::vector<std::thread> starts;
+  for (size_t i = 0; i < extractors.size(); ++i) {
+    if (!extractors[i]) continue;
+    starts.emplace_back([&, i] { results[i] = extractors[i]->Start(); });
+  }
+  for (auto& t : starts) t.join();
+  for (size_t i = 0; i < extractors.size(); ++i) {
+    if (!results[i].ok()) {
+      for (auto& ex : extractors) {
+        if (ex) ex->Stop();
+      }
+      return results[i].WithMessage("dataset ", datasets[i].dataset, ": ",
+                                    results[i].message());
+    }
+  }
+  return arrow::Status::OK();
+}
+
+http::ExtractionStatus ExtractionStatusOf(const ingest::Extractor& ex) {
+  http::ExtractionStatus s;
+  s.running = ex.running();
+  s.failed = ex.failed();
+  s.node_head = ex.node_head();
+  s.last_error = ex.last_error();
+  s.rpc_errors = ex.rpc_errors();
+  s.reorgs = ex.reorgs();
+  s.consecutive_failures = ex.consecutive_failures();
+  s.receipts = ex.receipts_mode() == ingest::ReceiptsMode::kBlock ? "eth_getBlockReceipts"
+                                                                 : "eth_getTransactionReceipt";
+  const auto counters = ex.node_counters();
+  s.failovers = counters.failovers;
+  s.rate_limited = counters.rate_limited;
+  s.batch_splits = counters.batch_splits;
+  for (const auto& e : ex.endpoints()) {
+    s.endpoints.push_back({e.url, e.state, e.last_error, e.batch_limit, e.requests, e.failures,
+                           e.rate_limited});
+  }
+  return s;
+}
+
 arrow::Status Serve(const Config& config) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
@@ -121,15 +198,24 @@ arrow::Status Serve(const Config& config) {
       std::chrono::milliseconds(static_cast<int64_t>(config.query_timeout_secs * 1000.0 + 0.5));
   common::Limits limits(limits_options);  // outlives the servers below
 
-  storage::StoreOptions store_options;
-  store_options.data_dir = config.data_dir;
-  store_options.dataset = config.dataset;
-  store_options.network = config.network;
-  store_options.tables = ingest::EvmTables();
-  ARROW_ASSIGN_OR_RAISE(auto store, storage::BlockStore::Open(store_options));
-  if (auto head = store->head()) {
-    LOG_INFO("dataset {}: blocks {}..{} stored in {}", config.dataset,
-             store->snapshot()->range->start, head->number, config.data_dir);
+  // Every dataset: its store under data_dir, its tables in the engine.
+  const std::vector<DatasetConfig> datasets = config.Datasets();
+  std::vector<std::unique_ptr<storage::BlockStore>> stores;
+  for (const auto& d : datasets) {
+    storage::StoreOptions store_options;
+    store_options.data_dir = config.data_dir;
+    store_options.dataset = d.dataset;
+    store_options.network = d.network;
+    store_options.tables = ingest::EvmTables();
+    auto store = storage::BlockStore::Open(store_options);
+    if (!store.ok()) {
+      return store.status().WithMessage("dataset ", d.dataset, ": ", store.status().message());
+    }
+    if (auto head = (*store)->head()) {
+      LOG_INFO("dataset {}: blocks {}..{} stored in {}", d.dataset,
+               (*store)->snapshot()->range->start, head->number, config.data_dir);
+    }
+    stores.push_back(std::move(*store));
   }
 
   sql::EngineOptions engine_options;
@@ -139,26 +225,20 @@ arrow::Status Serve(const Config& config) {
   engine_options.direct_scan = config.direct_scan;
   engine_options.scan_cache_max_mb = config.scan_cache_max_mb;
   ARROW_ASSIGN_OR_RAISE(auto engine, sql::Engine::Make(engine_options));
-  ARROW_RETURN_NOT_OK(engine->AddDataset(store.get()));
+  for (const auto& store : stores) ARROW_RETURN_NOT_OK(engine->AddDataset(store.get()));
   for (const auto& d : config.derived_tables) {
     ARROW_RETURN_NOT_OK(engine->AddDerivedTable(d.name, d.sql));
   }
 
-  std::unique_ptr<ingest::Extractor> extractor;
-  if (config.extract) {
-    ingest::ExtractorOptions ex;
-    ex.rpc_url = config.rpc_url;
-    ex.start_block = static_cast<uint64_t>(config.start_block);
-    ex.batch_blocks = static_cast<uint32_t>(config.rpc_batch_blocks);
-    ex.max_in_flight = static_cast<uint32_t>(config.rpc_max_in_flight);
-    ex.finality_depth = static_cast<uint64_t>(config.finality_depth);
-    ex.finalized_only = config.finalized_only;
-    ex.max_reorg_depth = static_cast<uint32_t>(config.max_reorg_depth);
-    ex.poll_interval = std::chrono::milliseconds(
-        static_cast<int64_t>(config.poll_interval_secs * 1000.0 + 0.5));
-    ARROW_ASSIGN_OR_RAISE(extractor, ingest::Extractor::Make(ex, store.get()));
-    ARROW_RETURN_NOT_OK(extractor->Start());
+  // One extractor per dataset, each with its own threads and node connections: a
+  // failing node of one chain never holds up another's.
+  std::vector<std::unique_ptr<ingest::Extractor>> extractors(datasets.size());
+  for (size_t i = 0; i < datasets.size(); ++i) {
+    if (!datasets[i].extract) continue;
+    ARROW_ASSIGN_OR_RAISE(extractors[i],
+                          ingest::Extractor::Make(ExtractorOptionsOf(datasets[i]), stores[i].get()));
   }
+  ARROW_RETURN_NOT_OK(StartExtractors(datasets, extractors));
 
   ARROW_ASSIGN_OR_RAISE(auto signer, flight::TicketSigner::Make(
                                          config.ticket_secret,
@@ -204,23 +284,16 @@ arrow::Status Serve(const Config& config) {
   admin_options.listen.tls_cert_file = config.tls_cert_file;
   admin_options.listen.tls_key_file = config.tls_key_file;
   admin_options.listen.auth = auth;
-  http::AdminDataset dataset;
-  dataset.store = store.get();
-  if (extractor) {
-    const ingest::Extractor* ex = extractor.get();  // outlives the admin server
-    dataset.extraction = [ex] {
-      http::ExtractionStatus s;
-      s.running = ex->running();
-      s.failed = ex->failed();
-      s.node_head = ex->node_head();
-      s.last_error = ex->last_error();
-      s.rpc_errors = ex->rpc_errors();
-      s.reorgs = ex->reorgs();
-      s.consecutive_failures = ex->consecutive_failures();
-      return s;
-    };
+  std::vector<http::AdminDataset> admin_datasets;
+  for (size_t i = 0; i < datasets.size(); ++i) {
+    http::AdminDataset dataset;
+    dataset.store = stores[i].get();
+    if (const ingest::Extractor* ex = extractors[i].get()) {  // outlives the admin server
+      dataset.extraction = [ex] { return ExtractionStatusOf(*ex); };
+    }
+    admin_datasets.push_back(std::move(dataset));
   }
-  ARROW_ASSIGN_OR_RAISE(auto admin, http::AdminServer::Make(admin_options, {dataset}));
+  ARROW_ASSIGN_OR_RAISE(auto admin, http::AdminServer::Make(admin_options, admin_datasets));
   jsonl->Start();
   admin->Start();
 
@@ -238,13 +311,19 @@ arrow::Status Serve(const Config& config) {
   } else {
     LOG_INFO("authentication off: no API keys configured (docs/security.md)");
   }
-  LOG_INFO("serving dataset {} (network {}): flight port {}, jsonl port {}, admin port {}",
-           config.dataset, config.network, service.port(), jsonl->port(), admin->port());
+  for (const auto& d : datasets) {
+    LOG_INFO("serving dataset {} (network {}){}", d.dataset, d.network,
+             d.extract ? "" : " without extraction");
+  }
+  LOG_INFO("flight port {}, jsonl port {}, admin port {}", service.port(), jsonl->port(),
+           admin->port());
   ARROW_RETURN_NOT_OK(service.Serve());
   LOG_INFO("shutting down");
   jsonl->Stop();
   admin->Stop();
-  if (extractor) extractor->Stop();
+  for (auto& ex : extractors) {
+    if (ex) ex->Stop();
+  }
   return arrow::Status::OK();
 }
 
@@ -252,7 +331,10 @@ arrow::Status Serve(const Config& config) {
 
 void AddServeCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
-      "serve", "Extract the chain from the node and serve SQL over Arrow Flight");
+      "serve",
+      "Extract chains from their nodes and serve SQL over Arrow Flight. Settings marked "
+      "(dataset) belong to each dataset: as flags they set the one dataset of the shorthand, or "
+      "the defaults of the config file's [[datasets]] tables (docs/datasets.md)");
   auto config_file = std::make_shared<std::string>();
   auto flags = std::make_shared<std::map<std::string, std::string>>();
   cmd->add_option("--config", *config_file,
@@ -260,8 +342,12 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   for (const auto& s : Settings()) {
     auto* opt = cmd->add_option_function<std::string>(
         "--" + Dashed(s.name), [flags, name = s.name](const std::string& v) { (*flags)[name] = v; },
-        s.description + " [" + s.type + ", default " + s.default_str + "]");
-    opt->type_name(s.type == "string" ? "TEXT" : s.type == "boolean" ? "BOOL" : "NUMBER");
+        (s.per_dataset ? "(dataset) " : "") + s.description + " [" + s.type + ", default " +
+            s.default_str + "]");
+    opt->type_name(s.type == "string"    ? "TEXT"
+                   : s.type == "list"    ? "TEXT,..."
+                   : s.type == "boolean" ? "BOOL"
+                                         : "NUMBER");
   }
   cmd->callback([=] {
     Config config;

@@ -24,6 +24,9 @@
 //   sluice_reorgs_total                   counter  reorgs followed
 //   sluice_reorg_depth_blocks             histogram blocks each reorg replaced
 //   sluice_rpc_errors_total               counter  failed JSON-RPC attempts
+//   sluice_rpc_failovers_total            counter  moves to the next endpoint after a failure
+//   sluice_rpc_rate_limited_total         counter  "rate limited" answers (HTTP 429, …)
+//   sluice_rpc_batch_splits_total         counter  batches split after a "too large" answer
 #pragma once
 
 #include <string>
@@ -104,6 +107,16 @@ inline constexpr const char* kReorgDepthBlocksHelp =
 inline constexpr const char* kRpcErrorsTotal = "sluice_rpc_errors_total";
 inline constexpr const char* kRpcErrorsTotalHelp =
     "Failed JSON-RPC attempts to the node (calls and batches, retried)";
+
+inline constexpr const char* kRpcFailoversTotal = "sluice_rpc_failovers_total";
+inline constexpr const char* kRpcFailoversTotalHelp =
+    "Times extraction moved on to the next JSON-RPC endpoint after one failed";
+inline constexpr const char* kRpcRateLimitedTotal = "sluice_rpc_rate_limited_total";
+inline constexpr const char* kRpcRateLimitedTotalHelp =
+    "Answers of the node saying it is rate limited (HTTP 429, JSON-RPC 429/-32005/-32007)";
+inline constexpr const char* kRpcBatchSplitsTotal = "sluice_rpc_batch_splits_total";
+inline constexpr const char* kRpcBatchSplitsTotalHelp =
+    "JSON-RPC batches split after the node refused them for their size";
 
 /// \brief The buckets of sluice_reorg_depth_blocks: 1, 2, 4, … 256 (the default
 /// max_reorg_depth), 1024.

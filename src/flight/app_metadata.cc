@@ -27,9 +27,11 @@ nlohmann::json MakeCursor(const RangeInfo& range) {
 }
 
 std::vector<RangeInfo> SessionRanges(
-    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots) {
+    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots,
+    const std::set<std::string>& datasets) {
   std::vector<RangeInfo> out;
   for (const auto& [name, snap] : snapshots) {
+    if (!datasets.count(name)) continue;
     if (auto r = SnapshotRange(*snap)) out.push_back(*r);
   }
   return out;

@@ -15,7 +15,8 @@
 //
 // Batch queries: every data batch has ranges_complete false; a final empty batch
 // with kind "end" and ranges_complete true closes the answer. `ranges` is the
-// block range of each dataset the answer was computed from (the snapshot).
+// block range of each dataset the query reads (one per network), as the
+// snapshot held it; a query reading no chain table has none.
 //
 // Streaming queries (seed 001's four messages), per microbatch [S, E]:
 //   MicrobatchStart  empty batch, kind "microbatch_start", is_reorg true when the
@@ -31,6 +32,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,9 +54,11 @@ struct RangeInfo {
 /// \brief The range a snapshot covers (nullopt when it is empty).
 std::optional<RangeInfo> SnapshotRange(const storage::Snapshot& snapshot);
 
-/// \brief The ranges of every non-empty snapshot of a session.
+/// \brief The ranges of the non-empty snapshots of a session among `datasets`
+/// (the datasets a query reads): one range per network read.
 std::vector<RangeInfo> SessionRanges(
-    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots);
+    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots,
+    const std::set<std::string>& datasets);
 
 /// \brief The metadata object: ranges (and `range` when exactly one), flags, kind.
 nlohmann::json MakeAppMetadata(const std::vector<RangeInfo>& ranges, bool ranges_complete,

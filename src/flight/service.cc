@@ -43,7 +43,7 @@ class BatchQueryStream : public fl::FlightDataStream {
   BatchQueryStream(std::unique_ptr<sql::Session> session,
                    std::unique_ptr<sql::ResultReader> reader)
       : session_(std::move(session)), reader_(std::move(reader)) {
-    auto ranges = SessionRanges(session_->snapshots());
+    auto ranges = SessionRanges(session_->snapshots(), session_->DatasetsRead());
     data_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, false, false, "data").dump());
     end_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, true, false, "end").dump());
     producer_ = std::thread([this] { Produce(); });

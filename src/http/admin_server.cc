@@ -72,7 +72,7 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
   s->options_ = options;
   s->datasets_ = std::move(datasets);
   ListenOptions listen = options.listen;
-  listen.open_paths = {"/health", "/ready"};  // probes need no credentials
+  listen.open_paths = {"/health", "/ready", "/ready/"};  // probes need no credentials
   ARROW_ASSIGN_OR_RAISE(s->http_, HttpServer::Bind("admin", listen));
 
   auto& registry = *options.registry;
@@ -111,6 +111,21 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
           [extraction]() -> std::optional<double> {
             return static_cast<double>(extraction().rpc_errors);
           }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kRpcFailoversTotal, common::kRpcFailoversTotalHelp,
+          labels, [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().failovers);
+          }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kRpcRateLimitedTotal, common::kRpcRateLimitedTotalHelp,
+          labels, [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().rate_limited);
+          }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kRpcBatchSplitsTotal, common::kRpcBatchSplitsTotalHelp,
+          labels, [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().batch_splits);
+          }));
     }
     ObserveReorgDepths(store, &registry.GetHistogram(common::kReorgDepthBlocks,
                                                      common::kReorgDepthBlocksHelp,
@@ -121,24 +136,43 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
   AdminServer* self = s.get();
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     SendJson(res, 200,
-             {{"endpoints", {"/health", "/ready", "/metrics", "/datasets", "/streams"}}});
+             {{"endpoints", {"/health", "/ready", "/ready/<dataset>", "/metrics", "/datasets",
+                             "/datasets/<dataset>", "/streams"}}});
   });
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     SendJson(res, 200, {{"status", "ok"}});
   });
-  svr.Get("/ready", [self](const httplib::Request& req, httplib::Response& res) {
-    if (auto reason = self->NotReadyReason()) {
-      // Open to probes; the reason (the node's errors, which may name its URL)
-      // only with credentials when keys are configured.
-      if (!self->http_->Authenticated(req)) {
-        SendJson(res, 503, {{"status", "not_ready"}});
-        return;
-      }
-      SendJson(res, 503, {{"status", "not_ready"}, {"reason", *reason}});
-    } else {
-      SendJson(res, 200, {{"status", "ready"}});
+  // /ready and /ready/<dataset>: open to probes; the reason (the node's errors)
+  // only with credentials when keys are configured.
+  auto ready = [self](const httplib::Request& req, httplib::Response& res,
+                      const AdminDataset* only) {
+    json datasets = json::object();
+    std::optional<std::string> reason;
+    for (const auto& d : self->datasets_) {
+      if (only && only != &d) continue;
+      auto r = self->NotReadyReason(d);
+      datasets[d.store->options().dataset] = r ? "not_ready" : "ready";
+      if (r && !reason) reason = r;
     }
+    // Probes without credentials (when keys are configured) get the verdict only.
+    const bool authenticated = self->http_->Authenticated(req);
+    json body = {{"status", reason ? "not_ready" : "ready"}};
+    if (reason && authenticated) body["reason"] = *reason;
+    if (authenticated) body["datasets"] = std::move(datasets);
+    SendJson(res, reason ? 503 : 200, body);
+  };
+  svr.Get("/ready", [ready](const httplib::Request& req, httplib::Response& res) {
+    ready(req, res, nullptr);
   });
+  svr.Get(R"(/ready/([A-Za-z0-9_]+))",
+          [self, ready](const httplib::Request& req, httplib::Response& res) {
+            const AdminDataset* d = self->Find(req.matches[1]);
+            if (d == nullptr) {
+              SetError(&res, 404, "NOT_FOUND", "no dataset " + std::string(req.matches[1]));
+              return;
+            }
+            ready(req, res, d);
+          });
   svr.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
     res.set_content(self->options_.registry->RenderPrometheus(),
                     "text/plain; version=0.0.4; charset=utf-8");
@@ -146,6 +180,15 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
   svr.Get("/datasets", [self](const httplib::Request&, httplib::Response& res) {
     res.set_content(self->DatasetsJson(), "application/json");
   });
+  svr.Get(R"(/datasets/([A-Za-z0-9_]+))",
+          [self](const httplib::Request& req, httplib::Response& res) {
+            const AdminDataset* d = self->Find(req.matches[1]);
+            if (d == nullptr) {
+              SetError(&res, 404, "NOT_FOUND", "no dataset " + std::string(req.matches[1]));
+              return;
+            }
+            SendJson(res, 200, self->DatasetJson(*d));
+          });
   svr.Get("/streams", [self](const httplib::Request&, httplib::Response& res) {
     res.set_content(self->StreamsJson(), "application/json");
   });
@@ -154,7 +197,8 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     SetError(&res, res.status, res.status == 404 ? "NOT_FOUND" : "INVALID_ARGUMENT",
              "no such endpoint: " + req.method + " " + req.path +
-                 " (GET /health, /ready, /metrics, /datasets, /streams)");
+                 " (GET /health, /ready, /ready/<dataset>, /metrics, /datasets, "
+                 "/datasets/<dataset>, /streams)");
     return httplib::Server::HandlerResponse::Handled;
   }));
   return s;
@@ -164,59 +208,90 @@ AdminServer::~AdminServer() {
   if (http_) http_->Stop();
 }
 
-std::optional<std::string> AdminServer::NotReadyReason() const {
+const AdminDataset* AdminServer::Find(const std::string& name) const {
   for (const auto& d : datasets_) {
-    const std::string& name = d.store->options().dataset;
-    if (!d.extraction) continue;  // serves what is stored: ready
-    auto e = d.extraction();
-    auto with_error = [&](std::string what) {
-      if (!e.last_error.empty()) what += ": " + e.last_error;
-      return what;
-    };
-    if (e.failed) return with_error("dataset " + name + ": extraction stopped");
-    if (!e.running) return "dataset " + name + ": extraction is not running";
-    if (!e.node_head) return with_error("dataset " + name + ": the node has not answered yet");
-    if (e.consecutive_failures >= options_.max_consecutive_failures) {
-      return with_error("dataset " + name + ": the node is failing (" +
-                        std::to_string(e.consecutive_failures) + " attempts in a row)");
-    }
+    if (d.store->options().dataset == name) return &d;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> AdminServer::NotReadyReason(const AdminDataset& d) const {
+  const std::string& name = d.store->options().dataset;
+  if (!d.extraction) return std::nullopt;  // serves what is stored: ready
+  auto e = d.extraction();
+  auto with_error = [&](std::string what) {
+    if (!e.last_error.empty()) what += ": " + e.last_error;
+    return what;
+  };
+  if (e.failed) return with_error("dataset " + name + ": extraction stopped");
+  if (!e.running) return "dataset " + name + ": extraction is not running";
+  if (!e.node_head) return with_error("dataset " + name + ": the node has not answered yet");
+  if (e.consecutive_failures >= options_.max_consecutive_failures) {
+    return with_error("dataset " + name + ": the node is failing (" +
+                      std::to_string(e.consecutive_failures) + " attempts in a row)");
   }
   return std::nullopt;
 }
 
+std::optional<std::string> AdminServer::NotReadyReason() const {
+  for (const auto& d : datasets_) {
+    if (auto reason = NotReadyReason(d)) return reason;
+  }
+  return std::nullopt;
+}
+
+json AdminServer::DatasetJson(const AdminDataset& d) const {
+  auto snapshot = d.store->snapshot();
+  json tables = json::array();
+  for (const auto& t : snapshot->tables) tables.push_back(t.name);
+  json j = {{"name", snapshot->dataset}, {"network", snapshot->network}, {"tables", tables}};
+  std::optional<uint64_t> stored;
+  if (snapshot->range) {
+    stored = snapshot->range->end;
+    j["blocks"] = {{"start", snapshot->range->start}, {"end", snapshot->range->end}};
+    const auto* h = snapshot->Header(snapshot->range->end);
+    j["head"] = {{"number", snapshot->range->end},
+                 {"hash", h ? storage::HashToHex(h->hash) : std::string()},
+                 {"timestamp", h ? h->timestamp : 0}};
+  } else {
+    j["blocks"] = nullptr;
+    j["head"] = nullptr;
+  }
+  j["ready"] = !NotReadyReason(d).has_value();
+  j["extracting"] = static_cast<bool>(d.extraction);
+  if (d.extraction) {
+    auto e = d.extraction();
+    j["node_head"] = OrNull(e.node_head);
+    j["lag"] = OrNull(Lag(e.node_head, stored));
+    j["reorgs"] = e.reorgs;
+    j["rpc_errors"] = e.rpc_errors;
+    j["last_error"] = e.last_error.empty() ? json(nullptr) : json(e.last_error);
+    j["receipts"] = e.receipts;
+    j["failovers"] = e.failovers;
+    j["rate_limited"] = e.rate_limited;
+    j["batch_splits"] = e.batch_splits;
+    json endpoints = json::array();
+    for (const auto& ep : e.endpoints) {
+      endpoints.push_back({{"url", ep.url},
+                           {"state", ep.state},
+                           {"batch_limit", ep.batch_limit ? json(ep.batch_limit) : json(nullptr)},
+                           {"requests", ep.requests},
+                           {"failures", ep.failures},
+                           {"rate_limited", ep.rate_limited},
+                           {"last_error", ep.last_error.empty() ? json(nullptr)
+                                                                : json(ep.last_error)}});
+    }
+    j["endpoints"] = std::move(endpoints);
+  } else {
+    j["node_head"] = nullptr;
+    j["lag"] = nullptr;
+  }
+  return j;
+}
+
 std::string AdminServer::DatasetsJson() const {
   json list = json::array();
-  for (const auto& d : datasets_) {
-    auto snapshot = d.store->snapshot();
-    json tables = json::array();
-    for (const auto& t : snapshot->tables) tables.push_back(t.name);
-    json j = {{"name", snapshot->dataset}, {"network", snapshot->network}, {"tables", tables}};
-    std::optional<uint64_t> stored;
-    if (snapshot->range) {
-      stored = snapshot->range->end;
-      j["blocks"] = {{"start", snapshot->range->start}, {"end", snapshot->range->end}};
-      const auto* h = snapshot->Header(snapshot->range->end);
-      j["head"] = {{"number", snapshot->range->end},
-                   {"hash", h ? storage::HashToHex(h->hash) : std::string()},
-                   {"timestamp", h ? h->timestamp : 0}};
-    } else {
-      j["blocks"] = nullptr;
-      j["head"] = nullptr;
-    }
-    j["extracting"] = static_cast<bool>(d.extraction);
-    if (d.extraction) {
-      auto e = d.extraction();
-      j["node_head"] = OrNull(e.node_head);
-      j["lag"] = OrNull(Lag(e.node_head, stored));
-      j["reorgs"] = e.reorgs;
-      j["rpc_errors"] = e.rpc_errors;
-      j["last_error"] = e.last_error.empty() ? json(nullptr) : json(e.last_error);
-    } else {
-      j["node_head"] = nullptr;
-      j["lag"] = nullptr;
-    }
-    list.push_back(std::move(j));
-  }
+  for (const auto& d : datasets_) list.push_back(DatasetJson(d));
   return json({{"datasets", list}}).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

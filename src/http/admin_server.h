@@ -2,19 +2,24 @@
 // JSON views of the datasets and the open streams, over HTTP.
 //
 //   GET /health    200 {"status":"ok"} while the process serves
-//   GET /ready     200 {"status":"ready"} when every dataset's store is open and
-//                  its extractor runs, has reached the node, and the node is not
-//                  failing; else 503 {"status":"not_ready","reason":"…"} (e.g. the
+//   GET /ready     200 {"status":"ready","datasets":{name: "ready"|"not_ready"}}
+//                  when every dataset's store is open and its extractor runs, has
+//                  reached the node, and the node is not failing; else 503
+//                  {"status":"not_ready","reason":"…","datasets":{…}} (e.g. the
 //                  extractor's last error when the node is unreachable)
+//   GET /ready/<dataset>  the same verdict for one dataset (404 for an unknown one):
+//                  a probe of one chain, whatever the others do
 //   GET /metrics   every metric of common::Registry::Default() in the Prometheus
 //                  text format (names: common/server_metrics.h)
 //   GET /datasets  {"datasets":[{name, network, tables, blocks: {start, end}, head,
-//                  node_head, lag, …}]}
+//                  node_head, lag, ready, receipts, endpoints: [{url, state, …}], …}]}
+//   GET /datasets/<dataset>  one dataset's object (404 for an unknown one)
 //   GET /streams   {"streams":[{id, query, dataset, started_at, cursor, microbatch,
 //                  rows_sent, bytes_sent, microbatches}]}
 //
 // With API keys configured (ListenOptions::auth, docs/security.md), /health and
-// /ready stay open for probes (without credentials /ready omits its reason);
+// /ready stay open for probes (without credentials /ready omits its reason and
+// the datasets' verdicts);
 // every other path needs a key or token, else 401 UNAUTHENTICATED.
 //
 // The per-dataset metrics (stored head, node head, lag, reorgs, reorg depths, RPC
@@ -32,9 +37,19 @@
 #include "common/metrics.h"
 #include "common/stream_registry.h"
 #include "http/http_server.h"
+#include "nlohmann/json.hpp"
 #include "storage/block_store.h"
 
 namespace sluice::http {
+
+/// \brief One JSON-RPC endpoint of a dataset (ingest::EndpointStatus).
+struct EndpointInfo {
+  std::string url;    ///< scheme://host[:port] only: never the path, where API keys live
+  std::string state;  ///< "up", "down" or "rate_limited"
+  std::string last_error;
+  uint32_t batch_limit = 0;  ///< most calls per batch, learnt or configured (0: none)
+  uint64_t requests = 0, failures = 0, rate_limited = 0;
+};
 
 /// \brief What the admin API reads of a dataset's extraction (ingest::Extractor's
 /// accessors), at each request.
@@ -46,6 +61,11 @@ struct ExtractionStatus {
   uint64_t rpc_errors = 0;            ///< failed JSON-RPC attempts
   uint64_t reorgs = 0;                ///< reorganizations followed
   uint64_t consecutive_failures = 0;  ///< failed extraction steps in a row
+  std::string receipts;  ///< the receipts method in use, e.g. "eth_getBlockReceipts"
+  uint64_t failovers = 0;     ///< moves to another endpoint after a failure
+  uint64_t rate_limited = 0;  ///< "rate limited" answers (HTTP 429, …)
+  uint64_t batch_splits = 0;  ///< batches split after a "too large" answer
+  std::vector<EndpointInfo> endpoints;
 };
 
 /// \brief A dataset the admin API reports on.
@@ -89,6 +109,10 @@ class AdminServer {
 
  private:
   AdminServer() = default;
+  /// The /ready verdict of one dataset: nullopt when ready, else the reason.
+  std::optional<std::string> NotReadyReason(const AdminDataset& d) const;
+  nlohmann::ordered_json DatasetJson(const AdminDataset& d) const;
+  const AdminDataset* Find(const std::string& name) const;
   std::string DatasetsJson() const;
   std::string StreamsJson() const;
 

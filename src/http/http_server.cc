@@ -41,7 +41,10 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Bind(std::string name,
         [self = s.get(), open = options.open_paths](const httplib::Request& req,
                                                     httplib::Response& res) {
           for (const auto& p : open) {
-            if (req.path == p) return httplib::Server::HandlerResponse::Unhandled;
+            const bool prefix = !p.empty() && p.back() == '/';
+            if (prefix ? req.path.rfind(p, 0) == 0 : req.path == p) {
+              return httplib::Server::HandlerResponse::Unhandled;
+            }
           }
           if (self->Authenticated(req)) return httplib::Server::HandlerResponse::Unhandled;
           common::CountAuthFailure(self->name_);

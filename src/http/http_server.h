@@ -41,7 +41,8 @@ struct ListenOptions {
   /// UNAUTHENTICATED (common::kUnauthenticatedMessage, `WWW-Authenticate:
   /// Bearer`), counted in sluice_auth_failures_total{endpoint=<server name>}.
   std::shared_ptr<const common::Authenticator> auth;
-  std::vector<std::string> open_paths;  ///< exact paths served without credentials
+  /// Paths served without credentials: exact, or every path below one ending in '/'.
+  std::vector<std::string> open_paths;
 };
 
 /// \brief An HTTP server on its own thread. Register handlers on server()

@@ -105,6 +105,15 @@ Status AppendWordOrZero(Fixed* b, dom::object o, std::string_view key) {
   return b->Append(buf);
 }
 
+// A 32-byte word written as a QUANTITY (signature r, s); null when absent.
+Status AppendOptWord(Fixed* b, dom::object o, std::string_view key) {
+  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
+  if (!s) return b->AppendNull();
+  uint8_t buf[32] = {};
+  ARROW_RETURN_NOT_OK(Field(key, ParseQuantityBytes(*s, buf, 32)));
+  return b->Append(buf);
+}
+
 Status AppendData(Bin* b, dom::object o, std::string_view key, std::string* scratch) {
   ARROW_ASSIGN_OR_RAISE(auto s, ReqString(o, key));
   scratch->clear();
@@ -129,8 +138,9 @@ Status AppendOptDecimal(Dec* b, dom::object o, std::string_view key) {
   return AppendDecimalValue(b, key, *s);
 }
 
-// Parity of a signature from yParity, else from v (see EvmDecoder's doc).
-arrow::Result<bool> Parity(dom::object tx) {
+// Parity of a signature from yParity, else from v (see EvmDecoder's doc);
+// nullopt when the transaction has neither.
+arrow::Result<std::optional<bool>> Parity(dom::object tx) {
   ARROW_ASSIGN_OR_RAISE(auto y, OptString(tx, "yParity"));
   if (y) {
     auto v = ParseQuantity(*y);
@@ -139,7 +149,7 @@ arrow::Result<bool> Parity(dom::object tx) {
     return *v == 1;
   }
   ARROW_ASSIGN_OR_RAISE(auto vs, OptString(tx, "v"));
-  if (!vs) return false;
+  if (!vs) return std::nullopt;
   auto v = ParseQuantity128(*vs);
   if (!v.ok()) return Field("v", v.status());
   if (*v <= 1) return *v == 1;
@@ -552,24 +562,24 @@ Status EvmDecoder::Impl::AppendTransaction(dom::object tx, dom::object receipt, 
     ARROW_RETURN_NOT_OK(t.value->Append(*dec));
   }
   ARROW_RETURN_NOT_OK(AppendData(t.input, tx, "input", &scratch));
-  ARROW_RETURN_NOT_OK(AppendWordOrZero(t.r, tx, "r"));
-  ARROW_RETURN_NOT_OK(AppendWordOrZero(t.s, tx, "s"));
-  ARROW_ASSIGN_OR_RAISE(bool parity, Parity(tx));
-  ARROW_RETURN_NOT_OK(t.v_parity->Append(parity));
+  ARROW_RETURN_NOT_OK(AppendOptWord(t.r, tx, "r"));
+  ARROW_RETURN_NOT_OK(AppendOptWord(t.s, tx, "s"));
+  ARROW_ASSIGN_OR_RAISE(auto parity, Parity(tx));
+  ARROW_RETURN_NOT_OK(parity ? t.v_parity->Append(*parity) : t.v_parity->AppendNull());
   ARROW_RETURN_NOT_OK(AppendOptU64(t.chain_id, tx, "chainId"));
   ARROW_RETURN_NOT_OK(AppendU64(t.gas_used, receipt, "gasUsed"));
   {
     ARROW_ASSIGN_OR_RAISE(auto type_hex, OptString(tx, "type"));
-    uint64_t type = 0;
     if (type_hex) {
       auto v = ParseQuantity(*type_hex);
       if (!v.ok()) return Field("type", v.status());
       if (*v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
         return Status::Invalid("field 'type': ", *type_hex, " does not fit Int32");
       }
-      type = *v;
+      ARROW_RETURN_NOT_OK(t.type->Append(static_cast<int32_t>(*v)));
+    } else {
+      ARROW_RETURN_NOT_OK(t.type->AppendNull());  // not invented: a node that omits it
     }
-    ARROW_RETURN_NOT_OK(t.type->Append(static_cast<int32_t>(type)));
   }
   ARROW_RETURN_NOT_OK(AppendOptDecimal(t.max_fee_per_gas, tx, "maxFeePerGas"));
   ARROW_RETURN_NOT_OK(AppendOptDecimal(t.max_priority_fee_per_gas, tx, "maxPriorityFeePerGas"));
@@ -577,14 +587,14 @@ Status EvmDecoder::Impl::AppendTransaction(dom::object tx, dom::object receipt, 
   ARROW_RETURN_NOT_OK(AppendFixed(t.from, tx, "from"));
   {
     ARROW_ASSIGN_OR_RAISE(auto status_hex, OptString(receipt, "status"));
-    bool ok = true;
     if (status_hex) {
       auto v = ParseQuantity(*status_hex);
       if (!v.ok()) return Field("status", v.status());
       if (*v > 1) return Status::Invalid("receipt field 'status' is not 0 or 1: ", *status_hex);
-      ok = *v == 1;
+      ARROW_RETURN_NOT_OK(t.status->Append(*v == 1));
+    } else {
+      ARROW_RETURN_NOT_OK(t.status->AppendNull());  // pre-Byzantium: a state root instead
     }
-    ARROW_RETURN_NOT_OK(t.status->Append(ok));
   }
   ARROW_RETURN_NOT_OK(Field("accessList", AppendAccessList(t.access_list, tx)));
   ARROW_RETURN_NOT_OK(Field("blobVersionedHashes",

@@ -27,12 +27,14 @@ namespace sluice::ingest {
 /// - logs: the receipts' `logs`, `log_index` from each log's `logIndex`;
 ///   block_hash, block_num, timestamp, tx_hash and tx_index from the block.
 ///
-/// Conventions for fields that some chains omit: a missing `type` is 0 (legacy);
-/// a missing `yParity` is derived from `v` (v in {0,1}: v; 27/28 and EIP-155
-/// v = 35 + 2*chain_id + parity: parity); missing `r`/`s`/`v` (system or deposit
-/// transactions) are zero words and parity false; a receipt without `status`
-/// (pre-Byzantium) records status true. Nullable columns are null when the
-/// field is absent or JSON null.
+/// Fields that some nodes or chains omit are stored as null, never invented: a
+/// missing `type` (older nodes' legacy transactions), `chainId` (pre-EIP-155),
+/// `r`/`s` and `v`/`yParity` (system or deposit transactions), `baseFeePerGas`
+/// (pre-London), `withdrawalsRoot` (pre-Shanghai), ... A missing `yParity` is
+/// derived from `v` when there is one (v in {0,1}: v; 27/28 and EIP-155
+/// v = 35 + 2*chain_id + parity: parity). A receipt without `status`
+/// (pre-Byzantium, which has a state root instead) records null. Nullable columns
+/// are null when the field is absent or JSON null.
 ///
 /// Not thread-safe; use one decoder per thread.
 class EvmDecoder {

@@ -4,6 +4,7 @@
 
 #include "arrow/table.h"
 #include "common/log.h"
+#include "ingest/block_fetch.h"
 #include "ingest/evm_decode.h"
 #include "ingest/evm_schema.h"
 #include "ingest/hex_quantity.h"
@@ -18,24 +19,33 @@ namespace {
 // Attempts a backfill worker makes at one batch before handing the error to the
 // extraction thread (which then restarts the round after its own backoff).
 constexpr int kWorkerAttempts = 3;
-// Blocks per batch request while walking back to a reorg's common ancestor.
-constexpr uint64_t kReorgWalkBatch = 32;
 // At most one warning per this interval; the others are counted.
 constexpr auto kWarnInterval = std::chrono::seconds(5);
 
-std::string BlockParams(uint64_t n, bool full) {
-  std::string p = "[\"" + FormatQuantity(n) + "\"";
-  if (full) p += ",true";
-  p += "]";
-  return p;
+const char* TagName(FinalityTag tag) {
+  switch (tag) {
+    case FinalityTag::kLatest:
+      return "latest";
+    case FinalityTag::kSafe:
+      return "safe";
+    case FinalityTag::kFinalized:
+      return "finalized";
+  }
+  return "latest";
 }
 
-std::string HeaderParams(uint64_t n) { return "[\"" + FormatQuantity(n) + "\",false]"; }
+// How long a failure asks to wait: the Retry-After of a rate-limited answer.
+std::chrono::milliseconds RetryAfter(const Status& st) {
+  const auto* d = RpcErrorOf(st);
+  if (d && d->kind == RpcErrorKind::kRateLimited && d->retry_after) return *d->retry_after;
+  return std::chrono::milliseconds(0);
+}
+
 
 }  // namespace
 
 Status ExtractorOptions::Validate() const {
-  if (rpc_url.empty()) return Status::Invalid("extractor: rpc_url is empty");
+  ARROW_RETURN_NOT_OK(node.Validate());
   if (batch_blocks < 1 || batch_blocks > 10000) {
     return Status::Invalid("extractor: batch_blocks must be in [1, 10000], got ", batch_blocks);
   }
@@ -53,56 +63,11 @@ Status ExtractorOptions::Validate() const {
   if (head_recheck_interval.count() < 0 || start_timeout.count() < 0) {
     return Status::Invalid("extractor: head_recheck_interval and start_timeout must be >= 0");
   }
-  if (connect_timeout.count() <= 0 || request_timeout.count() <= 0) {
-    return Status::Invalid("extractor: timeouts must be > 0");
-  }
   if (stop_at && start_block && *stop_at < *start_block) {
     return Status::Invalid("extractor: stop_at ", *stop_at, " is below start_block ",
                            *start_block);
   }
   return Status::OK();
-}
-
-// ---- PollPacer ----------------------------------------------------------------------
-
-PollPacer::PollPacer(std::chrono::milliseconds interval)
-    : interval_(interval),
-      fast_(std::max(std::chrono::milliseconds(1), interval / 10)) {}
-
-void PollPacer::Reset() {
-  head_.reset();
-  intervals_.clear();
-}
-
-void PollPacer::Observe(Clock::time_point now, uint64_t head) {
-  if (head_ && head == *head_) return;
-  if (head_ && head == *head_ + 1) {
-    // One new block: the time since the previous one is a block interval (as
-    // seen through the polls).
-    intervals_.push_back(now - head_seen_);
-    if (intervals_.size() > kSamples) intervals_.pop_front();
-  } else if (head_) {
-    // Several blocks at once (backfill, a slow poll) or a lower head (a reorg,
-    // another node): the intervals tell nothing; learn anew.
-    intervals_.clear();
-  }
-  head_ = head;
-  head_seen_ = now;
-}
-
-std::chrono::milliseconds PollPacer::Delay(Clock::time_point now) const {
-  using std::chrono::ceil;
-  using std::chrono::milliseconds;
-  if (!head_ || intervals_.size() < kMinSamples) return interval_;
-  const auto [lo_it, hi_it] = std::minmax_element(intervals_.begin(), intervals_.end());
-  const Clock::duration slack = std::min<Clock::duration>(interval_, *lo_it / 10);
-  const Clock::duration from = *lo_it - slack;
-  const Clock::duration to = *hi_it + slack;
-  const Clock::duration elapsed = now - head_seen_;
-  if (elapsed >= to) return interval_;
-  if (elapsed >= from) return fast_;
-  // Before the window: the usual interval, but wake up at its start.
-  return std::clamp(ceil<milliseconds>(from - elapsed), fast_, interval_);
 }
 
 // ---- lifecycle ----------------------------------------------------------------------
@@ -126,7 +91,12 @@ arrow::Result<std::unique_ptr<Extractor>> Extractor::Make(ExtractorOptions optio
                              "ingest::EvmTables()");
     }
   }
-  return std::unique_ptr<Extractor>(new Extractor(std::move(options), store));
+  std::unique_ptr<Extractor> ex(new Extractor(std::move(options), store));
+  ARROW_ASSIGN_OR_RAISE(ex->endpoints_, NodeEndpoints::Make(ex->options_.node));
+  Extractor* self = ex.get();
+  ex->endpoints_->set_check(
+      [self](RpcClient* client, size_t i) { return self->CheckEndpoint(client, i); });
+  return ex;
 }
 
 Status Extractor::Start() {
@@ -137,6 +107,10 @@ Status Extractor::Start() {
   identity_checked_ = false;
   verify_head_ = true;
   fatal_ = false;
+  {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    fatal_status_ = Status::OK();
+  }
   pacer_.Reset();
   failed_ = false;
   finished_ = false;
@@ -151,17 +125,14 @@ Status Extractor::Start() {
     ++generation_;
   }
 
-  RpcClientOptions copts;
-  copts.url = options_.rpc_url;
-  copts.connect_timeout = options_.connect_timeout;
-  copts.request_timeout = options_.request_timeout;
-  copts.stop_token = stop_source_->token();
-  ARROW_ASSIGN_OR_RAISE(client_, RpcClient::Make(copts));
+  endpoints_->Reset();
+  block_receipts_ = options_.receipts != ReceiptsMode::kTransaction;
+  ARROW_ASSIGN_OR_RAISE(client_, NodeClient::Make(endpoints_, stop_source_->token()));
   ARROW_ASSIGN_OR_RAISE(decoder_, EvmDecoder::Make());
   worker_clients_.clear();
   worker_decoders_.clear();
   for (uint32_t i = 0; i < options_.max_in_flight; ++i) {
-    ARROW_ASSIGN_OR_RAISE(auto c, RpcClient::Make(copts));
+    ARROW_ASSIGN_OR_RAISE(auto c, NodeClient::Make(endpoints_, stop_source_->token()));
     ARROW_ASSIGN_OR_RAISE(auto d, EvmDecoder::Make());
     worker_clients_.push_back(std::move(c));
     worker_decoders_.push_back(std::move(d));
@@ -194,8 +165,10 @@ Status Extractor::Start() {
     Stop();
     return identity;
   }
-  LOG_INFO("{}: extracting from {} (stored head {})", store_->options().dataset,
-           options_.rpc_url, head ? std::to_string(head->number) : std::string("none"));
+  std::string urls;
+  for (const auto& u : options_.node.urls) urls += (urls.empty() ? "" : ", ") + RedactUrl(u);
+  LOG_INFO("{}: extracting from {} (stored head {})", store_->options().dataset, urls,
+           head ? std::to_string(head->number) : std::string("none"));
   return Status::OK();
 }
 
@@ -236,6 +209,13 @@ std::string Extractor::last_error() const {
 }
 
 // ---- errors, sleeping -------------------------------------------------------------------
+
+Status Extractor::Fatal(Status st) {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  if (fatal_status_.ok()) fatal_status_ = st;
+  fatal_ = true;
+  return st;
+}
 
 Status Extractor::CountRpc(Status st) {
   if (!st.ok() && !st.IsCancelled()) rpc_errors_.fetch_add(1);
@@ -282,6 +262,10 @@ void Extractor::Run() {
   while (!stopping()) {
     Status st = Step();
     if (stopping()) break;
+    if (fatal_) {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      st = fatal_status_;  // set by whichever thread met it
+    }
     if (st.ok()) {
       consecutive_failures_ = 0;
       backoff = options_.backoff_initial;
@@ -303,46 +287,10 @@ void Extractor::Run() {
     }
     RecordError(st);
     consecutive_failures_.fetch_add(1);
-    if (!SleepFor(backoff)) break;
+    if (!SleepFor(std::max(backoff, RetryAfter(st)))) break;
     backoff = std::min(backoff * 2, options_.backoff_max);
   }
   running_ = false;
-}
-
-Status Extractor::CheckIdentity(RpcClient* client) {
-  ARROW_ASSIGN_OR_RAISE(auto raw_chain, CountRpc(client->Call("eth_chainId")));
-  auto chain_hex = UnquoteResult(raw_chain);
-  arrow::Result<uint64_t> chain_id =
-      chain_hex.ok() ? ParseQuantity(*chain_hex) : arrow::Result<uint64_t>(chain_hex.status());
-  if (!chain_id.ok()) {
-    return CountRpc(chain_id.status().WithMessage("eth_chainId: ", chain_id.status().message()));
-  }
-  ARROW_ASSIGN_OR_RAISE(auto raw_genesis,
-                        CountRpc(client->Call("eth_getBlockByNumber", HeaderParams(0))));
-  if (IsNullResult(raw_genesis)) {
-    return CountRpc(Status::IOError("eth_getBlockByNumber(0x0): the node has no block 0"));
-  }
-  ARROW_ASSIGN_OR_RAISE(auto genesis, CountRpc(DecodeBlockHeader(raw_genesis)));
-  storage::ChainIdentity id{*chain_id, genesis.hash};
-
-  auto stored = store_->identity();
-  if (stored && !(*stored == id)) {
-    fatal_ = true;
-    return Status::Invalid(
-        "the node at ", options_.rpc_url, " serves chain id ", id.chain_id, " with genesis ",
-        storage::HashToHex(id.genesis_hash), ", but data directory ",
-        (store_->options().data_dir / store_->options().dataset).string(), " holds chain id ",
-        stored->chain_id, " with genesis ", storage::HashToHex(stored->genesis_hash),
-        "; refusing to mix chains. Use a different data directory for this chain, or point "
-        "rpc_url at a node of chain id ",
-        stored->chain_id, " with that genesis");
-  }
-  if (!stored) {
-    ARROW_RETURN_NOT_OK(store_->SetIdentity(id));
-    LOG_INFO("{}: chain id {}, genesis {}", store_->options().dataset, id.chain_id,
-             storage::HashToHex(id.genesis_hash));
-  }
-  return Status::OK();
 }
 
 arrow::Result<storage::BlockHeader> Extractor::FetchLatest() {
@@ -356,8 +304,12 @@ arrow::Result<storage::BlockHeader> Extractor::FetchLatest() {
 
 Status Extractor::Step() {
   if (!identity_checked_) {
-    Status st = CheckIdentity(client_.get());
-    if (fatal_) failed_ = true;
+    Status st = client_->EnsureChecked();
+    if (fatal_) {
+      failed_ = true;
+      std::lock_guard<std::mutex> lock(error_mu_);
+      st = fatal_status_;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (identity_state_ == IdentityState::kPending) {
@@ -379,7 +331,8 @@ Status Extractor::Step() {
   const uint64_t node_head = latest.number;
   node_head_ = node_head;
   pacer_.Observe(Clock::now(), node_head);
-  if (head && !verify_head_ && options_.finality_depth == 0 && !options_.finalized_only &&
+  if (head && !verify_head_ && options_.finality_depth == 0 &&
+      options_.finality == FinalityTag::kLatest &&
       latest.number == head->number && latest.hash != head->hash) {
     verify_head_ = true;  // same height, another block: a reorg
   }
@@ -397,9 +350,11 @@ Status Extractor::Step() {
     return Status::OK();
   }
   uint64_t target = node_head - options_.finality_depth;
-  if (options_.finalized_only) {
-    ARROW_ASSIGN_OR_RAISE(auto raw, CountRpc(client_->Call("eth_getBlockByNumber",
-                                                           "[\"finalized\",false]")));
+  if (options_.finality != FinalityTag::kLatest) {
+    ARROW_ASSIGN_OR_RAISE(
+        auto raw, CountRpc(client_->Call("eth_getBlockByNumber", std::string("[\"") +
+                                                                     TagName(options_.finality) +
+                                                                     "\",false]")));
     if (IsNullResult(raw)) {
       SleepFor(options_.poll_interval);
       return Status::OK();
@@ -429,65 +384,25 @@ Status Extractor::Step() {
   return FollowHead(next, target);
 }
 
-Status Extractor::VerifyStoredHead(uint64_t node_head) {
-  auto head = store_->head();
-  if (!head) {
-    verify_head_ = false;
-    return Status::OK();
-  }
-  if (node_head < head->number) {
-    if (Clock::now() - last_behind_log_ >= kWarnInterval) {
-      last_behind_log_ = Clock::now();
-      LOG_WARN("{}: the node's head {} is below the stored head {}; waiting for it (nothing "
-               "is deleted)",
-               store_->options().dataset, node_head, head->number);
-    }
-    SleepFor(options_.poll_interval);
-    return Status::OK();
-  }
-  ARROW_ASSIGN_OR_RAISE(auto raw, CountRpc(client_->Call("eth_getBlockByNumber",
-                                                         HeaderParams(head->number))));
-  if (IsNullResult(raw)) {
-    SleepFor(options_.poll_interval);  // the node moved under us; ask again
-    return Status::OK();
-  }
-  ARROW_ASSIGN_OR_RAISE(auto node, CountRpc(DecodeBlockHeader(raw)));
-  if (node.hash == head->hash) {
-    verify_head_ = false;
-    return Status::OK();
-  }
-  LOG_WARN("{}: the node's block {} is {}, the stored one {}", store_->options().dataset,
-           head->number, storage::HashToHex(node.hash), storage::HashToHex(head->hash));
-  return HandleReorg();
-}
-
-arrow::Result<storage::BlockRangeData> Extractor::FetchRange(RpcClient* client,
+arrow::Result<storage::BlockRangeData> Extractor::FetchRange(NodeClient* client,
                                                             EvmDecoder* decoder, uint64_t first,
                                                             uint64_t last) {
-  std::vector<RpcRequest> requests;
-  requests.reserve(2 * (last - first + 1));
-  for (uint64_t n = first; n <= last; ++n) {
-    requests.push_back({"eth_getBlockByNumber", BlockParams(n, true)});
-    requests.push_back({"eth_getBlockReceipts", BlockParams(n, false)});
-  }
-  ARROW_ASSIGN_OR_RAISE(auto raws, CountRpc(client->CallBatch(requests)));
-  decoder->Reset();
-  for (uint64_t n = first; n <= last; ++n) {
-    const size_t i = 2 * (n - first);
-    if (IsNullResult(raws[i]) || IsNullResult(raws[i + 1])) {
-      return CountRpc(Status::IOError("block ", n, " is not available from the node (",
-                                      IsNullResult(raws[i]) ? "eth_getBlockByNumber"
-                                                            : "eth_getBlockReceipts",
-                                      " returned null)"));
+  const bool block_receipts = block_receipts_.load();
+  auto data = FetchBlockRange(client, decoder, first, last, block_receipts);
+  if (!data.ok() && block_receipts) {
+    const auto* d = RpcErrorOf(data.status());
+    if (d && d->kind == RpcErrorKind::kMethodNotFound &&
+        options_.receipts == ReceiptsMode::kAuto) {
+      // An endpoint without eth_getBlockReceipts (failed over to, after start).
+      if (block_receipts_.exchange(false)) {
+        LOG_WARN("{}: the node has no eth_getBlockReceipts ({}); receipts are fetched per "
+                 "transaction (eth_getTransactionReceipt) from now on",
+                 store_->options().dataset, data.status().message());
+      }
+      data = FetchBlockRange(client, decoder, first, last, false);
     }
-    ARROW_RETURN_NOT_OK(CountRpc(decoder->Append(raws[i], raws[i + 1])));
   }
-  ARROW_ASSIGN_OR_RAISE(auto data, decoder->Finish());
-  if (data.headers.front().number != first) {
-    return CountRpc(Status::Invalid("eth_getBlockByNumber(", FormatQuantity(first),
-                                    ") returned block ", data.headers.front().number));
-  }
-  return data;
+  return CountRpc(std::move(data));
 }
 
 Status Extractor::FollowHead(uint64_t first, uint64_t last) {
@@ -634,67 +549,9 @@ Status Extractor::Commit(std::vector<storage::BlockRangeData>* pending) {
   return Status::OK();
 }
 
-Status Extractor::HandleReorg() {
-  auto snap = store_->snapshot();
-  if (!snap->range) return Status::OK();
-  const uint64_t head = snap->range->end;
-  const uint64_t first = snap->range->start;
-  const uint64_t depth = options_.max_reorg_depth;
-  const uint64_t lowest = std::max(first, head >= depth ? head - depth : 0);
-
-  // Walk back from the stored head, comparing the node's hashes with the stored ones.
-  std::optional<uint64_t> ancestor;
-  for (uint64_t hi = head;;) {
-    const uint64_t lo = std::max(lowest, hi >= kReorgWalkBatch - 1 ? hi - (kReorgWalkBatch - 1) : 0);
-    std::vector<RpcRequest> requests;
-    for (uint64_t n = lo; n <= hi; ++n) requests.push_back({"eth_getBlockByNumber", HeaderParams(n)});
-    ARROW_ASSIGN_OR_RAISE(auto raws, CountRpc(client_->CallBatch(requests)));
-    for (uint64_t n = hi + 1; n-- > lo;) {
-      const std::string& raw = raws[n - lo];
-      if (IsNullResult(raw)) continue;  // not on the node's chain (any more)
-      ARROW_ASSIGN_OR_RAISE(auto node, CountRpc(DecodeBlockHeader(raw)));
-      const storage::BlockHeader* stored = snap->Header(n);
-      if (stored && node.hash == stored->hash) {
-        ancestor = n;
-        break;
-      }
-    }
-    if (ancestor || lo == lowest) break;
-    hi = lo - 1;
-  }
-
-  const std::string& dataset = store_->options().dataset;
-  if (!ancestor) {
-    if (lowest == first && head - first < depth && first > 0) {
-      // Every stored block was replaced, within max_reorg_depth.
-      LOG_WARN("{}: reorg: the node replaced every stored block {}-{}; removing them",
-               dataset, first, head);
-      ARROW_RETURN_NOT_OK(store_->TruncateAfter(first - 1));
-      restart_from_ = first;
-      reorgs_.fetch_add(1);
-      stored_head_ = kNone;
-      verify_head_ = false;
-      return Status::OK();
-    }
-    fatal_ = true;
-    return Status::Invalid("reorg deeper than max_reorg_depth=", depth, ": the node's blocks ",
-                           lowest, "-", head, " all differ from the stored ones; stopped "
-                           "extracting dataset ", dataset,
-                           ". Re-extract into a new data directory, or raise max_reorg_depth");
-  }
-  verify_head_ = false;
-  if (*ancestor == head) return Status::OK();  // the node changed between calls; fetch again
-  LOG_WARN("{}: reorg: the node replaced blocks {}-{}; common ancestor {} ({} blocks deep)",
-           dataset, *ancestor + 1, head, *ancestor, head - *ancestor);
-  ARROW_RETURN_NOT_OK(store_->TruncateAfter(*ancestor));
-  reorgs_.fetch_add(1);
-  stored_head_ = *ancestor;
-  return Status::OK();
-}
-
 // ---- backfill workers --------------------------------------------------------------------
 
-void Extractor::WorkerLoop(RpcClient* client, EvmDecoder* decoder) {
+void Extractor::WorkerLoop(NodeClient* client, EvmDecoder* decoder) {
   while (true) {
     Job job;
     {
@@ -715,7 +572,7 @@ void Extractor::WorkerLoop(RpcClient* client, EvmDecoder* decoder) {
       }
       if (attempt >= kWorkerAttempts) break;
       RecordError(result.status());
-      if (!SleepFor(backoff)) break;
+      if (!SleepFor(std::max(backoff, RetryAfter(result.status())))) break;
       backoff = std::min(backoff * 2, options_.backoff_max);
     }
     {

@@ -19,6 +19,8 @@
 #include "arrow/result.h"
 #include "arrow/status.h"
 #include "arrow/util/cancel.h"
+#include "ingest/node_client.h"
+#include "ingest/poll_pacer.h"
 #include "storage/block_store.h"
 
 namespace sluice::ingest {
@@ -26,10 +28,27 @@ namespace sluice::ingest {
 class RpcClient;
 class EvmDecoder;
 
+/// \brief How the node's receipts are fetched.
+enum class ReceiptsMode {
+  kAuto,         ///< kBlock when every endpoint has eth_getBlockReceipts (asked at start)
+  kBlock,        ///< eth_getBlockReceipts(n): one call per block
+  kTransaction,  ///< eth_getTransactionReceipt(hash): one call per transaction
+};
+
+/// \brief Up to which block of the node extraction goes (with finality_depth).
+enum class FinalityTag {
+  kLatest,     ///< the head (`eth_getBlockByNumber("latest")`)
+  kSafe,       ///< the node's `safe` block
+  kFinalized,  ///< the node's `finalized` block
+};
+
 /// \brief Options of an Extractor. Validated by Extractor::Make.
 struct ExtractorOptions {
-  /// The node's JSON-RPC HTTP endpoint, e.g. "http://127.0.0.1:8545".
-  std::string rpc_url;
+  /// The node's JSON-RPC HTTP endpoint(s) (failover order, ingest/node_client.h),
+  /// timeouts, rate and batch limits.
+  NodeOptions node;
+  /// How receipts are fetched.
+  ReceiptsMode receipts = ReceiptsMode::kAuto;
   /// First block to extract into an empty store (default 0). Ignored when the
   /// store has blocks: extraction resumes at the stored head + 1.
   std::optional<uint64_t> start_block;
@@ -58,61 +77,22 @@ struct ExtractorOptions {
   /// often, so a reorganisation that keeps the chain's height is noticed before
   /// the next block arrives.
   std::chrono::milliseconds head_recheck_interval{1000};
-  /// How long Start waits for the node's answer to the identity check. An
-  /// unreachable or slow node does not fail Start; the check is retried.
+  /// How long Start waits for the node's answer to the start checks. An
+  /// unreachable or slow node does not fail Start; the checks are retried.
   std::chrono::milliseconds start_timeout{5000};
-  /// HTTP timeouts of every JSON-RPC request.
-  std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds request_timeout{30000};
   /// Stop extracting once this block is stored (inclusive); nullopt: follow
   /// the head forever.
   std::optional<uint64_t> stop_at;
   /// Finality: extract only blocks at least this many below the node's head
   /// (polled with `eth_getBlockByNumber("latest")`), so that reorgs shallower than that never reach the store.
   uint64_t finality_depth = 0;
-  /// Finality: extract only up to the node's `finalized` block
-  /// (`eth_getBlockByNumber("finalized")`).
-  bool finalized_only = false;
+  /// Finality: extract only up to the node's block of this tag
+  /// (`eth_getBlockByNumber("safe" | "finalized")`). A node that does not know the
+  /// tag fails Start (checked on every endpoint before its first use).
+  FinalityTag finality = FinalityTag::kLatest;
 
   /// \brief Invalid when a field is out of range.
   arrow::Status Validate() const;
-};
-
-/// \brief When to poll the node's head next, once caught up.
-///
-/// Every `interval`, except in a window around the time the next block is due:
-/// there every `interval / 10` (at least 1 ms), so a new block waits for a poll
-/// a tenth as long, while the polls between blocks stay at `interval`. The
-/// window is learnt from the last 8 intervals between consecutive new heads
-/// (one block each): from the shortest minus a slack to the longest plus the
-/// slack (slack: the smaller of `interval` and a tenth of the shortest), counted
-/// from when the last new head was seen. With fewer than 3 such intervals known
-/// (at start, after a gap of several blocks, after a reorg) it polls every
-/// `interval`. A chain with a steady block time thus gets fast polls only for
-/// the moment around each block's arrival.
-class PollPacer {
- public:
-  using Clock = std::chrono::steady_clock;
-  static constexpr size_t kSamples = 8;
-  static constexpr size_t kMinSamples = 3;
-
-  explicit PollPacer(std::chrono::milliseconds interval);
-
-  /// \brief A poll at `now` answered head number `head`.
-  void Observe(Clock::time_point now, uint64_t head);
-  /// \brief How long to wait after a poll at `now` before the next one.
-  std::chrono::milliseconds Delay(Clock::time_point now) const;
-  /// \brief The fast interval: interval / 10, at least 1 ms.
-  std::chrono::milliseconds fast() const { return fast_; }
-  /// \brief Forget what was learnt (e.g. after a restart of the extractor).
-  void Reset();
-
- private:
-  std::chrono::milliseconds interval_;
-  std::chrono::milliseconds fast_;
-  std::optional<uint64_t> head_;
-  Clock::time_point head_seen_{};
-  std::deque<Clock::duration> intervals_;  // newest last
 };
 
 /// \brief Extracts one dataset from one node into one store.
@@ -122,9 +102,14 @@ class PollPacer {
 /// head + 1.
 ///
 /// Behaviour:
-/// - Identity: `eth_chainId` and the hash of block 0 form the ChainIdentity. A
-///   store holding another chain's data is refused (Start returns Invalid). A
-///   store without identity gets this one (BlockStore::SetIdentity).
+/// - Start checks, on each endpoint before its first use: `eth_chainId` and the
+///   hash of block 0 form the ChainIdentity; a store holding another chain's data
+///   is refused (Start returns Invalid; on an endpoint checked later, extraction
+///   stops), a store without identity gets this one (BlockStore::SetIdentity).
+///   With ReceiptsMode::kAuto, `eth_getBlockReceipts("latest")` tells whether the
+///   node has that method; if one endpoint lacks it receipts are fetched per
+///   transaction from then on. With a finality tag, `eth_getBlockByNumber(tag)`
+///   must not be refused (else Start returns Invalid).
 /// - Backfill: while the stored head is more than batch_blocks behind the
 ///   node's head, max_in_flight batch requests are in flight; results are
 ///   appended strictly in block order, in ranges of up to commit_blocks blocks,
@@ -137,9 +122,11 @@ class PollPacer {
 ///   max_reorg_depth blocks) to the newest block whose stored hash equals the
 ///   node's, truncates the store above it and continues from there. When the
 ///   node's chain is shorter than the store, it waits and deletes nothing.
-/// - Failures: failed calls are retried with exponential backoff, counted and
-///   logged (warn, rate-limited). The extractor never throws; it stops only on
-///   Stop(), a refused identity, a reorg deeper than max_reorg_depth, or stop_at.
+/// - Failures: failed calls fail over to the next endpoint (NodeClient), and are
+///   retried with exponential backoff, at least as long as a rate-limiting node
+///   asked (Retry-After), counted and logged (warn, rate-limited). The extractor
+///   never throws; it stops only on Stop(), a refused identity or finality tag, a
+///   reorg deeper than max_reorg_depth, or stop_at.
 class Extractor {
  public:
   /// \brief Create an extractor writing into `store` (not owned; must outlive
@@ -171,6 +158,14 @@ class Extractor {
   /// \brief The last error (RPC failure, refused identity, too deep reorg), or
   /// empty if none happened since Start.
   std::string last_error() const;
+  /// \brief The node's endpoints: their state and what was learnt of them.
+  std::vector<EndpointStatus> endpoints() const { return endpoints_->Status(); }
+  /// \brief Failovers, rate-limited answers and batch splits so far.
+  NodeCounters node_counters() const { return endpoints_->counters(); }
+  /// \brief How receipts are fetched now: kBlock or kTransaction.
+  ReceiptsMode receipts_mode() const {
+    return block_receipts_.load() ? ReceiptsMode::kBlock : ReceiptsMode::kTransaction;
+  }
   /// \brief Failed RPC attempts (calls and batches, including undecodable
   /// answers) since Make.
   uint64_t rpc_errors() const { return rpc_errors_.load(); }
@@ -199,22 +194,28 @@ class Extractor {
   };
 
   void Run();
-  void WorkerLoop(RpcClient* client, EvmDecoder* decoder);
+  void WorkerLoop(NodeClient* client, EvmDecoder* decoder);
 
-  arrow::Status CheckIdentity(RpcClient* client);
+  /// The start checks of one endpoint (NodeEndpoints::Check): identity, receipts
+  /// method, finality tag. Sets fatal_ on what cannot be retried.
+  arrow::Status CheckEndpoint(RpcClient* client, size_t endpoint);
+  arrow::Status CheckIdentity(RpcClient* client, const std::string& url);
   arrow::Status Step();
   arrow::Status VerifyStoredHead(uint64_t node_head);
   arrow::Status FollowHead(uint64_t first, uint64_t last);
   arrow::Status Backfill(uint64_t first, uint64_t last);
   arrow::Status HandleReorg();
   arrow::Status Commit(std::vector<storage::BlockRangeData>* pending);
-  arrow::Result<storage::BlockRangeData> FetchRange(RpcClient* client, EvmDecoder* decoder,
+  arrow::Result<storage::BlockRangeData> FetchRange(NodeClient* client, EvmDecoder* decoder,
                                                    uint64_t first, uint64_t last);
   /// The node's newest block (`eth_getBlockByNumber("latest", false)`): its
   /// number and hash in one call, so a reorg that keeps the height is seen at once.
   arrow::Result<storage::BlockHeader> FetchLatest();
   void AbortRound();
 
+  /// Remember `st` as the error that stops extraction (the first one wins) and
+  /// pass it on. Any thread.
+  arrow::Status Fatal(arrow::Status st);
   /// Count a failed RPC attempt (not a cancellation) and pass the status on.
   arrow::Status CountRpc(arrow::Status st);
   template <typename T>
@@ -236,9 +237,10 @@ class Extractor {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::vector<std::thread> workers_;
-  std::unique_ptr<RpcClient> client_;  // the extraction thread's
+  std::shared_ptr<NodeEndpoints> endpoints_;
+  std::unique_ptr<NodeClient> client_;  // the extraction thread's
   std::unique_ptr<EvmDecoder> decoder_;
-  std::vector<std::unique_ptr<RpcClient>> worker_clients_;
+  std::vector<std::unique_ptr<NodeClient>> worker_clients_;
   std::vector<std::unique_ptr<EvmDecoder>> worker_decoders_;
 
   // Backfill work queue and results (guarded by mu_).
@@ -260,7 +262,8 @@ class Extractor {
   bool identity_checked_ = false;
   Clock::time_point last_head_check_{};
   bool verify_head_ = true;
-  bool fatal_ = false;
+  std::atomic<bool> fatal_{false};  // set by any thread's start checks too
+  std::atomic<bool> block_receipts_{true};
   std::optional<uint64_t> restart_from_;  // after a reorg removed every stored block
   Clock::time_point last_behind_log_{};
   PollPacer pacer_;
@@ -277,6 +280,7 @@ class Extractor {
   std::atomic<bool> finished_{false};
   mutable std::mutex error_mu_;
   std::string last_error_;
+  arrow::Status fatal_status_;  // what stopped extraction (guarded by error_mu_)
   // Rate limit of warnings (guarded by error_mu_).
   Clock::time_point last_warn_{};
   uint64_t suppressed_warns_ = 0;

@@ -2,9 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <cctype>
 #include <mutex>
 #include <unordered_map>
 
+#include "ingest/rpc_error.h"
 #include "ingest/rpc_response.h"
 #include "ingest/simdjson_binding.h"
 #include "simdjson.h"
@@ -26,6 +28,26 @@ void GlobalInit() {
 size_t WriteBody(char* ptr, size_t size, size_t n, void* userdata) {
   static_cast<std::string*>(userdata)->append(ptr, size * n);
   return size * n;
+}
+
+// Keeps the Retry-After header of the response (the last one seen).
+size_t ReadHeader(char* buffer, size_t size, size_t n, void* userdata) {
+  std::string_view line(buffer, size * n);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size()) {
+    bool match = true;
+    for (size_t i = 0; i < kName.size() && match; ++i) {
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    }
+    if (match) *static_cast<std::string*>(userdata) = std::string(line.substr(kName.size()));
+  }
+  return size * n;
+}
+
+std::shared_ptr<RpcErrorDetail> Detail(RpcErrorKind kind, int http_status = 0) {
+  auto d = std::make_shared<RpcErrorDetail>(kind);
+  d->http_status = http_status;
+  return d;
 }
 
 std::string_view Quote(std::string_view text) { return QuoteForMessage(text); }
@@ -75,6 +97,9 @@ Status RpcClient::Init() {
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &response_);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &ReadHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &retry_after_);
+  redacted_url_ = RedactUrl(options_.url);
   return Status::OK();
 }
 
@@ -83,6 +108,7 @@ Status RpcClient::Post(std::string_view what) {
   CURL* easy = static_cast<CURL*>(easy_);
   CURLM* multi = static_cast<CURLM*>(multi_);
   response_.clear();
+  retry_after_.clear();
   char errbuf[CURL_ERROR_SIZE];
   errbuf[0] = 0;
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
@@ -118,14 +144,21 @@ Status RpcClient::Post(std::string_view what) {
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
   if (cancelled) return Status::Cancelled(what, ": stopped");
   if (result != CURLE_OK) {
-    return Status::IOError(what, ": ", options_.url, ": ",
-                           errbuf[0] ? errbuf : curl_easy_strerror(result));
+    return WithRpcError(Status::IOError(what, ": ", redacted_url_, ": ",
+                                        errbuf[0] ? errbuf : curl_easy_strerror(result)),
+                        Detail(RpcErrorKind::kTransport));
   }
   long http = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http);
   if (http != 200) {
-    return Status::IOError(what, ": ", options_.url, ": HTTP ", http, ": ",
-                           Quote(TrimRight(response_)));
+    auto detail = Detail(http == 429   ? RpcErrorKind::kRateLimited
+                         : http == 413 ? RpcErrorKind::kBatchTooLarge
+                                       : RpcErrorKind::kHttp,
+                         static_cast<int>(http));
+    detail->retry_after = ParseRetryAfter(retry_after_);
+    return WithRpcError(Status::IOError(what, ": ", redacted_url_, ": HTTP ", http, ": ",
+                                        Quote(TrimRight(response_))),
+                        std::move(detail));
   }
   response_.reserve(response_.size() + simdjson::SIMDJSON_PADDING);
   return Status::OK();

@@ -43,11 +43,15 @@ struct RpcRequest {
 /// simdjson::SIMDJSON_PADDING bytes of spare capacity so it can be parsed
 /// without a copy. A node answers `null` for a block it does not have.
 ///
-/// Errors (the message names the method, and the params when short):
+/// Errors (the message names the method, and the params when short, and the
+/// URL cut to its scheme and host, RedactUrl):
 /// - IOError: transport failure (connection refused, timeout, TLS), an HTTP
 ///   status other than 200, or a JSON-RPC error object (its code and message);
 /// - Invalid: a response that is not JSON, or lacks `result`/`error` or an id;
 /// - Cancelled: the stop token was triggered.
+/// Every failure but Cancelled carries an RpcErrorDetail (ingest/rpc_error.h):
+/// what kind of failure it was (rate limited with the Retry-After asked for, batch
+/// too large, method not found, ...).
 class RpcClient {
  public:
   /// \brief Create a client. Invalid on an empty url; IOError if curl cannot
@@ -84,6 +88,8 @@ class RpcClient {
   void* headers_ = nullptr;  // curl_slist*
   std::string body_;
   std::string response_;
+  std::string retry_after_;  // the Retry-After header of the last response
+  std::string redacted_url_;
   uint64_t next_id_ = 1;
   std::unique_ptr<RpcResponseParser> parser_;
 };

@@ -1,6 +1,7 @@
 #include "ingest/rpc_response.h"
 
 #include "ingest/rpc_client.h"
+#include "ingest/rpc_error.h"
 #include "simdjson.h"
 
 namespace sluice::ingest {
@@ -103,12 +104,21 @@ simdjson::error_code ParseEnvelope(od::object o, Envelope* env) {
   return simdjson::SUCCESS;
 }
 
-Status ErrorStatus(std::string_view what, const Envelope& env) {
-  if (env.error_data.empty()) {
-    return Status::IOError(what, ": JSON-RPC error ", env.error_code, ": ", env.error_message);
-  }
-  return Status::IOError(what, ": JSON-RPC error ", env.error_code, ": ", env.error_message,
-                         " (data: ", Quote(env.error_data), ")");
+Status ErrorStatus(std::string_view what, const Envelope& env, size_t answered = 0) {
+  auto detail = std::make_shared<RpcErrorDetail>(
+      ClassifyRpcError(env.error_code, env.error_message));
+  detail->rpc_code = env.error_code;
+  detail->answered = answered;
+  Status st = env.error_data.empty()
+                  ? Status::IOError(what, ": JSON-RPC error ", env.error_code, ": ",
+                                    env.error_message)
+                  : Status::IOError(what, ": JSON-RPC error ", env.error_code, ": ",
+                                    env.error_message, " (data: ", Quote(env.error_data), ")");
+  return WithRpcError(std::move(st), std::move(detail));
+}
+
+Status Malformed(Status st) {
+  return WithRpcError(std::move(st), std::make_shared<RpcErrorDetail>(RpcErrorKind::kMalformed));
 }
 
 std::string Padded(std::string_view raw) {
@@ -157,17 +167,17 @@ arrow::Result<std::string> RpcResponseParser::ParseCall(std::string_view what, u
   if (!err) err = doc.get_object().get(obj);
   if (!err) err = ParseEnvelope(obj, &env);
   if (err) {
-    return Status::Invalid(what, ": malformed JSON-RPC response (", simdjson::error_message(err),
-                           "): ", Quote(*body));
+    return Malformed(Status::Invalid(what, ": malformed JSON-RPC response (",
+                                     simdjson::error_message(err), "): ", Quote(*body)));
   }
   if (env.has_error) return ErrorStatus(what, env);
   if (!env.has_result) {
-    return Status::Invalid(what, ": JSON-RPC response has neither result nor error: ",
-                           Quote(*body));
+    return Malformed(Status::Invalid(what, ": JSON-RPC response has neither result nor error: ",
+                                     Quote(*body)));
   }
   if (env.has_id && env.id != id) {
-    return Status::Invalid(what, ": JSON-RPC response id ", env.id, " does not match request id ",
-                           id);
+    return Malformed(Status::Invalid(what, ": JSON-RPC response id ", env.id,
+                                     " does not match request id ", id));
   }
   return Padded(env.result);
 }
@@ -181,9 +191,10 @@ arrow::Result<std::vector<std::string>> RpcResponseParser::ParseBatch(
   od::document doc;
   od::json_type type;
   auto malformed = [&](simdjson::error_code e) {
-    return Status::Invalid(what, ": malformed JSON-RPC batch response (",
-                           simdjson::error_message(e), "): ", Quote(*body));
+    return Malformed(Status::Invalid(what, ": malformed JSON-RPC batch response (",
+                                     simdjson::error_message(e), "): ", Quote(*body)));
   };
+  size_t answered = 0;
   if (auto e = impl_->parser.iterate(body->data(), body->size(), body->capacity())
                    .get(doc)) {
     return malformed(e);
@@ -196,8 +207,8 @@ arrow::Result<std::vector<std::string>> RpcResponseParser::ParseBatch(
     if (auto e = doc.get_object().get(obj)) return malformed(e);
     if (auto e = ParseEnvelope(obj, &env)) return malformed(e);
     if (env.has_error) return ErrorStatus(what, env);
-    return Status::Invalid(what, ": expected a JSON array in answer to a batch: ",
-                           Quote(*body));
+    return Malformed(Status::Invalid(what, ": expected a JSON array in answer to a batch: ",
+                                     Quote(*body)));
   }
   od::array arr;
   if (auto e = doc.get_array().get(arr)) return malformed(e);
@@ -207,27 +218,35 @@ arrow::Result<std::vector<std::string>> RpcResponseParser::ParseBatch(
     if (auto e = item.get_object().get(obj)) return malformed(e);
     if (auto e = ParseEnvelope(obj, &env)) return malformed(e);
     if (!env.has_id || env.id < first_id || env.id >= first_id + requests.size()) {
-      if (env.has_error) return ErrorStatus(what, env);
-      return Status::Invalid(what, ": batch response with an unknown id: ", Quote(*body));
+      if (env.has_error) return ErrorStatus(what, env, answered);
+      return Malformed(
+          Status::Invalid(what, ": batch response with an unknown id: ", Quote(*body)));
     }
     const size_t i = env.id - first_id;
     const auto& req = requests[i];
-    if (env.has_error) return ErrorStatus(DescribeCall(req.method, req.params), env);
+    if (env.has_error) return ErrorStatus(DescribeCall(req.method, req.params), env, answered);
     if (!env.has_result) {
-      return Status::Invalid(DescribeCall(req.method, req.params),
-                             ": JSON-RPC response has neither result nor error");
+      return Malformed(Status::Invalid(DescribeCall(req.method, req.params),
+                                       ": JSON-RPC response has neither result nor error"));
     }
     if (seen[i]) {
-      return Status::Invalid(DescribeCall(req.method, req.params),
-                             ": batch response repeats id ", env.id);
+      return Malformed(Status::Invalid(DescribeCall(req.method, req.params),
+                                       ": batch response repeats id ", env.id));
     }
     seen[i] = true;
+    ++answered;
     results[i] = Padded(env.result);
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!seen[i]) {
-      return Status::Invalid(DescribeCall(requests[i].method, requests[i].params),
-                             ": no response in the batch answer (id ", first_id + i, ")");
+      // A partial answer: providers cut batches they find too large this way.
+      auto detail = std::make_shared<RpcErrorDetail>(RpcErrorKind::kBatchTooLarge);
+      detail->answered = answered;
+      return WithRpcError(
+          Status::Invalid(DescribeCall(requests[i].method, requests[i].params),
+                          ": no response in the batch answer (id ", first_id + i, "; ", answered,
+                          " of ", requests.size(), " calls answered)"),
+          std::move(detail));
     }
   }
   return results;

@@ -1,5 +1,7 @@
 #include "sql/engine.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <tuple>
 

@@ -197,6 +197,12 @@ class Session {
   /// \brief Stop the running query; its reader then fails with Cancelled.
   void Interrupt();
 
+  /// \brief The datasets the last checked query (Prepare, Execute, Describe,
+  /// CheckStreaming) reads: the schemas of the chain tables it names, derived
+  /// tables expanded, from DuckDB's parse tree. Empty before any query, and for a
+  /// query reading no chain table (`SELECT 1`).
+  std::set<std::string> DatasetsRead() const;
+
   /// \brief The snapshots this session reads, by dataset name.
   const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots() const {
     return snapshots_;

@@ -82,4 +82,49 @@ arrow::Result<std::string> Session::EngineSql(const std::string& sql, const nloh
   return tree::Deparse(conn_.get(), rewritten);
 }
 
+namespace {
+
+// Every table reference (BASE_TABLE node) of a parse tree, anywhere in it.
+void CollectTables(const nlohmann::json& node,
+                   std::vector<std::pair<std::string, std::string>>* out) {
+  if (node.is_object()) {
+    auto type = node.find("type");
+    if (type != node.end() && type->is_string() && *type == "BASE_TABLE") {
+      out->emplace_back(node.value("schema_name", ""), node.value("table_name", ""));
+    }
+    for (const auto& [k, v] : node.items()) CollectTables(v, out);
+  } else if (node.is_array()) {
+    for (const auto& v : node) CollectTables(v, out);
+  }
+}
+
+}  // namespace
+
+std::set<std::string> Session::DatasetsRead() const {
+  auto lower = [](const std::string& s) { return tree::Lower(s); };
+  std::map<std::string, std::string> datasets;  // lower case -> name (SQL names ignore case)
+  for (const auto& [name, store] : engine_->datasets_) datasets[lower(name)] = name;
+  std::map<std::string, const nlohmann::json*> derived;
+  for (const auto& [name, tree] : engine_->derived_trees_) derived[lower(name)] = &tree;
+  std::set<std::string> out;
+  std::set<std::string> expanded;  // derived tables already walked
+  std::vector<const nlohmann::json*> trees = {&checked_tree_};
+  while (!trees.empty()) {
+    const nlohmann::json* tree = trees.back();
+    trees.pop_back();
+    std::vector<std::pair<std::string, std::string>> refs;
+    CollectTables(*tree, &refs);
+    for (const auto& [schema, table] : refs) {
+      if (auto d = datasets.find(lower(schema)); d != datasets.end()) {
+        out.insert(d->second);
+        continue;
+      }
+      const std::string qualified = lower(schema + "." + table);
+      auto it = derived.find(qualified);
+      if (it != derived.end() && expanded.insert(qualified).second) trees.push_back(it->second);
+    }
+  }
+  return out;
+}
+
 }  // namespace sluice::sql

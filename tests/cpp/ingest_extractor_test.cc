@@ -39,7 +39,7 @@ std::unique_ptr<storage::BlockStore> OpenStore(const TempDir& dir, bool fsync = 
 
 ExtractorOptions Options(const std::string& url) {
   ExtractorOptions o;
-  o.rpc_url = url;
+  o.node.urls = {url};
   o.batch_blocks = 16;
   o.max_in_flight = 3;
   o.poll_interval = milliseconds(20);

@@ -1,8 +1,9 @@
-"""Real parts for the integration tests: an anvil node, the demo traffic, a
-sluice server, and JSON-RPC calls to the node (the independent truth).
+"""Real parts for the integration tests: anvil and geth nodes, the demo traffic, a
+sluice server (one dataset, or several from a [[datasets]] config), and JSON-RPC
+calls to the nodes (the independent truth).
 
-Nothing here is mocked: the node is anvil, the server is build/sluice, the client
-is pyarrow.flight.
+Nothing here is mocked: the nodes are anvil and geth, the server is build/sluice,
+the client is pyarrow.flight.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pyarrow.flight as flight
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / ".deps" / "anvil"
+GETH = ROOT / ".deps" / "geth"  # scripts/bootstrap.sh: go install …/cmd/geth@v1.17.10
 # SLUICE_BIN: another build of the server, e.g. build-asan/sluice (make test-asan).
 SLUICE = Path(os.environ.get("SLUICE_BIN", ROOT / "build" / "sluice"))
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -64,7 +66,7 @@ class Anvil:
     """An anvil node on a free port. `block_time` None: no mining (tests mine)."""
 
     def __init__(self, tmp: Path, block_time: Optional[float] = None, chain_id: int = 31337,
-                 genesis_timestamp: Optional[int] = None):
+                 genesis_timestamp: Optional[int] = None, extra: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port), "--chain-id",
@@ -72,6 +74,7 @@ class Anvil:
         args += ["--block-time", str(block_time)] if block_time else ["--no-mining"]
         if genesis_timestamp is not None:  # two anvils started in one second share a genesis
             args += ["--timestamp", str(genesis_timestamp)]
+        args += list(extra)  # e.g. ("--hardfork", "berlin")
         self.log = open(tmp / f"anvil-{self.port}.log", "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: rpc(self.url, "eth_chainId", timeout=1), 30, "anvil to start")
@@ -100,14 +103,88 @@ class Anvil:
         self.log.close()
 
 
+class Geth:
+    """`geth --dev` on free ports: a one-node post-merge chain (chain id 1337) whose
+    simulated beacon seals a block every `period` seconds (0: as soon as a
+    transaction arrives), with one funded, unlocked dev account. The debug and dev
+    namespaces are on (debug_setHead makes reorgs). `extra`: more geth flags, e.g.
+    ("--rpc.batch-request-limit", "10")."""
+
+    def __init__(self, tmp: Path, period: int = 1, extra: tuple = ()):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.datadir = tmp / f"geth-{self.port}"
+        args = [str(GETH), "--dev", "--dev.period", str(period), "--datadir", str(self.datadir),
+                "--http", "--http.addr", "127.0.0.1", "--http.port", str(self.port),
+                "--http.api", "eth,net,web3,debug,dev,txpool", "--ipcdisable", "--nodiscover",
+                "--maxpeers", "0", "--port", "0", "--authrpc.port", "0", "--verbosity", "2",
+                *extra]
+        self.log = open(tmp / f"geth-{self.port}.log", "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: rpc(self.url, "eth_chainId", timeout=1), 60, "geth to start")
+        self.account = rpc(self.url, "eth_accounts")[0]
+
+    def head(self) -> int:
+        return int(rpc(self.url, "eth_blockNumber"), 16)
+
+    def wait_head(self, number: int, timeout: float = 60) -> int:
+        return wait_for(lambda: self.head() >= number and self.head(), timeout,
+                        f"geth to reach block {number}", interval=0.1)
+
+    def traffic(self, rounds: int, txs_per_block: int = 4, seed: int = 1) -> None:
+        """`rounds` rounds of demo traffic from the dev account (ETH transfers of
+        three transaction types, ERC-20, ERC-721, failures, creations), each waiting
+        for its receipts: the node mines them on its own."""
+        subprocess.run([str(PYTHON), str(TRAFFIC), "--rpc-url", self.url, "--blocks",
+                        str(rounds), "--interval", "0", "--txs-per-block", str(txs_per_block),
+                        "--seed", str(seed)], check=True, stderr=subprocess.DEVNULL,
+                       timeout=600)
+
+    def set_head(self, number: int) -> None:
+        """debug_setHead: rewind the chain to `number`; the next blocks sealed build
+        on it, with other hashes (a reorg)."""
+        rpc(self.url, "debug_setHead", [hex(number)])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def datasets_config(path: Path, datasets: list, extra: str = "") -> Path:
+    """Write a config file listing `datasets`, each a dict of dataset settings with
+    `name` (e.g. {"name": "eth_rpc", "network": "anvil", "rpc_url": url}); `extra`:
+    more TOML at the top. Returns `path`."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)
+    text = extra + "\n"
+    for d in datasets:
+        text += "\n[[datasets]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in d.items())
+    path.write_text(text)
+    return path
+
+
 class Server:
     """`sluice serve` on free ports (Flight, JSON Lines, admin API), extracting from
-    `rpc_url` into `data_dir`."""
+    `rpc_url` into `data_dir`; with `rpc_url` None, the datasets come from the
+    config file given in `extra` (`--config FILE`, see datasets_config)."""
 
-    def __init__(self, data_dir: Path, rpc_url: str, *extra: str, wait_ready: bool = True,
-                 cwd: Optional[Path] = None):
+    def __init__(self, data_dir: Path, rpc_url: Optional[str], *extra: str,
+                 wait_ready: bool = True, cwd: Optional[Path] = None):
         self.data_dir = data_dir
-        self.args = [str(SLUICE), "serve", "--rpc-url", rpc_url, "--data-dir", str(data_dir),
+        url_args = ["--rpc-url", rpc_url] if rpc_url is not None else []
+        self.args = [str(SLUICE), "serve", *url_args, "--data-dir", str(data_dir),
                      "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0",
                      "--admin-api-addr", "127.0.0.1:0", "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
         self.stderr_path = data_dir.parent / f"sluice-{data_dir.name}-{time.time_ns()}.log"
@@ -156,13 +233,14 @@ class Server:
         self.stderr.flush()
         return self.stderr_path.read_text()
 
-    def stored_head(self) -> int:
-        t = query(self.client(), "SELECT max(block_num) AS m FROM eth_rpc.blocks")
+    def stored_head(self, dataset: str = "eth_rpc") -> int:
+        t = query(self.client(), f"SELECT max(block_num) AS m FROM {dataset}.blocks")
         v = t.column("m")[0].as_py()
         return -1 if v is None else v
 
-    def wait_head(self, number: int, timeout: float = 120) -> None:
-        wait_for(lambda: self.stored_head() >= number, timeout, f"block {number} to be stored")
+    def wait_head(self, number: int, timeout: float = 120, dataset: str = "eth_rpc") -> None:
+        wait_for(lambda: self.stored_head(dataset) >= number, timeout,
+                 f"block {number} of {dataset} to be stored")
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -306,21 +384,21 @@ def node_chain(url: str, lo: int = 0, hi: Optional[int] = None) -> dict:
     return out
 
 
-def store_chain(srv: "Server") -> dict:
+def store_chain(srv: "Server", dataset: str = "eth_rpc") -> dict:
     """The server's stored blocks in the form of node_chain, read with batch queries;
     each transaction and log row must name its block's hash."""
     c = srv.client()
     out = {}
-    for r in query(c, "SELECT block_num, hash, parent_hash FROM eth_rpc.blocks").to_pylist():
+    for r in query(c, f"SELECT block_num, hash, parent_hash FROM {dataset}.blocks").to_pylist():
         assert r["block_num"] not in out, f"block {r['block_num']} stored twice"
         out[r["block_num"]] = {"hash": "0x" + r["hash"].hex(),
                                "parent": "0x" + r["parent_hash"].hex(), "txs": [], "logs": []}
-    for r in query(c, "SELECT block_num, block_hash, tx_hash FROM eth_rpc.transactions "
+    for r in query(c, f"SELECT block_num, block_hash, tx_hash FROM {dataset}.transactions "
                       "ORDER BY block_num, tx_index").to_pylist():
         b = out.get(r["block_num"])
         assert b is not None and b["hash"] == "0x" + r["block_hash"].hex(), f"stale tx row {r}"
         b["txs"].append("0x" + r["tx_hash"].hex())
-    for r in query(c, "SELECT block_num, block_hash, log_index, tx_hash FROM eth_rpc.logs "
+    for r in query(c, f"SELECT block_num, block_hash, log_index, tx_hash FROM {dataset}.logs "
                       "ORDER BY block_num, log_index").to_pylist():
         b = out.get(r["block_num"])
         assert b is not None and b["hash"] == "0x" + r["block_hash"].hex(), f"stale log row {r}"
@@ -328,11 +406,12 @@ def store_chain(srv: "Server") -> dict:
     return out
 
 
-def assert_store_matches_node(srv: "Server", node: "Anvil", behind: int = 0) -> int:
+def assert_store_matches_node(srv: "Server", node, behind: int = 0,
+                              dataset: str = "eth_rpc") -> int:
     """Block by block, the store holds exactly the node's chain up to its head - `behind`:
     hash, parent hash, the transactions (hashes, in order) and the logs (index, tx
     hash). Returns the stored head."""
-    store = store_chain(srv)
+    store = store_chain(srv, dataset)
     head = node.head() - behind
     want = node_chain(node.url, 0, head)
     assert sorted(store) == list(range(head + 1)), \
@@ -342,14 +421,14 @@ def assert_store_matches_node(srv: "Server", node: "Anvil", behind: int = 0) -> 
     return head
 
 
-def wait_store_matches_node(srv: "Server", node: "Anvil", timeout: float = 60,
-                            behind: int = 0) -> int:
+def wait_store_matches_node(srv: "Server", node, timeout: float = 60,
+                            behind: int = 0, dataset: str = "eth_rpc") -> int:
     """Wait until the stored head is the node's head - `behind` and the stored hashes are
     the node's. Returns the stored head."""
     def same():
         head = node.head() - behind
         got = {r["block_num"]: "0x" + r["hash"].hex() for r in query(
-            srv.client(), "SELECT block_num, hash FROM eth_rpc.blocks").to_pylist()}
+            srv.client(), f"SELECT block_num, hash FROM {dataset}.blocks").to_pylist()}
         if max(got, default=-1) != head:
             return False
         want = node_chain(node.url, max(0, head - 300), head)

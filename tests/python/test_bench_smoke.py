@@ -38,8 +38,14 @@ def test_bench_tiny_writes_complete_report(tmp_path):
     assert results["extraction"]["blocks"] == results["config"]["ext_blocks"]
     assert results["extraction"]["txs_per_block"] > 0
 
+    # Two chains: both backfilled, alone and together.
+    m = results["multichain"]
+    assert m["blocks"] == results["config"]["multi_blocks"]
+    assert set(m["together_blocks_per_sec"]) == {"chain_a", "chain_b"}
+
     for heading in ("## 1. Batch throughput", "## 2. Time to first batch", "## 3. Server memory",
-                    "## 4. Tip latency", "## 5. Extraction", "## 6. Client memory"):
+                    "## 4. Tip latency", "## 5. Extraction", "## 6. Client memory",
+                    "## 7. Extraction of two chains at once"):
         assert heading in text, heading
     for must in ("- Machine: ", "- Date: ", "- Command: ", "(a) pyarrow.flight from memory",
                  "(b) pyarrow.flight + duckdb", "sluice_client_read_all"):

@@ -319,8 +319,12 @@ def test_jsonl_error_after_rows_ends_the_stream_with_an_error_line(server):
 def test_health_and_ready(server):
     assert get_json(server.admin_url + "/health") == (200, {"status": "ok"})
     assert get_json(server.jsonl_url + "/health") == (200, {"status": "ok"})
-    wait_for(lambda: get_json(server.admin_url + "/ready") == (200, {"status": "ready"}), 30,
+    wait_for(lambda: get_json(server.admin_url + "/ready") ==
+             (200, {"status": "ready", "datasets": {"eth_rpc": "ready"}}), 30,
              "/ready to say ready")
+    assert get_json(server.admin_url + "/ready/eth_rpc") == \
+        (200, {"status": "ready", "datasets": {"eth_rpc": "ready"}})
+    assert get_json(server.admin_url + "/ready/nope")[0] == 404
     assert get(server.admin_url + "/nope")[0] == 404
 
 
