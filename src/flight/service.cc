@@ -170,31 +170,37 @@ std::optional<std::string> Header(const fl::ServerCallContext& context, std::str
 FlightService::FlightService(sql::Engine* engine, TicketSigner signer, ServiceOptions options)
     : engine_(engine), signer_(std::move(signer)), options_(std::move(options)) {
   if (!options_.stream.cache) options_.stream.cache = std::make_shared<MicrobatchCache>();
+  // Streams over several datasets wake when any of them stores blocks.
+  watch_ = std::make_shared<StoreWatch>();
+  for (const auto& [name, store] : engine_->datasets()) {
+    store->Subscribe([watch = watch_](const storage::Snapshot&) { watch->Notify(); });
+  }
 }
 
 arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
                                                    const std::string& sql,
                                                    const std::string& resume) const {
   ARROW_ASSIGN_OR_RAISE(auto check, session->CheckStreaming(sql));
-  std::string dataset;
+  std::set<std::string> datasets;
   for (const auto& t : check.info.tables) {
     if (t.schema.empty() || !engine_->datasets().count(t.schema)) {
       return arrow::Status::Invalid("streaming queries read chain tables (e.g. eth_rpc.blocks); '",
                                     t.schema.empty() ? t.table : t.schema + "." + t.table,
                                     "' is not one");
     }
-    if (!dataset.empty() && dataset != t.schema) {
-      return arrow::Status::Invalid("a streaming query reads the tables of one dataset; this one "
-                                    "reads ", dataset, " and ", t.schema);
-    }
-    dataset = t.schema;
+    datasets.insert(t.schema);
   }
-  if (dataset.empty()) {
+  if (datasets.empty()) {
     return arrow::Status::Invalid("a streaming query must read a chain table, e.g. eth_rpc.blocks");
   }
   StreamPlan plan;
   plan.sql = sql;
-  plan.store = engine_->datasets().at(dataset);
+  std::map<std::string, storage::BlockStore*> networks;  // network -> store
+  for (const auto& d : datasets) {
+    auto* store = engine_->datasets().at(d);
+    plan.stores.push_back(store);
+    networks[store->options().network] = store;
+  }
   if (check.delta_sql.empty()) {
     plan.table = check.info.tables.front().table;
   } else {
@@ -204,18 +210,19 @@ arrow::Result<StreamPlan> FlightService::PlanStream(sql::Session* session,
     plan.per_block = check.info.late_rows;
   }
   if (!resume.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto cursor, ParseCursor(resume));
-    const auto& network = plan.store->options().network;
-    for (const auto& [name, pos] : cursor) {
-      if (name != network) {
+    ARROW_ASSIGN_OR_RAISE(plan.resume, ParseCursor(resume));
+    for (const auto& [name, pos] : plan.resume) {
+      auto it = networks.find(name);
+      if (it == networks.end()) {
+        std::string known;
+        for (const auto& [n, store] : networks) known += (known.empty() ? "'" : ", '") + n + "'";
         return arrow::Status::Invalid("amp-resume cursor names unknown network '", name,
-                                      "'; this query streams network '", network, "'");
+                                      "'; this query streams network ", known);
       }
-      plan.resume = pos;
+      bool reorged = false;
+      ARROW_RETURN_NOT_OK(
+          ResolveResume(*it->second, *it->second->snapshot(), pos, &reorged).status());
     }
-    bool reorged = false;
-    ARROW_RETURN_NOT_OK(
-        ResolveResume(*plan.store, *plan.store->snapshot(), *plan.resume, &reorged).status());
   }
   return plan;
 }
@@ -376,7 +383,7 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
     }
     ARROW_ASSIGN_OR_RAISE(auto query, StreamingQuery::Make(engine_, std::move(plan),
                                                            stream_options, std::move(schema),
-                                                           &context));
+                                                           &context, watch_));
     *stream = std::make_unique<QueryStream>(std::move(query), std::move(admission));
     return arrow::Status::OK();
   }

@@ -87,6 +87,7 @@ class FlightService : public arrow::flight::FlightServerBase {
   sql::Engine* engine_;
   TicketSigner signer_;
   ServiceOptions options_;
+  std::shared_ptr<StoreWatch> watch_;  // wakes streams over several datasets
   PreparedStatements prepared_;
 };
 

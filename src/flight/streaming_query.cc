@@ -41,15 +41,40 @@ arrow::Result<CursorPosition> ResolveResume(const storage::BlockStore& store,
   return CursorPosition{*ancestor, snapshot.Header(*ancestor)->hash};
 }
 
+void StoreWatch::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++version_;
+  }
+  cv_.notify_all();
+}
+
+uint64_t StoreWatch::Wait(uint64_t version, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return version_ > version; });
+  return version_;
+}
+
+uint64_t StoreWatch::version() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
 arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
     sql::Engine* engine, StreamPlan plan, StreamOptions options,
-    std::shared_ptr<arrow::Schema> schema, const fl::ServerCallContext* context) {
+    std::shared_ptr<arrow::Schema> schema, const fl::ServerCallContext* context,
+    std::shared_ptr<StoreWatch> watch) {
   std::unique_ptr<StreamingQuery> q(new StreamingQuery());
   q->engine_ = engine;
   q->plan_ = std::move(plan);
   q->options_ = options;
   q->schema_ = std::move(schema);
   q->context_ = context;
+  q->watch_ = std::move(watch);
+  if (q->plan_.stores.empty()) return arrow::Status::Invalid("a streaming query reads no dataset");
+  if (q->plan_.stores.size() > 1 && q->watch_ == nullptr) {
+    return arrow::Status::Invalid("a stream over several datasets needs a StoreWatch");
+  }
   ARROW_ASSIGN_OR_RAISE(q->empty_, arrow::RecordBatch::MakeEmpty(q->schema_));
   if (q->plan_.mode == StreamPlan::Mode::kScan) {
     int idx = q->schema_->GetFieldIndex("block_num");
@@ -60,17 +85,24 @@ arrow::Result<std::unique_ptr<StreamingQuery>> StreamingQuery::Make(
     q->block_num_column_ = q->schema_->num_fields();  // the delta's last column
     q->drop_block_column_ = true;
   }
-  auto snapshot = q->plan_.store->snapshot();
-  if (q->plan_.resume) {
-    bool reorged = false;
-    ARROW_ASSIGN_OR_RAISE(q->cursor_,
-                          ResolveResume(*q->plan_.store, *snapshot, *q->plan_.resume, &reorged));
-    q->next_block_ = q->cursor_->block_number + 1;
-    q->pending_reorg_ = reorged;
+  std::string datasets;
+  for (auto* store : q->plan_.stores) {
+    NetworkState net;
+    net.store = store;
+    net.dataset = store->options().dataset;
+    auto it = q->plan_.resume.find(store->options().network);
+    if (it != q->plan_.resume.end()) {
+      bool reorged = false;
+      auto snapshot = store->snapshot();
+      ARROW_ASSIGN_OR_RAISE(net.cursor, ResolveResume(*store, *snapshot, it->second, &reorged));
+      net.next_block = net.cursor->block_number + 1;
+      net.pending_reorg = reorged;
+    }
+    datasets += (datasets.empty() ? "" : ",") + net.dataset;
+    q->networks_.push_back(std::move(net));
   }
   q->last_sent_ = std::chrono::steady_clock::now();
-  q->active_ = common::StreamRegistry::Default().Register(q->plan_.sql,
-                                                          q->plan_.store->options().dataset);
+  q->active_ = common::StreamRegistry::Default().Register(q->plan_.sql, datasets);
   return q;
 }
 
@@ -95,9 +127,34 @@ arrow::Result<fl::FlightPayload> StreamingQuery::GetSchemaPayload() {
   return payload;
 }
 
+std::vector<RangeInfo> StreamingQuery::Ranges() const {
+  std::vector<RangeInfo> ranges;
+  for (size_t i = 0; i < networks_.size(); ++i) {
+    if (microbatch_ && microbatch_->network == i) {
+      ranges.push_back(microbatch_->range);
+    } else if (networks_[i].last_range) {
+      ranges.push_back(*networks_[i].last_range);  // unchanged: not a reorg to clients
+    }
+  }
+  return ranges;
+}
+
+nlohmann::json StreamingQuery::CursorJson() const {
+  nlohmann::json cursor = nlohmann::json::object();
+  for (const auto& net : networks_) {
+    if (!net.cursor) continue;
+    RangeInfo at;
+    at.network = net.store->options().network;
+    at.numbers = {net.cursor->block_number, net.cursor->block_number};
+    at.hash = net.cursor->hash;
+    cursor.update(MakeCursor(at));
+  }
+  return cursor;
+}
+
 nlohmann::json StreamingQuery::Metadata(const std::string& kind, bool ranges_complete) const {
   bool reorg = microbatch_->is_reorg && kind == "microbatch_start";
-  return MakeAppMetadata({microbatch_->range}, ranges_complete, reorg, kind);
+  return MakeAppMetadata(Ranges(), ranges_complete, reorg, kind);
 }
 
 void StreamingQuery::Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata) {
@@ -123,16 +180,35 @@ void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
   microbatch_->complete_from = end + 1;
 }
 
-void StreamingQuery::FinishMicrobatch(const RangeInfo& range) {
-  cursor_ = CursorPosition{range.numbers.end, range.hash};
-  next_block_ = range.numbers.end + 1;
+void StreamingQuery::FinishMicrobatch(size_t network, const RangeInfo& range) {
+  auto& net = networks_[network];
+  net.cursor = CursorPosition{range.numbers.end, range.hash};
+  net.next_block = range.numbers.end + 1;
+  net.last_range = range;
   common::ServerMetrics::Get().microbatches().Increment();
   if (active_) active_->FinishMicrobatch(range.numbers.end, storage::HashToHex(range.hash));
 }
 
-arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
-                                              storage::BlockRange numbers, bool is_reorg) {
-  auto range = MakeRange(*snapshot, numbers);
+arrow::Status StreamingQuery::SetRanges(sql::Session* session, size_t i,
+                                        const storage::Snapshot& snapshot,
+                                        std::optional<storage::BlockRange> delta) {
+  const auto& net = networks_[i];
+  const uint64_t first = snapshot.range ? snapshot.range->start : 0;
+  sql::TableRange d{1, 0}, history{1, 0};  // empty
+  if (delta) {
+    d = {delta->start, delta->end};
+    if (delta->start > first) history = {first, delta->start - 1};
+  } else if (net.cursor && snapshot.range) {
+    history = {first, net.cursor->block_number};  // where this network stands
+  }
+  return session->SetMicrobatch(net.dataset, d, history);
+}
+
+arrow::Status StreamingQuery::StartMicrobatch(
+    std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots, size_t network,
+    storage::BlockRange numbers, bool is_reorg) {
+  const auto& snapshot = *snapshots.at(networks_[network].dataset);
+  auto range = MakeRange(snapshot, numbers);
   if (active_) active_->StartMicrobatch(numbers.start, numbers.end);
   std::shared_ptr<SharedMicrobatch> shared;
   if (options_.cache) {
@@ -141,6 +217,12 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
                       storage::HashToHex(range.hash) + '/' + storage::HashToHex(range.prev_hash) +
                       '/' + std::to_string(options_.rows_per_batch) + '/' +
                       std::to_string(options_.soft_batch_bytes) + (is_reorg ? "/reorg" : "");
+    for (size_t i = 0; i < networks_.size(); ++i) {  // where the other networks stand
+      const auto& c = networks_[i].cursor;
+      key += '/' + networks_[i].dataset + '=' +
+             (i == network ? std::string("*")
+                           : c ? std::to_string(c->block_number) + storage::HashToHex(c->hash) : "-");
+    }
     bool owner = false;
     shared = options_.cache->Acquire(key, &owner);
     if (!owner) {
@@ -148,7 +230,7 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
         // Another stream of the same query computed this microbatch.
         queue_.insert(queue_.end(), payloads->begin(), payloads->end());
         queue_rows_.insert(queue_rows_.end(), shared->rows().begin(), shared->rows().end());
-        FinishMicrobatch(range);
+        FinishMicrobatch(network, range);
         return arrow::Status::OK();
       }
       shared.reset();  // abandoned: compute it here
@@ -157,19 +239,21 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
   auto mb = std::make_unique<Microbatch>();
   mb->started = std::chrono::steady_clock::now();
   mb->shared = std::move(shared);
+  mb->network = network;
   mb->range = range;
-  mb->snapshot = snapshot;
+  mb->snapshots = snapshots;
   mb->is_reorg = is_reorg;
   mb->complete_from = numbers.start;
-  ARROW_ASSIGN_OR_RAISE(mb->session,
-                        engine_->OpenSession({{plan_.store->options().dataset, snapshot}}));
-  const std::string& dataset = plan_.store->options().dataset;
+  ARROW_ASSIGN_OR_RAISE(mb->session, engine_->OpenSession(snapshots));
   if (plan_.mode == StreamPlan::Mode::kScan) {
-    ARROW_RETURN_NOT_OK(
-        mb->session->SetTableRange(dataset, plan_.table, {numbers.start, numbers.end}));
-  } else {
-    ARROW_RETURN_NOT_OK(mb->session->SetMicrobatch(dataset, snapshot->range->start,
+    ARROW_RETURN_NOT_OK(mb->session->SetTableRange(networks_[network].dataset, plan_.table,
                                                    {numbers.start, numbers.end}));
+  } else {
+    for (size_t i = 0; i < networks_.size(); ++i) {
+      const auto& snap = *snapshots.at(networks_[i].dataset);
+      ARROW_RETURN_NOT_OK(SetRanges(mb->session.get(), i, snap,
+                                    i == network ? std::optional(numbers) : std::nullopt));
+    }
     mb->next_block = numbers.start;
   }
   microbatch_ = std::move(mb);
@@ -177,22 +261,22 @@ arrow::Status StreamingQuery::StartMicrobatch(std::shared_ptr<const storage::Sna
   return arrow::Status::OK();
 }
 
-arrow::Status StreamingQuery::CheckReorg(const storage::Snapshot& snapshot, bool* reorged) {
-  *reorged = false;
-  if (!cursor_) return arrow::Status::OK();
-  const auto* header = snapshot.Header(cursor_->block_number);
-  if (header != nullptr && header->hash == cursor_->hash) return arrow::Status::OK();
+arrow::Status StreamingQuery::CheckReorg(NetworkState& net, const storage::Snapshot& snapshot) {
+  if (!net.cursor) return arrow::Status::OK();
+  const auto* header = snapshot.Header(net.cursor->block_number);
+  if (header != nullptr && header->hash == net.cursor->hash) return arrow::Status::OK();
   // The block we ended on was replaced: continue after the common ancestor.
-  auto ancestor = plan_.store->CommonAncestor(snapshot, cursor_->block_number, cursor_->hash);
+  auto ancestor = net.store->CommonAncestor(snapshot, net.cursor->block_number, net.cursor->hash);
   if (!ancestor) {
-    return arrow::Status::Invalid("the chain reorganized below block ", cursor_->block_number,
+    return arrow::Status::Invalid("the chain of network ", snapshot.network,
+                                  " reorganized below block ", net.cursor->block_number,
                                   " deeper than this server remembers; restart the stream");
   }
-  LOG_INFO("stream: reorg replaced block {}, common ancestor {}", cursor_->block_number,
-           *ancestor);
-  cursor_ = CursorPosition{*ancestor, snapshot.Header(*ancestor)->hash};
-  next_block_ = *ancestor + 1;
-  *reorged = true;
+  LOG_INFO("stream: reorg on {} replaced block {}, common ancestor {}", snapshot.network,
+           net.cursor->block_number, *ancestor);
+  net.cursor = CursorPosition{*ancestor, snapshot.Header(*ancestor)->hash};
+  net.next_block = *ancestor + 1;
+  net.pending_reorg = true;
   return arrow::Status::OK();
 }
 
@@ -229,8 +313,8 @@ arrow::Status StreamingQuery::Advance() {
     }
     if (plan_.per_block && mb.next_block <= mb.range.numbers.end) {
       const uint64_t b = mb.next_block++;
-      ARROW_RETURN_NOT_OK(mb.session->SetMicrobatch(plan_.store->options().dataset,
-                                                    mb.snapshot->range->start, {b, b}));
+      const auto& snap = *mb.snapshots.at(networks_[mb.network].dataset);
+      ARROW_RETURN_NOT_OK(SetRanges(mb.session.get(), mb.network, snap, storage::BlockRange{b, b}));
       ARROW_ASSIGN_OR_RAISE(mb.reader, mb.session->Execute(plan_.delta_sql, options_.rows_per_batch,
                                                            nullptr, options_.soft_batch_bytes));
       return arrow::Status::OK();
@@ -245,13 +329,19 @@ arrow::Status StreamingQuery::Advance() {
     // The query is done: the microbatch is complete.
     EnqueueBlockComplete(mb.complete_from, mb.range.numbers.end);
     auto end = Metadata("microbatch_end", true);
-    end["cursor"] = MakeCursor(mb.range);
+    {
+      // The cursor: this network at the microbatch's end, the others where they stand.
+      auto at = networks_[mb.network].cursor;
+      networks_[mb.network].cursor = CursorPosition{mb.range.numbers.end, mb.range.hash};
+      end["cursor"] = CursorJson();
+      networks_[mb.network].cursor = at;
+    }
     Enqueue(empty_, std::move(end));
     if (mb.shared) {
       mb.shared->Finish();
       mb.shared.reset();
     }
-    FinishMicrobatch(mb.range);
+    FinishMicrobatch(mb.network, mb.range);
     LOG_DEBUG("stream: microbatch {}..{} computed in {} us", mb.range.numbers.start,
               mb.range.numbers.end,
               std::chrono::duration_cast<std::chrono::microseconds>(
@@ -261,29 +351,48 @@ arrow::Status StreamingQuery::Advance() {
     return arrow::Status::OK();
   }
 
-  // Between microbatches: start the next one, or wait for blocks.
-  auto snapshot = plan_.store->snapshot();
-  bool reorged = false;
-  ARROW_RETURN_NOT_OK(CheckReorg(*snapshot, &reorged));
-  pending_reorg_ = pending_reorg_ || reorged;
-  if (snapshot->range) {
-    if (!next_block_) next_block_ = snapshot->range->start;
-    if (snapshot->range->end >= *next_block_) {
-      uint64_t end = std::min(snapshot->range->end,
-                              *next_block_ + options_.microbatch_max_blocks - 1);
-      bool is_reorg = pending_reorg_;
-      pending_reorg_ = false;
-      return StartMicrobatch(snapshot, {*next_block_, end}, is_reorg);
+  // Between microbatches: the next one advances a network with new blocks (one
+  // with a reorg first, else in turn), or wait for blocks.
+  const uint64_t watched = watch_ ? watch_->version() : 0;
+  std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots;
+  std::optional<size_t> chosen;
+  for (size_t k = 0; k < networks_.size(); ++k) {
+    const size_t i = (next_network_ + k) % networks_.size();
+    auto& net = networks_[i];
+    auto snapshot = net.store->snapshot();
+    ARROW_RETURN_NOT_OK(CheckReorg(net, *snapshot));
+    if (snapshot->range) {
+      if (!net.next_block) net.next_block = snapshot->range->start;
+      const bool ready = snapshot->range->end >= *net.next_block;
+      if (ready && (!chosen || (net.pending_reorg && !networks_[*chosen].pending_reorg))) chosen = i;
     }
+    snapshots[net.dataset] = std::move(snapshot);
+  }
+  if (chosen) {
+    auto& net = networks_[*chosen];
+    const auto& snapshot = *snapshots.at(net.dataset);
+    uint64_t end = std::min(snapshot.range->end, *net.next_block + options_.microbatch_max_blocks - 1);
+    bool is_reorg = net.pending_reorg;
+    net.pending_reorg = false;
+    next_network_ = *chosen + 1;
+    return StartMicrobatch(std::move(snapshots), *chosen, {*net.next_block, end}, is_reorg);
   }
   auto since = std::chrono::steady_clock::now() - last_sent_;
   if (since >= options_.keep_alive) {
-    nlohmann::json m = MakeAppMetadata({}, false, false, "keep_alive");
+    // The ranges of the last finished microbatches ([] before the first): a client
+    // that compares each message's ranges with the last it saw sees no reorg.
+    nlohmann::json m = MakeAppMetadata(Ranges(), false, false, "keep_alive");
     Enqueue(empty_, std::move(m));
     return arrow::Status::OK();
   }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(options_.keep_alive - since);
-  plan_.store->WaitForVersion(snapshot->version, std::min<std::chrono::milliseconds>(left, kWaitSlice));
+  auto left = std::min<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.keep_alive - since),
+      kWaitSlice);
+  if (networks_.size() == 1) {
+    networks_[0].store->WaitForVersion(snapshots.begin()->second->version, left);
+  } else {
+    watch_->Wait(watched, left);
+  }
   return arrow::Status::OK();
 }
 

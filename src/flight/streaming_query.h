@@ -26,6 +26,8 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <deque>
 #include <map>
 #include <memory>
@@ -59,7 +61,8 @@ struct StreamOptions {
 /// \brief What a streaming query reads and where it starts.
 struct StreamPlan {
   std::string sql;                      ///< SETTINGS clause removed
-  storage::BlockStore* store = nullptr;  ///< the dataset the query streams over
+  /// The datasets the query streams over, one per network, in name order.
+  std::vector<storage::BlockStore*> stores;
   std::string table;                    ///< kScan: the one table the query reads
   enum class Mode { kScan, kDelta };
   Mode mode = Mode::kScan;              ///< see the header comment
@@ -68,7 +71,25 @@ struct StreamPlan {
   /// kDelta: run block by block (rows may qualify late, sql::IncrementalInfo::
   /// late_rows): the rows between two BlockCompletes are the second block's.
   bool per_block = false;
-  std::optional<CursorPosition> resume;  ///< continue after this block
+  /// Continue after these blocks, by network (a network the cursor does not
+  /// name starts at its first stored block).
+  Cursor resume;
+};
+
+/// \brief Wakes the streams over several datasets when any of them stores blocks
+/// (a stream over one dataset waits on its store). Subscribe it to every store
+/// once, before serving.
+class StoreWatch {
+ public:
+  void Notify();
+  /// \brief Block until Notify after `version`, or `timeout`; the current version.
+  uint64_t Wait(uint64_t version, std::chrono::milliseconds timeout);
+  uint64_t version();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t version_ = 0;
 };
 
 /// \brief Where a stream resuming after `resume` continues: the cursor itself
@@ -90,7 +111,8 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
  public:
   static arrow::Result<std::unique_ptr<StreamingQuery>> Make(
       sql::Engine* engine, StreamPlan plan, StreamOptions options,
-      std::shared_ptr<arrow::Schema> schema, const arrow::flight::ServerCallContext* context);
+      std::shared_ptr<arrow::Schema> schema, const arrow::flight::ServerCallContext* context,
+      std::shared_ptr<StoreWatch> watch = nullptr);
   ~StreamingQuery() override;
 
   std::shared_ptr<arrow::Schema> schema() override { return schema_; }
@@ -98,9 +120,20 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   arrow::Result<arrow::flight::FlightPayload> Next() override;
 
  private:
+  // Where the stream stands on one network. Microbatches advance one network at a
+  // time; the others keep their position (protocol.md, "Several networks").
+  struct NetworkState {
+    storage::BlockStore* store = nullptr;
+    std::string dataset;
+    std::optional<uint64_t> next_block;    // first block of its next microbatch
+    std::optional<CursorPosition> cursor;  // last block completely sent
+    std::optional<RangeInfo> last_range;   // of its last finished microbatch
+    bool pending_reorg = false;
+  };
   struct Microbatch {
+    size_t network = 0;  // the network it advances (index into networks_)
     RangeInfo range;
-    std::shared_ptr<const storage::Snapshot> snapshot;
+    std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots;
     std::unique_ptr<sql::Session> session;
     bool started_query = false;
     uint64_t next_block = 0;  // per_block: the block the next run computes
@@ -115,11 +148,18 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   };
 
   StreamingQuery() = default;
-  arrow::Status StartMicrobatch(std::shared_ptr<const storage::Snapshot> snapshot,
-                                storage::BlockRange numbers, bool is_reorg);
+  arrow::Status StartMicrobatch(
+      std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots, size_t network,
+      storage::BlockRange numbers, bool is_reorg);
   arrow::Status Advance();  // make progress; may enqueue messages
-  void FinishMicrobatch(const RangeInfo& range);
-  arrow::Status CheckReorg(const storage::Snapshot& snapshot, bool* reorged);
+  void FinishMicrobatch(size_t network, const RangeInfo& range);
+  arrow::Status CheckReorg(NetworkState& net, const storage::Snapshot& snapshot);
+  // The session's ranges of network `i` for the microbatch: Δ = `delta`, history up
+  // to its cursor (or before `delta`).
+  arrow::Status SetRanges(sql::Session* session, size_t i, const storage::Snapshot& snapshot,
+                          std::optional<storage::BlockRange> delta);
+  std::vector<RangeInfo> Ranges() const;  // every network's range for a message
+  nlohmann::json CursorJson() const;      // every network's cursor
   void Enqueue(std::shared_ptr<arrow::RecordBatch> batch, nlohmann::json metadata);
   void Count(common::QueryOutcome outcome);
   void EnqueueBlockComplete(uint64_t start, uint64_t end);
@@ -135,9 +175,9 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   int block_num_column_ = -1;  // the column BlockComplete follows, -1: none
   bool drop_block_column_ = false;  // kDelta: the last column is the block, not sent
 
-  std::optional<uint64_t> next_block_;        // first block of the next microbatch
-  std::optional<CursorPosition> cursor_;      // last block completely sent
-  bool pending_reorg_ = false;
+  std::vector<NetworkState> networks_;
+  size_t next_network_ = 0;  // where the search for new blocks starts (round robin)
+  std::shared_ptr<StoreWatch> watch_;
   std::unique_ptr<Microbatch> microbatch_;
   std::deque<arrow::flight::FlightPayload> queue_;
   std::deque<int64_t> queue_rows_;  // rows of each message in queue_

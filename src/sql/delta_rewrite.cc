@@ -90,6 +90,9 @@ class Delta {
     return r;
   }
 
+  // Whether a SELECT groups or deduplicates (keyed by block, per the check).
+  bool Grouped(const json& s) const { return IsGrouped(s); }
+
   // A copy of `e` with every chain table reference read in `state`.
   json S(const json& e, RangeState state) const {
     if (e.is_object()) {
@@ -391,7 +394,84 @@ class Delta {
   int depth_ = 0;
 };
 
+// The datasets whose chain tables a json value reads.
+void DatasetsOf(const json& e, const Relations& relations, std::set<std::string>* out) {
+  if (e.is_object()) {
+    if (Str(e, "type") == "BASE_TABLE") {
+      if (auto chain = relations.chain_table(Str(e, "catalog_name"), Str(e, "schema_name"),
+                                             Str(e, "table_name"))) {
+        out->insert(chain->dataset);
+      }
+    }
+    for (const auto& [k, v] : e.items()) DatasetsOf(v, relations, out);
+  } else if (e.is_array()) {
+    for (const auto& v : e) DatasetsOf(v, relations, out);
+  }
+}
+
+std::string Names(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : " and ") + n;
+  return out;
+}
+
+// Every SELECT node of a json value.
+void ForEachSelect(const json& e, const std::function<arrow::Status(const json&)>& f,
+                   arrow::Status* st) {
+  if (!st->ok()) return;
+  if (e.is_object()) {
+    if (Str(e, "type") == "SELECT_NODE") *st = f(e);
+    for (const auto& [k, v] : e.items()) ForEachSelect(v, f, st);
+  } else if (e.is_array()) {
+    for (const auto& v : e) ForEachSelect(v, f, st);
+  }
+}
+
 }  // namespace
+
+arrow::Status CheckOneDatasetPerRow(const nlohmann::json& node, const Relations& relations,
+                                   const std::function<bool(const std::string&)>& is_aggregate) {
+  DeltaOptions options;
+  options.is_aggregate = is_aggregate;
+  Delta delta(relations, options);
+  arrow::Status st;
+  ForEachSelect(
+      node,
+      [&](const json& s) -> arrow::Status {
+        std::set<std::string> from, joined, where;
+        std::vector<json::json_pointer> leaves;
+        if (const json* f = Field(s, "from_table")) {
+          LeafPaths(*f, json::json_pointer("/from_table"), &leaves);
+          DatasetsOf(*f, relations, &from);
+        }
+        int reading = 0;
+        for (const auto& at : leaves) reading += ReadsChain(s.at(at), relations) ? 1 : 0;
+        if (reading > 1 && from.size() > 1) {
+          return arrow::Status::Invalid(
+              "NonIncrementalOp: a join across datasets (", Names(from),
+              ") cannot stream: each network's blocks advance on their own, so a row made of "
+              "two networks' blocks has no one block to be sent in nor one reorg that takes it "
+              "back; stream each dataset (or UNION ALL them), or join them in a batch query");
+        }
+        if (const json* w = Field(s, "where_clause")) DatasetsOf(*w, relations, &where);
+        where.insert(from.begin(), from.end());
+        if (where.size() > 1) {
+          return arrow::Status::Invalid(
+              "NonIncrementalOp: EXISTS / IN (subquery) across datasets (", Names(where),
+              ") cannot stream: whether a row of one network qualifies would change with the "
+              "blocks of another; query them in a batch query");
+        }
+        if (from.size() > 1 && delta.Grouped(s)) {
+          return arrow::Status::Invalid(
+              "NonIncrementalOp: GROUP BY or DISTINCT over rows of several datasets (",
+              Names(from), ") cannot stream: blocks of different networks never close a group "
+              "together");
+        }
+        return arrow::Status::OK();
+      },
+      &st);
+  return st;
+}
 
 std::string StateViewName(const std::string& dataset, const std::string& table,
                           RangeState state) {

@@ -60,6 +60,14 @@ struct DeltaOptions {
   bool ordered = true;
 };
 
+/// \brief A stream over several datasets (one network each) advances each network
+/// on its own (protocol.md, "Several networks"): a row may come from the tables of
+/// one dataset only. Refuses, with "NonIncrementalOp: …" naming the datasets, a
+/// join, an EXISTS / IN (subquery) or a grouping by block that combines rows of
+/// several datasets in the normalized query node `node`; UNION ALL of them is fine.
+arrow::Status CheckOneDatasetPerRow(const nlohmann::json& node, const Relations& relations,
+                                   const std::function<bool(const std::string&)>& is_aggregate);
+
 /// \brief The delta query node of the normalized, block-named, checked query node
 /// `node` (see above). Invalid when the query reads no chain table or has a shape
 /// the streaming check should have refused.

@@ -292,9 +292,9 @@ arrow::Status Session::SetTableRange(const std::string& dataset, const std::stri
   return arrow::Status::OK();
 }
 
-arrow::Status Session::SetMicrobatch(const std::string& dataset, uint64_t first,
-                                     TableRange delta) {
-  microbatches_[dataset] = MicrobatchRange{first, delta};
+arrow::Status Session::SetMicrobatch(const std::string& dataset, TableRange delta,
+                                     TableRange history) {
+  microbatches_[dataset] = MicrobatchRange{delta, history};
   variables_dirty_ = true;
   return arrow::Status::OK();
 }
@@ -310,11 +310,14 @@ arrow::Status Session::ApplyVariables() {
       if (it != ranges_.end()) range = it->second;
       sql += VariablesSql(name, t.name, snap->FilesFor(t.name, range.lo, range.hi), range);
       if (mb == microbatches_.end()) continue;
-      const uint64_t s = mb->second.delta.lo, e = mb->second.delta.hi;
-      const TableRange states[] = {{s, e},
-                                   s > mb->second.first ? TableRange{mb->second.first, s - 1}
-                                                        : TableRange{1, 0},
-                                   {mb->second.first, e}};
+      const TableRange& d = mb->second.delta;
+      const TableRange& h = mb->second.history;
+      // N: the hull of H and Δ (adjacent), either of which may be empty.
+      TableRange n{1, 0};
+      if (d.lo <= d.hi && h.lo <= h.hi) n = {std::min(d.lo, h.lo), std::max(d.hi, h.hi)};
+      else if (d.lo <= d.hi) n = d;
+      else if (h.lo <= h.hi) n = h;
+      const TableRange states[] = {d, h, n};
       int i = 0;
       for (auto state : {RangeState::kDelta, RangeState::kHistory, RangeState::kNew}) {
         const TableRange& r = states[i++];

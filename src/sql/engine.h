@@ -189,10 +189,11 @@ class Session {
   arrow::Status SetTableRange(const std::string& dataset, const std::string& table,
                               TableRange range);
 
-  /// \brief Set the microbatch [delta.lo, delta.hi] of a dataset for delta queries
-  /// (StreamingCheck::delta_sql): every table of it in the views of kStreamSchema
-  /// reads as Δ = [delta.lo, delta.hi], H = [first, delta.lo - 1], N = [first, delta.hi].
-  arrow::Status SetMicrobatch(const std::string& dataset, uint64_t first, TableRange delta);
+  /// \brief Set how a delta query (StreamingCheck::delta_sql) reads a dataset's
+  /// tables in the views of kStreamSchema: Δ = `delta`, H = `history` (the blocks
+  /// before it), N = both. Either may be empty (lo > hi): a dataset a microbatch does
+  /// not advance has an empty Δ and its history up to where the stream stands.
+  arrow::Status SetMicrobatch(const std::string& dataset, TableRange delta, TableRange history);
 
   /// \brief Stop the running query; its reader then fails with Cancelled.
   void Interrupt();
@@ -225,8 +226,8 @@ class Session {
   std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots_;
   std::map<std::string, TableRange> ranges_;  // key: dataset.table
   struct MicrobatchRange {
-    uint64_t first = 0;
     TableRange delta;
+    TableRange history;
   };
   std::map<std::string, MicrobatchRange> microbatches_;  // key: dataset
   bool variables_dirty_ = true;

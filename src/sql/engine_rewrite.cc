@@ -57,6 +57,11 @@ arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
   NormalizeOptions normalize;
   normalize.predicates_to_where = true;
   ARROW_RETURN_NOT_OK(NormalizeQuery(root, relations, normalize));
+  std::set<std::string> datasets;
+  for (const auto& t : check.info.tables) {
+    if (auto chain = relations.chain_table(t.catalog, t.schema, t.table)) datasets.insert(chain->dataset);
+  }
+  if (datasets.size() > 1) ARROW_RETURN_NOT_OK(CheckOneDatasetPerRow(*root, relations, ctx.is_aggregate));
   BlockNameOptions names;
   names.is_aggregate = ctx.is_aggregate;
   names.top_block = true;
