@@ -24,20 +24,11 @@ bool IsBlockNumColumn(const json& e) { return tree::ColumnName(e) == kBlockNumCo
 
 // Whether a json value reads a chain table anywhere (FROM items and subqueries).
 bool ReadsChain(const json& e, const Relations& relations) {
-  if (e.is_object()) {
-    if (Str(e, "type") == "BASE_TABLE" &&
-        relations.chain_table(Str(e, "catalog_name"), Str(e, "schema_name"), Str(e, "table_name"))) {
-      return true;
-    }
-    for (const auto& [k, v] : e.items()) {
-      if (ReadsChain(v, relations)) return true;
-    }
-  } else if (e.is_array()) {
-    for (const auto& v : e) {
-      if (ReadsChain(v, relations)) return true;
-    }
-  }
-  return false;
+  return tree::ContainsNode(e, [&](const json& x) {
+    return Str(x, "type") == "BASE_TABLE" &&
+           relations.chain_table(Str(x, "catalog_name"), Str(x, "schema_name"),
+                                 Str(x, "table_name"));
+  });
 }
 
 // Whether a query node's result has a column named _block_num.
@@ -54,17 +45,7 @@ bool ExposesBlockNumColumn(const json& node) {
 }
 
 bool Uses(const json& e) {
-  if (e.is_object()) {
-    if (IsBlockNumCall(e) || IsBlockNumColumn(e)) return true;
-    for (const auto& [k, v] : e.items()) {
-      if (Uses(v)) return true;
-    }
-  } else if (e.is_array()) {
-    for (const auto& v : e) {
-      if (Uses(v)) return true;
-    }
-  }
-  return false;
+  return tree::ContainsNode(e, [](const json& x) { return IsBlockNumCall(x) || IsBlockNumColumn(x); });
 }
 
 struct Leaf {
@@ -253,24 +234,7 @@ class Rewriter {
   }
 
   bool IsAggregating(const json& node) const {
-    if (!Array(node, "group_expressions").empty()) return true;
-    if (Str(node, "aggregate_handling") == "FORCE_AGGREGATES") return true;
-    std::function<bool(const json&)> has = [&](const json& e) -> bool {
-      if (e.is_object()) {
-        const std::string cls = Str(e, "class");
-        if (cls == "SUBQUERY" || cls == "WINDOW") return false;
-        if (cls == "FUNCTION" && options_.is_aggregate(Lower(Str(e, "function_name")))) return true;
-        for (const auto& [k, v] : e.items()) {
-          if (has(v)) return true;
-        }
-      } else if (e.is_array()) {
-        for (const auto& v : e) {
-          if (has(v)) return true;
-        }
-      }
-      return false;
-    };
-    return has(node["select_list"]) || (Field(node, "having") && has(node["having"]));
+    return tree::AggregatingSelect(node, options_.is_aggregate);
   }
 
   static const json* DistinctModifier(const json& node) {

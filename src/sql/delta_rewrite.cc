@@ -40,17 +40,7 @@ bool IsChainRef(const json& e, const Relations& relations) {
 }
 
 bool ReadsChain(const json& e, const Relations& relations) {
-  if (e.is_object()) {
-    if (IsChainRef(e, relations)) return true;
-    for (const auto& [k, v] : e.items()) {
-      if (ReadsChain(v, relations)) return true;
-    }
-  } else if (e.is_array()) {
-    for (const auto& v : e) {
-      if (ReadsChain(v, relations)) return true;
-    }
-  }
-  return false;
+  return tree::ContainsNode(e, [&](const json& x) { return IsChainRef(x, relations); });
 }
 
 // The FROM items of a join tree (inner, cross and natural joins), as JSON pointers.
@@ -174,25 +164,7 @@ class Delta {
     for (const auto& m : Array(s, "modifiers")) {
       if (Str(m, "type") == "DISTINCT_MODIFIER") return true;
     }
-    if (!Array(s, "group_expressions").empty()) return true;
-    if (Str(s, "aggregate_handling") == "FORCE_AGGREGATES") return true;
-    return HasAggregate(s["select_list"]) || (Field(s, "having") && HasAggregate(s["having"]));
-  }
-
-  bool HasAggregate(const json& e) const {
-    if (e.is_object()) {
-      const std::string cls = Str(e, "class");
-      if (cls == "SUBQUERY") return false;
-      if (cls == "FUNCTION" && options_.is_aggregate(Lower(Str(e, "function_name")))) return true;
-      for (const auto& [k, v] : e.items()) {
-        if (HasAggregate(v)) return true;
-      }
-    } else if (e.is_array()) {
-      for (const auto& v : e) {
-        if (HasAggregate(v)) return true;
-      }
-    }
-    return false;
+    return tree::AggregatingSelect(s, options_.is_aggregate);
   }
 
   // Whether every join of the FROM with chain tables on both sides equates the

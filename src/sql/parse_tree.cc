@@ -123,6 +123,43 @@ bool IsCall(const json& e, const std::string& name, size_t arity) {
          Str(e, "schema").empty() && Array(e, "children").size() == arity;
 }
 
+bool ContainsNode(const json& e, const std::function<bool(const json&)>& match,
+                  const std::function<bool(const json&)>& skip) {
+  if (e.is_object()) {
+    if (skip && skip(e)) return false;
+    if (match(e)) return true;
+    for (const auto& [k, v] : e.items()) {
+      if (ContainsNode(v, match, skip)) return true;
+    }
+  } else if (e.is_array()) {
+    for (const auto& v : e) {
+      if (ContainsNode(v, match, skip)) return true;
+    }
+  }
+  return false;
+}
+
+bool CallsAggregate(const json& e, const std::function<bool(const std::string&)>& is_aggregate) {
+  return ContainsNode(
+      e,
+      [&](const json& x) {
+        return Str(x, "class") == "FUNCTION" && is_aggregate(Lower(Str(x, "function_name")));
+      },
+      [](const json& x) {
+        const std::string cls = Str(x, "class");
+        return cls == "SUBQUERY" || cls == "WINDOW";
+      });
+}
+
+bool AggregatingSelect(const json& node,
+                       const std::function<bool(const std::string&)>& is_aggregate) {
+  if (!Array(node, "group_expressions").empty()) return true;
+  if (Str(node, "aggregate_handling") == "FORCE_AGGREGATES") return true;
+  if (CallsAggregate(Array(node, "select_list"), is_aggregate)) return true;
+  const json* having = Field(node, "having");
+  return having != nullptr && CallsAggregate(*having, is_aggregate);
+}
+
 void ForEachExpressionSubquery(json& e, const std::function<void(json&)>& f) {
   if (e.is_array()) {
     for (auto& v : e) ForEachExpressionSubquery(v, f);

@@ -50,6 +50,20 @@ std::string Qualifier(const json& column_ref);
 /// \brief Whether `e` calls the function `name` (lower case) with `arity` arguments.
 bool IsCall(const json& e, const std::string& name, size_t arity);
 
+/// \brief Whether `match` holds for some object in `e` (depth first), not looking
+/// inside the objects for which `skip` holds (when given).
+bool ContainsNode(const json& e, const std::function<bool(const json&)>& match,
+                  const std::function<bool(const json&)>& skip = nullptr);
+
+/// \brief Whether an expression calls an aggregate function (`is_aggregate` of its
+/// lower-case name) outside subqueries and window functions.
+bool CallsAggregate(const json& e, const std::function<bool(const std::string&)>& is_aggregate);
+
+/// \brief Whether a SELECT node aggregates: GROUP BY, GROUP BY ALL, or an aggregate
+/// in its select list or HAVING.
+bool AggregatingSelect(const json& node,
+                       const std::function<bool(const std::string&)>& is_aggregate);
+
 /// \brief Every query node directly below `node` in expressions (subquery
 /// expressions) of a json value: for walking. Calls `f(subquery_node)`.
 void ForEachExpressionSubquery(json& e, const std::function<void(json&)>& f);

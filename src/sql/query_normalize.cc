@@ -34,17 +34,7 @@ const Cte* Lookup(const Cte* scope, const std::string& name) {
 }
 
 bool ContainsSubquery(const json& e) {
-  if (e.is_object()) {
-    if (Str(e, "class") == "SUBQUERY") return true;
-    for (const auto& [k, v] : e.items()) {
-      if (ContainsSubquery(v)) return true;
-    }
-  } else if (e.is_array()) {
-    for (const auto& v : e) {
-      if (ContainsSubquery(v)) return true;
-    }
-  }
-  return false;
+  return tree::ContainsNode(e, [](const json& x) { return Str(x, "class") == "SUBQUERY"; });
 }
 
 // The conjuncts of an AND tree.
