@@ -121,19 +121,30 @@ arrow::Status Serve(const Config& config) {
       std::chrono::milliseconds(static_cast<int64_t>(config.query_timeout_secs * 1000.0 + 0.5));
   common::Limits limits(limits_options);  // outlives the servers below
 
+  // A relative data_dir is relative to the working directory (not to the config
+  // file). Resolved once here: the engine's sandbox allows exactly this directory,
+  // so every path the store hands the engine must be under it as written.
+  std::error_code ec;
+  const std::string data_dir =
+      std::filesystem::absolute(config.data_dir, ec).lexically_normal().string();
+  if (ec) {
+    return arrow::Status::IOError("setting data_dir: cannot resolve '", config.data_dir,
+                                  "': ", ec.message());
+  }
+
   storage::StoreOptions store_options;
-  store_options.data_dir = config.data_dir;
+  store_options.data_dir = data_dir;
   store_options.dataset = config.dataset;
   store_options.network = config.network;
   store_options.tables = ingest::EvmTables();
   ARROW_ASSIGN_OR_RAISE(auto store, storage::BlockStore::Open(store_options));
   if (auto head = store->head()) {
     LOG_INFO("dataset {}: blocks {}..{} stored in {}", config.dataset,
-             store->snapshot()->range->start, head->number, config.data_dir);
+             store->snapshot()->range->start, head->number, data_dir);
   }
 
   sql::EngineOptions engine_options;
-  engine_options.data_dir = config.data_dir;
+  engine_options.data_dir = data_dir;
   engine_options.threads = config.query_threads;
   engine_options.max_memory_mb = config.query_max_mem_mb;
   engine_options.direct_scan = config.direct_scan;

@@ -121,6 +121,7 @@ void StreamingQuery::EnqueueBlockComplete(uint64_t start, uint64_t end) {
 }
 
 void StreamingQuery::FinishMicrobatch(const RangeInfo& range) {
+  last_range_ = range;
   cursor_ = CursorPosition{range.numbers.end, range.hash};
   next_block_ = range.numbers.end + 1;
   common::ServerMetrics::Get().microbatches().Increment();
@@ -293,7 +294,11 @@ arrow::Status StreamingQuery::Advance() {
   }
   auto since = std::chrono::steady_clock::now() - last_sent_;
   if (since >= options_.keep_alive) {
-    nlohmann::json m = MakeAppMetadata({}, false, false, "keep_alive");
+    // The ranges of the last finished microbatch ([] before the first): Amp's
+    // client keeps the last ranges it saw as its baseline for detecting a reorg.
+    std::vector<RangeInfo> ranges;
+    if (last_range_) ranges.push_back(*last_range_);
+    nlohmann::json m = MakeAppMetadata(ranges, false, false, "keep_alive");
     Enqueue(empty_, std::move(m));
     return arrow::Status::OK();
   }

@@ -137,6 +137,7 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
 
   std::optional<uint64_t> next_block_;        // first block of the next microbatch
   std::optional<CursorPosition> cursor_;      // last block completely sent
+  std::optional<RangeInfo> last_range_;       // of the last finished microbatch (keep-alives)
   bool pending_reorg_ = false;
   std::unique_ptr<Microbatch> microbatch_;
   std::deque<arrow::flight::FlightPayload> queue_;
