@@ -301,7 +301,11 @@ arrow::Result<std::map<uint32_t, SqlInfoValue>> SqlInfoValues(sql::Engine* engin
       {kSqlCorrelatedSubqueriesSupported, true},
       {kSqlSupportedUnions, Bits({0, 1})},  // UNION, UNION ALL
       {kSqlMaxRowSizeIncludesBlobs, false},
-      {kSqlDefaultTransactionIsolation, int32_t{0}},  // SQL_TRANSACTION_NONE
+      // SQL_TRANSACTION_NONE. FlightSql.proto calls it an int32 ordinal, but
+      // arrow-java's SqlInfoBuilder writes it as an int64 and its JDBC driver
+      // reads an int64 (getDefaultTransactionIsolation: ClassCastException on an
+      // int32, and the connection leaks the answer's memory); so int64.
+      {kSqlDefaultTransactionIsolation, int64_t{0}},
       {kSqlTransactionsSupported, false},
       {kSqlSupportedTransactionsIsolationLevels, Bits({0})},  // NONE
       {kSqlDataDefinitionCausesTransactionCommit, false},

@@ -394,8 +394,10 @@ void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res
     res->set_header("Content-Encoding", "gzip");
     res->set_header("Vary", "Accept-Encoding");
   }
+  // Not the bare "application/json": cpp-httplib would gzip that type once more
+  // itself (a second Content-Encoding: gzip), and gzip is done here, batch by batch.
   res->set_chunked_content_provider(
-      q->json_array ? "application/json" : "application/x-ndjson",
+      q->json_array ? "application/json; charset=utf-8" : "application/x-ndjson",
       [q](size_t /*offset*/, httplib::DataSink& sink) { return q->Produce(sink); },
       [q, this](bool success) {
         Unregister(q.get());

@@ -18,7 +18,7 @@
 //   fails). The sandbox is the engine's, as for Flight.
 // - `POST /v1/sql` is Spice's HTTP API (what spice.js falls back to when a
 //   Flight call fails): the same query, auth, limits and encodings, answered
-//   200 `content-type: application/json` with one JSON array of the row objects
+//   200 `content-type: application/json; charset=utf-8` with one JSON array of the row objects
 //   (`[]` for none), streamed the same way. The body is the SQL text, or with
 //   `Content-Type: application/json` the object `{"sql": "…"}`. Errors before the
 //   first row are the same statuses and error body as `POST /`; an error after

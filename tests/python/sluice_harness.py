@@ -107,9 +107,12 @@ class Server:
     def __init__(self, data_dir: Path, rpc_url: str, *extra: str, wait_ready: bool = True,
                  cwd: Optional[Path] = None):
         self.data_dir = data_dir
+        # Free ports by default; an address in `extra` (a fixed port) replaces it.
+        addrs = [a for flag in ("--flight-addr", "--jsonl-addr", "--admin-api-addr")
+                 if flag not in extra for a in (flag, "127.0.0.1:0")]
         self.args = [str(SLUICE), "serve", "--rpc-url", rpc_url, "--data-dir", str(data_dir),
-                     "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0",
-                     "--admin-api-addr", "127.0.0.1:0", "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
+                     *addrs, "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"),
+                     *extra]
         self.stderr_path = data_dir.parent / f"sluice-{data_dir.name}-{time.time_ns()}.log"
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
