@@ -178,7 +178,10 @@ std::optional<std::string> Authenticator::CredentialOf(std::string_view authoriz
   if (value.empty()) return std::nullopt;
   if (EqualsIgnoreCase(scheme, "Bearer")) return std::string(value);
   if (EqualsIgnoreCase(scheme, "Basic")) {
-    auto decoded = arrow::util::base64_decode(value);
+    // arrow-go's AuthenticateBasicToken sends base64 without its '=' padding.
+    std::string padded(value);
+    if (padded.size() % 4 != 0) padded.append(4 - padded.size() % 4, '=');
+    auto decoded = arrow::util::base64_decode(padded);
     if (!decoded.ok()) return std::nullopt;
     auto colon = decoded->find(':');
     if (colon == std::string::npos) return std::nullopt;

@@ -74,7 +74,8 @@ class Authenticator {
   /// \brief The credential of an HTTP/gRPC `authorization` header value:
   /// `Bearer <credential>`, or `Basic base64(user:password)` whose password is
   /// the credential (the user is ignored; pyarrow's authenticate_basic_token and
-  /// Flight SQL clients send an empty one). Scheme names are case-insensitive.
+  /// Flight SQL clients send an empty one; base64 with or without its padding, as
+  /// arrow-go sends it). Scheme names are case-insensitive.
   /// nullopt for anything else. `*basic` says which scheme it was.
   static std::optional<std::string> CredentialOf(std::string_view authorization,
                                                  bool* basic = nullptr);

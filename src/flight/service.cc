@@ -169,7 +169,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
 arrow::Status FlightService::Describe(const fl::ServerCallContext& context,
                                       const fl::FlightDescriptor& request,
                                       std::shared_ptr<arrow::Schema>* schema,
-                                      TicketPayload* payload, bool* stream) {
+                                      TicketPayload* payload, bool* stream, bool schema_only) {
   if (request.type != fl::FlightDescriptor::CMD) {
     return arrow::Status::Invalid(
         "descriptor must be a command (FlightDescriptor.for_command) holding SQL");
@@ -199,7 +199,18 @@ arrow::Status FlightService::Describe(const fl::ServerCallContext& context,
   }
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (query.stream) ARROW_RETURN_NOT_OK(PlanStream(session.get(), query.sql, query.resume).status());
-  ARROW_ASSIGN_OR_RAISE(*schema, session->Prepare(query.sql, params));
+  if (schema_only && !params) {
+    // GetSchema of a statement whose parameters are not bound (yet): the schema
+    // DuckDB knows without their types.
+    ARROW_ASSIGN_OR_RAISE(auto described, session->Describe(query.sql));
+    if (!described.first) {
+      return arrow::Status::Invalid(
+          "the result's schema depends on the types of the parameters: bind them first");
+    }
+    *schema = std::move(described.first);
+  } else {
+    ARROW_ASSIGN_OR_RAISE(*schema, session->Prepare(query.sql, params));
+  }
   if (HasDictionary(**schema)) {
     return arrow::Status::NotImplemented(
         "results with ENUM (dictionary) columns are not supported; CAST them to VARCHAR");
@@ -217,7 +228,7 @@ arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
                                   std::unique_ptr<fl::FlightInfo>* info, bool* stream) {
   std::shared_ptr<arrow::Schema> schema;
   TicketPayload payload;
-  ARROW_RETURN_NOT_OK(Describe(context, request, &schema, &payload, stream));
+  ARROW_RETURN_NOT_OK(Describe(context, request, &schema, &payload, stream, false));
   fl::FlightEndpoint endpoint;
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
@@ -232,7 +243,8 @@ arrow::Status FlightService::GetSchema(const fl::ServerCallContext& context,
   std::shared_ptr<arrow::Schema> answer;
   TicketPayload payload;
   bool stream = false;
-  ARROW_RETURN_NOT_OK(ToFlightStatus(Describe(context, request, &answer, &payload, &stream)));
+  ARROW_RETURN_NOT_OK(
+      ToFlightStatus(Describe(context, request, &answer, &payload, &stream, true)));
   ARROW_ASSIGN_OR_RAISE(*schema, fl::SchemaResult::Make(*answer));
   return arrow::Status::OK();
 }

@@ -46,7 +46,9 @@ class FlightService : public arrow::flight::FlightServerBase {
 
   /// \brief The answer's schema of what GetFlightInfo would plan for `request`
   /// (a statement, a prepared statement or a metadata command), without a
-  /// ticket. Errors as GetFlightInfo.
+  /// ticket. A prepared statement whose parameters are not bound yet is described
+  /// as DuckDB types it without them (Invalid when its schema depends on them).
+  /// Errors as GetFlightInfo.
   arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
                           const arrow::flight::FlightDescriptor& request,
                           std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
@@ -101,11 +103,13 @@ class FlightService : public arrow::flight::FlightServerBase {
   arrow::Status Plan(const arrow::flight::ServerCallContext& context,
                      const arrow::flight::FlightDescriptor& request,
                      std::unique_ptr<arrow::flight::FlightInfo>* info, bool* stream);
-  // The answer's schema and the ticket's payload of a request.
+  // The answer's schema and the ticket's payload of a request. `schema_only`
+  // (GetSchema): a prepared statement without bound parameters is described
+  // without their types.
   arrow::Status Describe(const arrow::flight::ServerCallContext& context,
                          const arrow::flight::FlightDescriptor& request,
                          std::shared_ptr<arrow::Schema>* schema, TicketPayload* payload,
-                         bool* stream);
+                         bool* stream, bool schema_only);
   // CancelFlightInfo / CancelQuery of `info`.
   arrow::Status Cancel(const arrow::flight::FlightInfo& info);
   arrow::Status Open(const arrow::flight::ServerCallContext& context,
