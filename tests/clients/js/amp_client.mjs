@@ -55,9 +55,8 @@ function rowsOf(batch) {
     const row = {};
     names.forEach((name, c) => {
       let v = batch.getChildAt(c).get(i);
-      // Timestamps come back in milliseconds (a number): make them microseconds.
-      if (units[c] !== null && v !== null && typeof v === "number") v = Math.round(v * 1000);
-      row[name] = jsonValue(v);
+      // Timestamps come back in milliseconds (a number): Unix microseconds, a number.
+      row[name] = units[c] !== null && typeof v === "number" ? Math.round(v * 1000) : jsonValue(v);
     });
     out.push(row);
   }

@@ -37,11 +37,15 @@ const client = new SpiceClient({
 
 try {
   const table = await client.sql(sql);
-  const names = table.schema.fields.map((f) => f.name);
+  const fields = table.schema.fields;
   const rows = [];
   for (let i = 0; i < table.numRows; i++) {
     const o = {};
-    for (const name of names) o[name] = jsonValue(table.getChild(name).get(i));
+    for (const f of fields) {
+      const v = table.getChild(f.name).get(i);
+      // Timestamps (type id 10) come back in milliseconds: Unix microseconds, a number.
+      o[f.name] = f.type.typeId === 10 && typeof v === "number" ? Math.round(v * 1000) : jsonValue(v);
+    }
     rows.push(o);
   }
   process.stdout.write(JSON.stringify({ rows }) + "\n");
