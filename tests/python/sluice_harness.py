@@ -105,13 +105,15 @@ class Server:
     `rpc_url` into `data_dir`."""
 
     def __init__(self, data_dir: Path, rpc_url: str, *extra: str, wait_ready: bool = True,
-                 cwd: Optional[Path] = None):
+                 cwd: Optional[Path] = None, data_dir_flag: bool = True):
+        """`data_dir_flag` False: no --data-dir (the default, `data`, or the config
+        file's); `data_dir` then only says where the log goes (its parent)."""
         self.data_dir = data_dir
         # Free ports by default; an address in `extra` (a fixed port) replaces it.
         addrs = [a for flag in ("--flight-addr", "--jsonl-addr", "--admin-api-addr")
                  if flag not in extra for a in (flag, "127.0.0.1:0")]
-        self.args = [str(SLUICE), "serve", "--rpc-url", rpc_url, "--data-dir", str(data_dir),
-                     *addrs, "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"),
+        dirs = ["--data-dir", str(data_dir)] if data_dir_flag else []
+        self.args = [str(SLUICE), "serve", "--rpc-url", rpc_url, *dirs, *addrs, "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"),
                      *extra]
         self.stderr_path = data_dir.parent / f"sluice-{data_dir.name}-{time.time_ns()}.log"
         self.stderr = open(self.stderr_path, "w")

@@ -124,8 +124,8 @@ def test_v1_sql_errors(server, keyed):
 def test_v1_sql_error_after_rows_is_no_complete_answer(server):
     """Once rows went out, an error leaves the array unclosed, adds the error object on
     a line of its own, and ends the connection without the last chunk."""
-    sql = ("SELECT CASE WHEN range < 20000 THEN range ELSE error('boom at 20000') END AS x "
-           "FROM range(30000)")
+    sql = ("SELECT CASE WHEN range < 1000000 THEN range ELSE error('boom at 1000000') END AS x "
+           "FROM range(2000000)")
     conn = http.client.HTTPConnection("127.0.0.1", server.jsonl_port, timeout=60)
     conn.request("POST", "/v1/sql", sql)
     resp = conn.getresponse()
@@ -135,7 +135,7 @@ def test_v1_sql_error_after_rows_is_no_complete_answer(server):
     text = e.value.partial.decode()
     head, last = text.rstrip("\n").rsplit("\n", 1)
     assert head.startswith('[{"x":0},{"x":1},') and not head.endswith("]")
-    assert "boom at 20000" in json.loads(last)["error_message"]
+    assert "boom at 1000000" in json.loads(last)["error_message"]
 
 
 def test_docs_curl_examples(server):
