@@ -239,3 +239,21 @@ def test_auth(server, keyed):
     # The metadata commands need the key too.
     assert "error" not in go(keyed, "metadata", key=KEY)["sql_info_some"]
     assert query(flight.connect(keyed.location), "SELECT 1 AS x", bearer(KEY)).num_rows == 1
+
+
+def test_adbc_auth(server, keyed):
+    """ADBC's Flight SQL driver (docs/clients.md): a Basic handshake with the key as the
+    password, or the authorization header; with keys off the handshake is answered."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    def one(srv, **db_kwargs):
+        with flight_sql.connect(srv.location, autocommit=True, db_kwargs=db_kwargs) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 41 + 1 AS x")
+                return cur.fetchall()
+
+    assert one(keyed, username="", password=KEY) == [(42,)]
+    assert one(keyed, **{"adbc.flight.sql.authorization_header": f"Bearer {KEY}"}) == [(42,)]
+    assert one(server, username="me", password="anything") == [(42,)]
+    with pytest.raises(Exception, match="authentication required"):
+        one(keyed, username="", password=WRONG)
