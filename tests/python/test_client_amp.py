@@ -180,3 +180,17 @@ def test_stream_keep_alives_reorg_and_resume(node_bin, node, srv):
     assert all(m["type"] != "reorg" for m in resumed)
     truth = expected_rows(srv.client(), STREAM_SQL + f" WHERE block_num > {head1} ORDER BY block_num")
     assert rows_of(resumed) == truth and len(truth) == head2 - head1
+
+
+def test_amp_query_cli(node_bin, srv, tmp_path):
+    """`amp query --flight-url …` (the SDK's CLI), as docs/clients.md shows it."""
+    cli = JS_DIR / "node_modules" / "@edgeandnode" / "amp" / "dist" / "cli" / "main.js"
+    sql = "SELECT block_num, gas_used FROM eth_rpc.blocks ORDER BY block_num"
+    proc = subprocess.run([node_bin, str(cli), "query", "--flight-url", url(srv), "--format",
+                           "jsonl", sql], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    truth = expected_rows(srv.client(), sql)
+    assert [(str(r["block_num"]), str(r["gas_used"])) for r in rows] == \
+        [(t["block_num"], t["gas_used"]) for t in truth]
