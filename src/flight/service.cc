@@ -382,8 +382,8 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
       return arrow::Status::Invalid("CancelFlightInfo: the body is not a CancelFlightInfoRequest");
     }
     ARROW_RETURN_NOT_OK(Cancel(*request->info));
-    ARROW_ASSIGN_OR_RAISE(auto answer,
-                          fl::CancelFlightInfoResult(fl::CancelStatus::kCancelled).SerializeToString());
+    fl::CancelFlightInfoResult cancelled(fl::CancelStatus::kCancelled);
+    ARROW_ASSIGN_OR_RAISE(auto answer, cancelled.SerializeToString());
     results.push_back(fl::Result{arrow::Buffer::FromString(std::move(answer))});
   } else if (action.type == wire::kCancelQuery) {
     ARROW_ASSIGN_OR_RAISE(auto request, wire::DecodeCancelQueryRequest(body));

@@ -227,6 +227,15 @@ def test_cancel_query_action(server):
         client.do_get(info.endpoints[0].ticket).read_all()
 
 
+def test_empty_handshake(server, keyed):
+    """A Handshake without any credential: answered with a bearer token when keys are
+    off (later calls may send it), refused when they are on."""
+    got = go(server, "handshake", "SELECT 1 AS x")
+    assert got["authorization"] == ["Bearer sluice-auth-off"] and got["query"]["rows"] == 1, got
+    got = go(keyed, "handshake", "SELECT 1 AS x")
+    assert got["code"] == "Unauthenticated" and REFUSAL in got["message"], got
+
+
 def test_auth(server, keyed):
     # Off: a client that handshakes anyway is answered (a bearer token) and served.
     assert go(server, "error", "SELECT 1 AS x", key="anything-at-all")["rows"] == 1

@@ -9,6 +9,7 @@
 //	error SQL             Execute + DoGet; prints the error the client sees
 //	metadata              GetSqlInfo, GetXdbcTypeInfo, keys, GetSchema of commands, PollFlightInfo
 //	cancel SQL            DoGet in the background, CancelFlightInfo, and how the DoGet ended
+//	handshake SQL         a Handshake without any credential; then SQL with the token it gave
 //
 // With -key the client handshakes (AuthenticateBasicToken, user "") and sends the bearer
 // token it gets on every later call. Every command prints one JSON object on stdout; a
@@ -21,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -77,6 +80,8 @@ func main() {
 		out = runMetadata(ctx, client)
 	case "cancel":
 		out = runCancel(ctx, client, args[1])
+	case "handshake":
+		out = runHandshake(ctx, client, args[1])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", args[0])
 		os.Exit(2)
@@ -372,5 +377,37 @@ func runCancel(ctx context.Context, client *flightsql.Client, sql string) result
 	case <-time.After(30 * time.Second):
 		out["doget"] = errResult(errors.New("DoGet still running 30 s after CancelFlightInfo"))
 	}
+	return out
+}
+
+// runHandshake calls Handshake with no credential at all and runs `sql` with the
+// `authorization` header the answer carries.
+func runHandshake(ctx context.Context, client *flightsql.Client, sql string) result {
+	stream, err := client.Client.Handshake(ctx)
+	if err != nil {
+		return errResult(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return errResult(err)
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return errResult(err)
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if err != io.EOF {
+				return errResult(err)
+			}
+			break
+		}
+	}
+	md := metadata.Join(header, stream.Trailer())
+	tokens := md.Get("authorization")
+	out := result{"authorization": tokens}
+	if len(tokens) > 0 {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", tokens[0])
+	}
+	out["query"] = runQuery(ctx, client, sql, "")
 	return out
 }

@@ -35,6 +35,7 @@ const client = new SpiceClient({
   logging: false,
 });
 
+let answer;
 try {
   const table = await client.sql(sql);
   const fields = table.schema.fields;
@@ -48,8 +49,10 @@ try {
     }
     rows.push(o);
   }
-  process.stdout.write(JSON.stringify({ rows }) + "\n");
+  answer = { rows };
 } catch (e) {
-  process.stdout.write(JSON.stringify({ error: String(e?.message ?? e) }) + "\n");
+  answer = { error: String(e?.message ?? e) };
 }
-process.exit(0);
+// Exit once the answer is written: a pipe is written asynchronously, and the SDK's
+// gRPC channel would keep the process alive.
+process.stdout.write(JSON.stringify(answer) + "\n", () => process.exit(0));
