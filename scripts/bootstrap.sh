@@ -9,6 +9,8 @@
 #   .deps/anvil       the anvil binary (local Ethereum node)
 #   .deps/geth        geth, built from the Go module proxy (go install; needs Go >= 1.24)
 #   .deps/contracts/  compiled demo contracts (built by demo/build_contracts.sh)
+#   the third-party clients the tests run (scripts/install_clients.sh): spicepy,
+#   the Amp TypeScript SDK, spice.js, the Flight SQL JDBC driver, arrow-go
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,6 +122,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/python" -c "import pyarrow; pyarrow.create_library_symlinks()"
   echo "$want" > "$STAMP"
 fi
+
+# ---- third-party clients the tests run (scripts/install_clients.sh) ---------------
+SLUICE_CACHE="$CACHE" bash "$ROOT/scripts/install_clients.sh"
 
 # ---- demo contracts (compiled from Solidity with npm solc) ----------------------
 if [ -x "$ROOT/demo/build_contracts.sh" ]; then

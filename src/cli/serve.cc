@@ -198,12 +198,23 @@ arrow::Status Serve(const Config& config) {
       std::chrono::milliseconds(static_cast<int64_t>(config.query_timeout_secs * 1000.0 + 0.5));
   common::Limits limits(limits_options);  // outlives the servers below
 
+  // A relative data_dir is relative to the working directory (not to the config
+  // file). Resolved once here: the engine's sandbox allows exactly this directory,
+  // so every path the store hands the engine must be under it as written.
+  std::error_code ec;
+  const std::string data_dir =
+      std::filesystem::absolute(config.data_dir, ec).lexically_normal().string();
+  if (ec) {
+    return arrow::Status::IOError("setting data_dir: cannot resolve '", config.data_dir,
+                                  "': ", ec.message());
+  }
+
   // Every dataset: its store under data_dir, its tables in the engine.
   const std::vector<DatasetConfig> datasets = config.Datasets();
   std::vector<std::unique_ptr<storage::BlockStore>> stores;
   for (const auto& d : datasets) {
     storage::StoreOptions store_options;
-    store_options.data_dir = config.data_dir;
+    store_options.data_dir = data_dir;
     store_options.dataset = d.dataset;
     store_options.network = d.network;
     store_options.tables = ingest::EvmTables();
@@ -213,13 +224,13 @@ arrow::Status Serve(const Config& config) {
     }
     if (auto head = (*store)->head()) {
       LOG_INFO("dataset {}: blocks {}..{} stored in {}", d.dataset,
-               (*store)->snapshot()->range->start, head->number, config.data_dir);
+               (*store)->snapshot()->range->start, head->number, data_dir);
     }
     stores.push_back(std::move(*store));
   }
 
   sql::EngineOptions engine_options;
-  engine_options.data_dir = config.data_dir;
+  engine_options.data_dir = data_dir;
   engine_options.threads = config.query_threads;
   engine_options.max_memory_mb = config.query_max_mem_mb;
   engine_options.direct_scan = config.direct_scan;

@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <cctype>
 #include <cstdio>
@@ -22,6 +21,7 @@ constexpr std::string_view kTokenPrefix = "sluice1.";
 constexpr size_t kKeyIdBytes = 8;
 constexpr size_t kMinKeyLength = 16;
 constexpr size_t kMaxKeyLength = 512;
+constexpr std::string_view kTokenContext = "sluice auth tokens v1";
 
 std::string Sha256(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -90,33 +90,28 @@ Counter& FailureCounter(const std::string& endpoint) {
 arrow::Result<std::shared_ptr<Authenticator>> Authenticator::Make(AuthOptions options) {
   std::shared_ptr<Authenticator> auth(new Authenticator());
   auth->token_ttl_ = options.token_ttl;
-  if (options.token_ttl.count() < 1) {
-    return arrow::Status::Invalid("setting auth_token_ttl_secs must be >= 1");
+  if (options.token_ttl.count() < 0) {
+    return arrow::Status::Invalid("setting auth_token_ttl_secs must be >= 0");
   }
-  if (options.secret_hex.empty()) {
-    auth->secret_.resize(32);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(auth->secret_.data()), 32) != 1) {
-      return arrow::Status::IOError("cannot draw a random token key");
-    }
-  } else {
+  // A key of its own, so that a token can never pass for a ticket or back.
+  auth->secret_ = std::string(kTokenContext);
+  if (!options.secret_hex.empty()) {
     auto bytes = FromHex(options.secret_hex);
     if (!bytes.ok()) return arrow::Status::Invalid("setting ticket_secret must be hex");
-    // A key of its own, so that a token can never pass for a ticket or back.
-    auth->secret_ = Hmac(std::string(bytes->begin(), bytes->end()), "sluice auth tokens v1");
+    auth->secret_ = Hmac(std::string(bytes->begin(), bytes->end()), kTokenContext);
   }
   for (size_t i = 0; i < options.api_keys.size(); ++i) {
     ARROW_RETURN_NOT_OK(CheckKey(options.api_keys[i], i));
     auth->digests_.push_back(Sha256(options.api_keys[i]));
-    auth->key_ids_.push_back(auth->KeyIdOf(auth->digests_.back()));
+    const std::string& digest = auth->digests_.back();
+    auth->key_ids_.push_back(
+        Hmac(auth->secret_, std::string("key id:").append(digest)).substr(0, kKeyIdBytes));
+    auth->token_keys_.push_back(Hmac(auth->secret_, std::string("token key:").append(digest)));
   }
   if (auth->enabled()) {
     for (const char* endpoint : {"flight", "jsonl", "admin"}) FailureCounter(endpoint);  // at 0
   }
   return auth;
-}
-
-std::string Authenticator::KeyIdOf(std::string_view digest) const {
-  return Hmac(secret_, std::string("key id:").append(digest)).substr(0, kKeyIdBytes);
 }
 
 std::optional<KeyId> Authenticator::Verify(std::string_view credential) const {
@@ -137,11 +132,15 @@ std::optional<KeyId> Authenticator::Verify(std::string_view credential) const {
 }
 
 std::string Authenticator::IssueToken(const KeyId& id) const {
-  const int64_t expires = NowMs() + token_ttl_.count() * 1000;
+  // Expiry 0: valid as long as the key is configured.
+  const int64_t expires = token_ttl_.count() > 0 ? NowMs() + token_ttl_.count() * 1000 : 0;
   char exp_hex[17];
   std::snprintf(exp_hex, sizeof exp_hex, "%016llx", static_cast<unsigned long long>(expires));
   std::string body = std::string(kTokenPrefix) + exp_hex + "." + Hex(id.bytes);
-  return body + "." + Hex(Hmac(secret_, body));
+  for (size_t i = 0; i < key_ids_.size(); ++i) {
+    if (key_ids_[i] == id.bytes) return body + "." + Hex(Hmac(token_keys_[i], body));
+  }
+  return std::string();  // not an id of a configured key: no token
 }
 
 std::optional<KeyId> Authenticator::VerifyToken(std::string_view token) const {
@@ -149,21 +148,23 @@ std::optional<KeyId> Authenticator::VerifyToken(std::string_view token) const {
   const size_t body_size = kTokenPrefix.size() + 16 + 1 + 2 * kKeyIdBytes;
   if (token.size() != body_size + 1 + 64 || token[body_size] != '.') return std::nullopt;
   std::string_view body = token.substr(0, body_size);
-  const std::string mac = Hex(Hmac(secret_, body));
-  if (CRYPTO_memcmp(mac.data(), token.data() + body_size + 1, mac.size()) != 0) {
-    return std::nullopt;
-  }
-  // Genuine: the fields are what IssueToken wrote.
-  auto expires = std::strtoull(std::string(body.substr(kTokenPrefix.size(), 16)).c_str(),
-                               nullptr, 16);
-  if (static_cast<int64_t>(expires) < NowMs()) return std::nullopt;
   auto id = FromHex(body.substr(kTokenPrefix.size() + 17));
   if (!id.ok()) return std::nullopt;
   std::string id_bytes(id->begin(), id->end());
-  for (const auto& k : key_ids_) {
-    if (k == id_bytes) return KeyId{id_bytes};  // its key is still configured
+  // Key ids are not secret: finding the token's key by its id tells nothing.
+  for (size_t i = 0; i < key_ids_.size(); ++i) {
+    if (key_ids_[i] != id_bytes) continue;
+    const std::string mac = Hex(Hmac(token_keys_[i], body));
+    if (CRYPTO_memcmp(mac.data(), token.data() + body_size + 1, mac.size()) != 0) {
+      return std::nullopt;
+    }
+    // Genuine: the fields are what IssueToken wrote.
+    auto expires = std::strtoull(std::string(body.substr(kTokenPrefix.size(), 16)).c_str(),
+                                 nullptr, 16);
+    if (expires != 0 && static_cast<int64_t>(expires) < NowMs()) return std::nullopt;
+    return KeyId{id_bytes};
   }
-  return std::nullopt;
+  return std::nullopt;  // its key is not configured (any more)
 }
 
 std::optional<std::string> Authenticator::CredentialOf(std::string_view authorization,
@@ -177,7 +178,10 @@ std::optional<std::string> Authenticator::CredentialOf(std::string_view authoriz
   if (value.empty()) return std::nullopt;
   if (EqualsIgnoreCase(scheme, "Bearer")) return std::string(value);
   if (EqualsIgnoreCase(scheme, "Basic")) {
-    auto decoded = arrow::util::base64_decode(value);
+    // arrow-go's AuthenticateBasicToken sends base64 without its '=' padding.
+    std::string padded(value);
+    if (padded.size() % 4 != 0) padded.append(4 - padded.size() % 4, '=');
+    auto decoded = arrow::util::base64_decode(padded);
     if (!decoded.ok()) return std::nullopt;
     auto colon = decoded->find(':');
     if (colon == std::string::npos) return std::nullopt;

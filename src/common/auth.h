@@ -9,11 +9,14 @@
 //     (`api_keys_file`, one per line). They are kept only as SHA-256 digests
 //     and compared in constant time (CRYPTO_memcmp over every digest, no early
 //     exit), so timing tells nothing of a key's content. They are never logged.
-//   - a token is `sluice1.<expiry ms, hex>.<key id, hex>.<HMAC-SHA256, hex>`:
-//     signed with a secret (random per process, or derived from ticket_secret so
-//     that servers sharing it accept each other's tokens), valid until its expiry
-//     (auth_token_ttl_secs) and only while the key it was issued for is still
-//     configured. The key id is an HMAC of the key, not the key.
+//   - a token is `sluice1.<expiry ms, hex>.<key id, hex>.<HMAC-SHA256, hex>`,
+//     signed with a key derived from the API key it stands for (and from
+//     ticket_secret when set). It is valid only while that key is configured,
+//     and, when auth_token_ttl_secs > 0, until its expiry (an expiry of 0: no
+//     expiry, the default). So a client that handshakes once keeps working for as
+//     long as its key is valid, across restarts and on every server with the same
+//     keys and ticket_secret. The key id is an HMAC of the key, not the key; a
+//     token reveals neither.
 #pragma once
 
 #include <chrono>
@@ -33,10 +36,11 @@ namespace sluice::common {
 struct AuthOptions {
   /// The accepted API keys; empty: authentication is off.
   std::vector<std::string> api_keys;
-  /// Seconds a token from IssueToken stays valid.
-  std::chrono::seconds token_ttl{3600};
-  /// Hex secret the token signing key is derived from (ticket_secret); empty:
-  /// a random key per process (tokens die with the process).
+  /// Seconds a token from IssueToken stays valid; 0: as long as its key is
+  /// configured (auth_token_ttl_secs).
+  std::chrono::seconds token_ttl{0};
+  /// Hex secret mixed into the token signing keys (ticket_secret); empty: the
+  /// signing keys derive from the API keys alone. Changing it revokes every token.
   std::string secret_hex;
 };
 
@@ -63,13 +67,15 @@ class Authenticator {
   /// configured key); nullopt otherwise. Constant time in the keys' content.
   std::optional<KeyId> Verify(std::string_view credential) const;
 
-  /// \brief A new token for the key `id` (from Verify), valid for token_ttl.
+  /// \brief A new token for the key `id` (from Verify), valid while that key is
+  /// configured and, with a token_ttl, for token_ttl. Empty for an unknown id.
   std::string IssueToken(const KeyId& id) const;
 
   /// \brief The credential of an HTTP/gRPC `authorization` header value:
   /// `Bearer <credential>`, or `Basic base64(user:password)` whose password is
   /// the credential (the user is ignored; pyarrow's authenticate_basic_token and
-  /// Flight SQL clients send an empty one). Scheme names are case-insensitive.
+  /// Flight SQL clients send an empty one; base64 with or without its padding, as
+  /// arrow-go sends it). Scheme names are case-insensitive.
   /// nullopt for anything else. `*basic` says which scheme it was.
   static std::optional<std::string> CredentialOf(std::string_view authorization,
                                                  bool* basic = nullptr);
@@ -80,12 +86,12 @@ class Authenticator {
  private:
   Authenticator() = default;
   std::optional<KeyId> VerifyToken(std::string_view token) const;
-  std::string KeyIdOf(std::string_view digest) const;
 
-  std::vector<std::string> digests_;  // SHA-256 of each key
-  std::vector<std::string> key_ids_;  // KeyId of each key, same order
-  std::string secret_;                // signs tokens
-  std::chrono::seconds token_ttl_{3600};
+  std::vector<std::string> digests_;     // SHA-256 of each key
+  std::vector<std::string> key_ids_;     // KeyId of each key, same order
+  std::vector<std::string> token_keys_;  // the key signing each key's tokens, same order
+  std::string secret_;                   // what key ids and token keys derive from
+  std::chrono::seconds token_ttl_{0};
 };
 
 /// \brief The keys of a key file: one per line; blank lines and lines starting

@@ -413,8 +413,9 @@ arrow::Status Config::Validate() const {
     return arrow::Status::Invalid("settings tls_cert_file and tls_key_file go together: set both "
                                   "for TLS, or neither");
   }
-  if (auth_token_ttl_secs < 1) {
-    return arrow::Status::Invalid("setting auth_token_ttl_secs must be >= 1");
+  if (auth_token_ttl_secs < 0) {
+    return arrow::Status::Invalid(
+        "setting auth_token_ttl_secs must be >= 0 (0: tokens live as long as their key)");
   }
   if (max_concurrent_queries < 0 || max_concurrent_streams < 0) {
     return arrow::Status::Invalid(

@@ -64,8 +64,9 @@ using StringList = std::vector<std::string>;
   X(api_keys_file, std::string, "",                                                            \
     "File of API keys, one per line; with api_keys (config file) and SLUICE_API_KEYS "          \
     "(environment), any key turns authentication on (docs/security.md)")                       \
-  X(auth_token_ttl_secs, int64_t, 3600,                                                        \
-    "Seconds a bearer token from the Flight Handshake stays valid")                            \
+  X(auth_token_ttl_secs, int64_t, 0,                                                           \
+    "Seconds a bearer token from the Flight Handshake stays valid (0: as long as its API "     \
+    "key is configured, so clients that handshake once, like spicepy, keep working)")         \
   X(tls_cert_file, std::string, "",                                                            \
     "PEM certificate chain: serve Flight (grpc+tls), JSON Lines and admin API (https) "         \
     "over TLS (with tls_key_file)")                                                            \
@@ -76,9 +77,10 @@ using StringList = std::vector<std::string>;
   X(max_concurrent_streams, int64_t, 1024,                                                     \
     "Streaming queries open at once; more are refused at once (Flight UNAVAILABLE "            \
     "'RESOURCE_EXHAUSTED: …') (0: no limit)")                                                  \
-  X(query_timeout_secs, double, 0,                                                             \
+  X(query_timeout_secs, double, 300,                                                           \
     "Longest a batch query may run, from DoGet or the JSON Lines request to its last row; "    \
-    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")
+    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit). Below spicepy's own "   \
+    "600 s client timeout, so its users see the server's message")
 
 
 // X(name, type, default, description): each dataset's settings (docs/datasets.md).

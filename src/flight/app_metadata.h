@@ -28,7 +28,8 @@
 //   MicrobatchEnd    empty batch, kind "microbatch_end", ranges_complete true,
 //                    with the cursor to resume from
 // and, when nothing was sent for keep_alive_interval seconds, an empty batch of
-// kind "keep_alive" with no ranges.
+// kind "keep_alive" with the ranges of the last finished microbatch (none before
+// the first), ranges_complete false (protocol.md §3).
 #pragma once
 
 #include <map>

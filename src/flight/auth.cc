@@ -29,7 +29,14 @@ class TokenMiddleware : public fl::ServerMiddleware {
 arrow::Status AuthMiddlewareFactory::StartCall(const fl::CallInfo& info,
                                                const fl::ServerCallContext& context,
                                                std::shared_ptr<fl::ServerMiddleware>* middleware) {
-  if (!auth_->enabled()) return arrow::Status::OK();
+  if (!auth_->enabled()) {
+    // Nothing to check; a Handshake (Basic, bearer or empty) is still answered
+    // with a bearer token, which later calls may send and which is ignored.
+    if (info.method == fl::FlightMethod::Handshake) {
+      *middleware = std::make_shared<TokenMiddleware>(std::string(kAuthOffToken));
+    }
+    return arrow::Status::OK();
+  }
   std::optional<common::KeyId> id;
   const auto& headers = context.incoming_headers();
   // gRPC lower-cases header names. One valid `authorization` header suffices.
@@ -54,7 +61,7 @@ arrow::Status AuthMiddlewareFactory::StartCall(const fl::CallInfo& info,
 
 void InstallAuth(std::shared_ptr<const common::Authenticator> auth,
                  fl::FlightServerOptions* options) {
-  if (!auth || !auth->enabled()) return;
+  if (!auth) return;
   options->auth_handler = std::make_shared<fl::NoOpAuthHandler>();
   options->middleware.emplace_back(kAuthMiddlewareKey,
                                    std::make_shared<AuthMiddlewareFactory>(std::move(auth)));

@@ -15,10 +15,15 @@
 //     peer's address and method, never with the credential, and counted in
 //     sluice_auth_failures_total{endpoint="flight"}.
 //
-// Without keys (Authenticator::enabled() false) nothing is checked.
+// Without keys (Authenticator::enabled() false) nothing is checked, and a
+// Handshake of any kind (Basic, bearer, or none at all) succeeds with
+// `authorization: Bearer sluice-auth-off` (kAuthOffToken), which later calls may
+// send: clients that always handshake (spicepy's Client(api_key), the Flight SQL
+// JDBC driver with a user and password) connect to an open server unchanged.
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "arrow/flight/server.h"
 #include "arrow/flight/server_middleware.h"
@@ -43,9 +48,12 @@ class AuthMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
 /// \brief The key of the middleware in FlightServerOptions::middleware.
 inline constexpr const char* kAuthMiddlewareKey = "sluice-auth";
 
-/// \brief Install authentication in `options` when `auth` has keys: the
-/// middleware, and a no-op auth handler so that the Handshake is served (the
-/// middleware does the checking). Nothing when authentication is off.
+/// \brief The bearer token a Handshake answers when authentication is off.
+inline constexpr std::string_view kAuthOffToken = "sluice-auth-off";
+
+/// \brief Install authentication in `options`: the middleware, and a no-op auth
+/// handler so that the Handshake is served (the middleware does the checking and
+/// answers the token), whether or not `auth` has keys.
 void InstallAuth(std::shared_ptr<const common::Authenticator> auth,
                  arrow::flight::FlightServerOptions* options);
 

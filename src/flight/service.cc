@@ -1,16 +1,14 @@
 #include "flight/service.h"
 
 #include <charconv>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
+#include <functional>
 
 #include "arrow/flight/api.h"
 #include "arrow/ipc/writer.h"
 #include "common/log.h"
 #include "common/server_metrics.h"
 #include "flight/app_metadata.h"
+#include "flight/batch_stream.h"
 #include "flight/command.h"
 #include "flight/cursor.h"
 #include "flight/flight_sql.h"
@@ -26,130 +24,6 @@ namespace {
 using common::QueryKind;
 using common::QueryOutcome;
 using common::ServerMetrics;
-
-// Streams a batch query's result: one message per record batch, then a final
-// empty batch whose metadata says ranges_complete. Counts the query in
-// sluice_queries_total when it ends (ok, error, or cancelled when the client goes
-// away first) and the rows and bytes it sends.
-//
-// A producer thread reads the engine's record batches ahead, up to kPrefetch of
-// them, while gRPC sends the previous one: gRPC's Write of a large message
-// returns only once the message is on its way, and without read-ahead the engine
-// would sit idle meanwhile (bench/FIXES.md: about 1.5x the throughput).
-class BatchQueryStream : public fl::FlightDataStream {
- public:
-  static constexpr size_t kPrefetch = 2;
-
-  BatchQueryStream(std::unique_ptr<sql::Session> session,
-                   std::unique_ptr<sql::ResultReader> reader)
-      : session_(std::move(session)), reader_(std::move(reader)) {
-    auto ranges = SessionRanges(session_->snapshots(), session_->DatasetsRead());
-    data_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, false, false, "data").dump());
-    end_metadata_ = arrow::Buffer::FromString(MakeAppMetadata(ranges, true, false, "end").dump());
-    producer_ = std::thread([this] { Produce(); });
-  }
-
-  ~BatchQueryStream() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    space_.notify_all();
-    // A client that went away mid-answer: stop the engine's work.
-    if (!finished_) session_->Interrupt();
-    producer_.join();
-    if (!counted_) ServerMetrics::Get().CountQuery(QueryKind::kBatch, QueryOutcome::kCancelled);
-  }
-
-  std::shared_ptr<arrow::Schema> schema() override { return reader_->schema(); }
-
-  arrow::Result<fl::FlightPayload> GetSchemaPayload() override {
-    fl::FlightPayload payload;
-    arrow::ipc::DictionaryFieldMapper mapper(*reader_->schema());
-    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*reader_->schema(), ipc_options_, mapper,
-                                                     &payload.ipc_message));
-    return payload;
-  }
-
-  arrow::Result<fl::FlightPayload> Next() override {
-    if (finished_) return fl::FlightPayload();  // null metadata: end of stream
-    auto payload = NextPayload();
-    if (!payload.ok()) {
-      finished_ = true;  // the error ends the call
-      Count(common::OutcomeOf(payload.status()));
-    } else if (finished_) {
-      Count(QueryOutcome::kOk);
-    }
-    return payload;
-  }
-
- private:
-  // The producer thread: ReadNext until the end, an error, or stopping_.
-  void Produce() {
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        space_.wait(lock, [this] { return stopping_ || ready_.size() < kPrefetch; });
-        if (stopping_) return;
-      }
-      std::shared_ptr<arrow::RecordBatch> batch;
-      arrow::Status st = reader_->ReadNext(&batch);
-      bool last = !st.ok() || batch == nullptr;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ready_.push_back({std::move(st), std::move(batch)});
-      }
-      filled_.notify_one();
-      if (last) return;
-    }
-  }
-
-  arrow::Result<fl::FlightPayload> NextPayload() {
-    fl::FlightPayload payload;
-    std::shared_ptr<arrow::RecordBatch> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      filled_.wait(lock, [this] { return !ready_.empty(); });
-      auto [st, b] = std::move(ready_.front());
-      ready_.pop_front();
-      ARROW_RETURN_NOT_OK(st);
-      batch = std::move(b);
-    }
-    space_.notify_one();
-    if (batch) {
-      payload.app_metadata = data_metadata_;
-    } else {
-      ARROW_ASSIGN_OR_RAISE(batch, arrow::RecordBatch::MakeEmpty(reader_->schema()));
-      payload.app_metadata = end_metadata_;
-      finished_ = true;
-    }
-    ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(*batch, ipc_options_,
-                                                          &payload.ipc_message));
-    ServerMetrics::Get().CountSent(QueryKind::kBatch, batch->num_rows(), PayloadBytes(payload));
-    return payload;
-  }
-
-  void Count(QueryOutcome outcome) {
-    if (counted_) return;
-    counted_ = true;
-    ServerMetrics::Get().CountQuery(QueryKind::kBatch, outcome);
-  }
-
-  std::unique_ptr<sql::Session> session_;
-  std::unique_ptr<sql::ResultReader> reader_;
-  arrow::ipc::IpcWriteOptions ipc_options_ = arrow::ipc::IpcWriteOptions::Defaults();
-  std::shared_ptr<arrow::Buffer> data_metadata_;
-  std::shared_ptr<arrow::Buffer> end_metadata_;
-  bool finished_ = false;  // touched by gRPC's thread only
-  bool counted_ = false;
-  // Read-ahead: the producer fills ready_ (a null batch: the end) up to kPrefetch.
-  std::mutex mu_;
-  std::condition_variable space_;
-  std::condition_variable filled_;
-  std::deque<std::pair<arrow::Status, std::shared_ptr<arrow::RecordBatch>>> ready_;
-  bool stopping_ = false;
-  std::thread producer_;  // last: starts after every member above exists
-};
 
 bool HasDictionary(const arrow::Schema& schema) {
   for (const auto& f : schema.fields()) {
@@ -168,7 +42,10 @@ std::optional<std::string> Header(const fl::ServerCallContext& context, std::str
 }  // namespace
 
 FlightService::FlightService(sql::Engine* engine, TicketSigner signer, ServiceOptions options)
-    : engine_(engine), signer_(std::move(signer)), options_(std::move(options)) {
+    : engine_(engine),
+      signer_(std::move(signer)),
+      options_(std::move(options)),
+      running_(signer_.ttl()) {
   if (!options_.stream.cache) options_.stream.cache = std::make_shared<MicrobatchCache>();
   // Streams over several datasets wake when any of them stores blocks.
   watch_ = std::make_shared<StoreWatch>();
@@ -290,23 +167,18 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
   return ToFlightStatus(std::move(st));
 }
 
-arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
-                                  const fl::FlightDescriptor& request,
-                                  std::unique_ptr<fl::FlightInfo>* info, bool* stream) {
+arrow::Status FlightService::Describe(const fl::ServerCallContext& context,
+                                      const fl::FlightDescriptor& request,
+                                      std::shared_ptr<arrow::Schema>* schema,
+                                      TicketPayload* payload, bool* stream, bool schema_only) {
   if (request.type != fl::FlightDescriptor::CMD) {
     return arrow::Status::Invalid(
         "descriptor must be a command (FlightDescriptor.for_command) holding SQL");
   }
   ARROW_ASSIGN_OR_RAISE(auto command, CommandFromDescriptor(request.cmd));
-  TicketPayload payload;
-  fl::FlightEndpoint endpoint;
   if (IsMetadataCommand(command)) {
-    ARROW_ASSIGN_OR_RAISE(auto schema, MetadataSchema(command));
-    payload.command = request.cmd;
-    endpoint.ticket.ticket = signer_.Issue(std::move(payload));
-    ARROW_ASSIGN_OR_RAISE(auto flight_info,
-                          fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1));
-    *info = std::make_unique<fl::FlightInfo>(std::move(flight_info));
+    ARROW_ASSIGN_OR_RAISE(*schema, MetadataSchema(command));
+    payload->command = request.cmd;
     return arrow::Status::OK();
   }
   std::string text;
@@ -328,20 +200,63 @@ arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
   }
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
   if (query.stream) ARROW_RETURN_NOT_OK(PlanStream(session.get(), query.sql, query.resume).status());
-  ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(query.sql, params));
-  if (HasDictionary(*schema)) {
+  if (schema_only && !params) {
+    // GetSchema of a statement whose parameters are not bound (yet): the schema
+    // DuckDB knows without their types.
+    ARROW_ASSIGN_OR_RAISE(auto described, session->Describe(query.sql));
+    if (!described.first) {
+      return arrow::Status::Invalid(
+          "the result's schema depends on the types of the parameters: bind them first");
+    }
+    *schema = std::move(described.first);
+  } else {
+    ARROW_ASSIGN_OR_RAISE(*schema, session->Prepare(query.sql, params));
+  }
+  if (HasDictionary(**schema)) {
     return arrow::Status::NotImplemented(
         "results with ENUM (dictionary) columns are not supported; CAST them to VARCHAR");
   }
-  payload.sql = query.sql;
-  payload.stream = query.stream;
-  payload.resume = query.resume;
-  payload.rows_per_batch = query.rows_per_batch;
-  ARROW_ASSIGN_OR_RAISE(payload.params, SerializeParameters(params));
+  payload->sql = query.sql;
+  payload->stream = query.stream;
+  payload->resume = query.resume;
+  payload->rows_per_batch = query.rows_per_batch;
+  ARROW_ASSIGN_OR_RAISE(payload->params, SerializeParameters(params));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
+                                  const fl::FlightDescriptor& request,
+                                  std::unique_ptr<fl::FlightInfo>* info, bool* stream) {
+  std::shared_ptr<arrow::Schema> schema;
+  TicketPayload payload;
+  ARROW_RETURN_NOT_OK(Describe(context, request, &schema, &payload, stream, false));
+  fl::FlightEndpoint endpoint;
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
                         fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1));
   *info = std::make_unique<fl::FlightInfo>(std::move(flight_info));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::GetSchema(const fl::ServerCallContext& context,
+                                       const fl::FlightDescriptor& request,
+                                       std::unique_ptr<fl::SchemaResult>* schema) {
+  std::shared_ptr<arrow::Schema> answer;
+  TicketPayload payload;
+  bool stream = false;
+  ARROW_RETURN_NOT_OK(
+      ToFlightStatus(Describe(context, request, &answer, &payload, &stream, true)));
+  ARROW_ASSIGN_OR_RAISE(*schema, fl::SchemaResult::Make(*answer));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::PollFlightInfo(const fl::ServerCallContext& context,
+                                            const fl::FlightDescriptor& request,
+                                            std::unique_ptr<fl::PollInfo>* info) {
+  std::unique_ptr<fl::FlightInfo> flight_info;
+  ARROW_RETURN_NOT_OK(GetFlightInfo(context, request, &flight_info));
+  // Finished: no descriptor to poll again with.
+  *info = std::make_unique<fl::PollInfo>(std::move(flight_info), std::nullopt, 1.0, std::nullopt);
   return arrow::Status::OK();
 }
 
@@ -373,6 +288,13 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
   ARROW_ASSIGN_OR_RAISE(auto params, DeserializeParameters(payload.params));
   ARROW_ASSIGN_OR_RAISE(auto admission, Admit(options_.limits, payload.stream));
   ARROW_ASSIGN_OR_RAISE(auto session, engine_->OpenSession());
+  // Cancellable from here (CancelFlightInfo): a batch query's engine is
+  // interrupted at once, a stream ends at its next message. Destroyed before the
+  // session it interrupts.
+  ARROW_ASSIGN_OR_RAISE(
+      auto registration,
+      running_.Start(request.ticket, payload.stream ? std::function<void()>()
+                                                    : [s = session.get()] { s->Interrupt(); }));
   if (payload.stream) {
     ARROW_ASSIGN_OR_RAISE(auto plan, PlanStream(session.get(), payload.sql, payload.resume));
     ARROW_ASSIGN_OR_RAISE(auto schema, session->Prepare(payload.sql));
@@ -384,7 +306,9 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
     ARROW_ASSIGN_OR_RAISE(auto query, StreamingQuery::Make(engine_, std::move(plan),
                                                            stream_options, std::move(schema),
                                                            &context, watch_));
-    *stream = std::make_unique<QueryStream>(std::move(query), std::move(admission));
+    *stream = std::make_unique<CancellableStream>(
+        std::make_unique<QueryStream>(std::move(query), std::move(admission)),
+        std::move(registration));
     return arrow::Status::OK();
   }
   // Watched from here: a client gone or a deadline passed interrupts the engine.
@@ -394,14 +318,18 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
   // A fetch size the client asked for is kept exactly (up to sql::kMaxBatchBytes).
   auto reader = session->Execute(payload.sql, rows_per_batch, params,
                                  payload.rows_per_batch > 0 ? 0 : sql::kDefaultBatchBytes);
-  if (!reader.ok()) {
-    auto st = admission.watch ? admission.watch->Explain(reader.status()) : reader.status();
+  if (!reader.ok() || registration->cancelled()) {
+    auto st = registration->cancelled() ? CancelledStatus()
+              : admission.watch         ? admission.watch->Explain(reader.status())
+                                        : reader.status();
     admission.watch.reset();  // before the session it interrupts
     return st;
   }
-  *stream = std::make_unique<QueryStream>(
-      std::make_unique<BatchQueryStream>(std::move(session), std::move(*reader)),
-      std::move(admission));
+  *stream = std::make_unique<CancellableStream>(
+      std::make_unique<QueryStream>(
+          std::make_unique<BatchQueryStream>(std::move(session), std::move(*reader)),
+          std::move(admission)),
+      std::move(registration));
   return arrow::Status::OK();
 }
 
@@ -412,6 +340,9 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext& context,
        "Flight SQL: prepare a query (Any of ActionCreatePreparedStatementRequest)"},
       {std::string(wire::kClosePreparedStatement),
        "Flight SQL: close a prepared statement (Any of ActionClosePreparedStatementRequest)"},
+      fl::ActionType::kCancelFlightInfo,
+      {std::string(wire::kCancelQuery),
+       "Flight SQL (deprecated): cancel a query (Any of ActionCancelQueryRequest)"},
   };
   return arrow::Status::OK();
 }
@@ -446,11 +377,46 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
   } else if (action.type == wire::kClosePreparedStatement) {
     ARROW_ASSIGN_OR_RAISE(auto request, wire::DecodeClosePreparedStatementRequest(body));
     prepared_.Remove(request.prepared_statement_handle);
+  } else if (action.type == fl::ActionType::kCancelFlightInfo.type) {
+    auto request = fl::CancelFlightInfoRequest::Deserialize(body);
+    if (!request.ok() || !request->info) {
+      return arrow::Status::Invalid("CancelFlightInfo: the body is not a CancelFlightInfoRequest");
+    }
+    ARROW_RETURN_NOT_OK(Cancel(*request->info));
+    fl::CancelFlightInfoResult cancelled(fl::CancelStatus::kCancelled);
+    ARROW_ASSIGN_OR_RAISE(auto answer, cancelled.SerializeToString());
+    results.push_back(fl::Result{arrow::Buffer::FromString(std::move(answer))});
+  } else if (action.type == wire::kCancelQuery) {
+    ARROW_ASSIGN_OR_RAISE(auto request, wire::DecodeCancelQueryRequest(body));
+    auto info = fl::FlightInfo::Deserialize(request.info);
+    if (!info.ok()) return arrow::Status::Invalid("CancelQuery: info is not a FlightInfo");
+    ARROW_RETURN_NOT_OK(Cancel(**info));
+    wire::ActionCancelQueryResult answer;
+    answer.result = 1;  // CANCEL_RESULT_CANCELLED
+    results.push_back(fl::Result{arrow::Buffer::FromString(wire::Encode(answer))});
   } else {
     return arrow::Status::NotImplemented("action '", action.type,
                                          "' is not supported; ListActions names the ones that are");
   }
   *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::Cancel(const fl::FlightInfo& info) {
+  // A ticket of this server is remembered as cancelled (its DoGet, if it comes
+  // later, is refused); any ticket with running DoGet calls stops them.
+  size_t known = 0;
+  for (const auto& endpoint : info.endpoints()) {
+    const bool valid = signer_.Redeem(endpoint.ticket.ticket).ok();
+    size_t running = running_.Cancel(endpoint.ticket.ticket, valid);
+    if (valid || running > 0) ++known;
+    LOG_DEBUG("cancel: stopped {} running DoGet call(s) of a ticket", running);
+  }
+  if (known == 0) {
+    return arrow::Status::Invalid(
+        "cancel: the FlightInfo names no ticket of this server (expired, or from another "
+        "server) and none of its queries is running");
+  }
   return arrow::Status::OK();
 }
 

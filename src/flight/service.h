@@ -13,6 +13,7 @@
 #include "arrow/flight/server.h"
 #include "common/limits.h"
 #include "flight/prepared_statements.h"
+#include "flight/running_queries.h"
 #include "flight/streaming_query.h"
 #include "flight/ticket.h"
 #include "sql/engine.h"
@@ -43,6 +44,21 @@ class FlightService : public arrow::flight::FlightServerBase {
                               const arrow::flight::FlightDescriptor& request,
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
 
+  /// \brief The answer's schema of what GetFlightInfo would plan for `request`
+  /// (a statement, a prepared statement or a metadata command), without a
+  /// ticket. A prepared statement whose parameters are not bound yet is described
+  /// as DuckDB types it without them (Invalid when its schema depends on them).
+  /// Errors as GetFlightInfo.
+  arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
+                          const arrow::flight::FlightDescriptor& request,
+                          std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
+
+  /// \brief GetFlightInfo's answer as a finished PollInfo (no retry descriptor,
+  /// progress 1): sluice plans at once and runs the query in DoGet.
+  arrow::Status PollFlightInfo(const arrow::flight::ServerCallContext& context,
+                               const arrow::flight::FlightDescriptor& request,
+                               std::unique_ptr<arrow::flight::PollInfo>* info) override;
+
   /// \brief Run the query of a ticket. INVALID_ARGUMENT for a forged, altered or
   /// expired ticket; UNAVAILABLE "RESOURCE_EXHAUSTED: …" beyond
   /// max_concurrent_queries (batch) or max_concurrent_streams (flight/limits.h);
@@ -51,11 +67,18 @@ class FlightService : public arrow::flight::FlightServerBase {
                       const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
 
-  /// \brief Flight SQL actions (docs/protocol.md, "Flight SQL"): `CreatePreparedStatement` (body an
+  /// \brief Actions (docs/protocol.md, "Flight SQL"): `CreatePreparedStatement` (body an
   /// Any of ActionCreatePreparedStatementRequest; answers an Any of
-  /// ActionCreatePreparedStatementResult with the handle and, when DuckDB knows them
-  /// before binding, the result and parameter schemas) and `ClosePreparedStatement`.
-  /// NotImplemented for other actions; a prepared streaming query is Invalid.
+  /// ActionCreatePreparedStatementResult with the handle, the result schema when
+  /// DuckDB knows it before binding, and the parameter schema: a field per
+  /// placeholder, type null where unknown), `ClosePreparedStatement`, Flight's
+  /// `CancelFlightInfo` (body a CancelFlightInfoRequest; answers a
+  /// CancelFlightInfoResult, CANCELLED) and Flight SQL's `CancelQuery` (Any of
+  /// ActionCancelQueryRequest; answers an Any of ActionCancelQueryResult): the
+  /// DoGet calls of the FlightInfo's tickets stop with CANCELLED and later ones
+  /// are refused. Invalid for a FlightInfo none of whose tickets is this server's
+  /// or running. NotImplemented for other actions; a prepared streaming query is
+  /// Invalid.
   arrow::Status DoAction(const arrow::flight::ServerCallContext& context,
                          const arrow::flight::Action& action,
                          std::unique_ptr<arrow::flight::ResultStream>* result) override;
@@ -80,6 +103,15 @@ class FlightService : public arrow::flight::FlightServerBase {
   arrow::Status Plan(const arrow::flight::ServerCallContext& context,
                      const arrow::flight::FlightDescriptor& request,
                      std::unique_ptr<arrow::flight::FlightInfo>* info, bool* stream);
+  // The answer's schema and the ticket's payload of a request. `schema_only`
+  // (GetSchema): a prepared statement without bound parameters is described
+  // without their types.
+  arrow::Status Describe(const arrow::flight::ServerCallContext& context,
+                         const arrow::flight::FlightDescriptor& request,
+                         std::shared_ptr<arrow::Schema>* schema, TicketPayload* payload,
+                         bool* stream, bool schema_only);
+  // CancelFlightInfo / CancelQuery of `info`.
+  arrow::Status Cancel(const arrow::flight::FlightInfo& info);
   arrow::Status Open(const arrow::flight::ServerCallContext& context,
                      const arrow::flight::Ticket& request,
                      std::unique_ptr<arrow::flight::FlightDataStream>* stream, bool* streaming);
@@ -89,6 +121,7 @@ class FlightService : public arrow::flight::FlightServerBase {
   ServiceOptions options_;
   std::shared_ptr<StoreWatch> watch_;  // wakes streams over several datasets
   PreparedStatements prepared_;
+  RunningQueries running_;
 };
 
 }  // namespace sluice::flight

@@ -37,6 +37,8 @@ class TicketSigner {
   /// \brief A new ticket for `payload`; its expiry is now + ttl. The payload's
   /// strings are UTF-8; invalid bytes are replaced by U+FFFD. Never throws.
   std::string Issue(TicketPayload payload) const;
+  /// \brief How long a ticket stays valid.
+  std::chrono::seconds ttl() const { return ttl_; }
 
   /// \brief The payload of a genuine, unexpired ticket. Invalid "ticket is not
   /// valid" for anything forged, altered or malformed; Invalid "ticket expired"

@@ -9,6 +9,7 @@
 #include "http/gzip.h"
 #include "http/json_lines.h"
 #include "httplib.h"
+#include "nlohmann/json.hpp"
 #include "sql/settings_clause.h"
 
 namespace sluice::http {
@@ -94,6 +95,9 @@ struct JsonLinesServer::Query {
   std::unique_ptr<GzipStream> gzip;
   std::string text;
   std::string compressed;
+  bool json_array = false;  // POST /v1/sql: one JSON array instead of JSON Lines
+  bool any_row = false;     // json_array: "[" and a row are written (the next needs a comma)
+  std::string lines;        // json_array: rows as JSON Lines, before joining
   bool finished = false;  // the last line is written
   bool counted = false;   // in sluice_queries_total
 
@@ -128,18 +132,43 @@ struct JsonLinesServer::Query {
   }
 
   // The final line after an error, then the end of the answer. Counted before
-  // the client can see the end.
+  // the client can see the end. A JSON array cut by an error is left unclosed
+  // (the error object follows on a line of its own) and the connection is closed
+  // without the last chunk, so that no client takes it for a whole answer.
   bool End(httplib::DataSink& sink, const arrow::Status& error) {
     finished = true;
+    if (json_array && error.ok()) text.append(any_row ? "]\n" : "[]\n");
     if (!error.ok()) {
       auto [status, code] = HttpStatusOf(error);
+      if (json_array) text.push_back('\n');
       text.append(ErrorJson(code, error.message()));
       text.push_back('\n');
     }
     Count(common::OutcomeOf(error));
     if (!Flush(sink, true)) return false;
+    if (json_array && !error.ok()) return false;
     sink.done();
     return true;
+  }
+
+  // Rows [begin, end) of `batch` into `text`: JSON Lines, or elements of the array.
+  void Encode(const arrow::RecordBatch& batch, int64_t begin, int64_t end) {
+    if (!json_array) {
+      encoder->Append(batch, begin, end, &text);
+      return;
+    }
+    lines.clear();
+    encoder->Append(batch, begin, end, &lines);
+    // A line per row; newlines inside values are escaped, so each '\n' ends a row.
+    size_t pos = 0;
+    while (pos < lines.size()) {
+      size_t nl = lines.find('\n', pos);
+      if (nl == std::string::npos) nl = lines.size();
+      text.push_back(any_row ? ',' : '[');
+      any_row = true;
+      text.append(lines, pos, nl - pos);
+      pos = nl + 1;
+    }
   }
 
   // Called by httplib until the answer is done: one record batch per call.
@@ -166,7 +195,7 @@ struct JsonLinesServer::Query {
     while (row < n) {
       // Rows in slices of about kWriteBytes of text.
       int64_t step = std::max<int64_t>(1, std::min<int64_t>(n - row, 1024));
-      encoder->Append(*batch, row, row + step, &text);
+      Encode(*batch, row, row + step);
       row += step;
       if (text.size() >= kWriteBytes || row == n) {
         if (!Flush(sink, false)) return false;
@@ -203,7 +232,14 @@ arrow::Result<std::unique_ptr<JsonLinesServer>> JsonLinesServer::Make(sql::Engin
     SetError(&res, 405, "METHOD_NOT_ALLOWED", "POST the SQL text of a query to /");
   });
   svr.Post("/", [self](const httplib::Request& req, httplib::Response& res) {
-    self->Handle(req, &res);
+    self->Handle(req, &res, Answer::kJsonLines);
+  });
+  // Spice's HTTP API (what spice.js falls back to): the answer as one JSON array.
+  svr.Post("/v1/sql", [self](const httplib::Request& req, httplib::Response& res) {
+    self->Handle(req, &res, Answer::kJsonArray);
+  });
+  svr.Get("/v1/sql", [](const httplib::Request&, httplib::Response& res) {
+    SetError(&res, 405, "METHOD_NOT_ALLOWED", "POST the SQL text of a query to /v1/sql");
   });
   // Errors httplib answers by itself (404, 413, …) get the JSON error body too.
   svr.set_error_handler(httplib::Server::HandlerWithResponse(
@@ -211,7 +247,8 @@ arrow::Result<std::unique_ptr<JsonLinesServer>> JsonLinesServer::Make(sql::Engin
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message = "request refused";
     if (res.status == 404) {
-      message = "no such endpoint: " + req.method + " " + req.path + " (POST /, GET /health)";
+      message = "no such endpoint: " + req.method + " " + req.path +
+                " (POST /, POST /v1/sql, GET /health)";
     } else if (res.status == 400) {
       message = "malformed request: POST / with the SQL text as the body (with Content-Length "
                 "or chunked)";
@@ -246,7 +283,34 @@ void JsonLinesServer::Unregister(Query* q) {
   running_.erase(q);
 }
 
-void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res) {
+namespace {
+
+// The SQL of a POST /v1/sql body: the text itself, or, with Content-Type
+// application/json, the object {"sql": "…"} (Spice's envelope; its "parameters"
+// are for Flight prepared statements, refused here).
+arrow::Result<std::string> SpiceSqlOf(const httplib::Request& req) {
+  const std::string type = Lower(req.get_header_value("Content-Type"));
+  if (type.rfind("application/json", 0) != 0) return req.body;
+  auto body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("sql") ||
+      !body["sql"].is_string()) {
+    return arrow::Status::Invalid(
+        "a Content-Type application/json body must be an object {\"sql\": \"SELECT …\"}; "
+        "or send the SQL text itself");
+  }
+  auto params = body.find("parameters");
+  if (params != body.end() && !params->is_null() && !params->empty()) {
+    return arrow::Status::Invalid(
+        "query parameters are supported over Arrow Flight (Flight SQL prepared statements), "
+        "not over HTTP");
+  }
+  return body["sql"].get<std::string>();
+}
+
+}  // namespace
+
+void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res,
+                             Answer answer) {
   auto& metrics = ServerMetrics::Get();
   auto refuse = [&](int http_status, const std::string& code, const std::string& message,
                     QueryOutcome outcome) {
@@ -258,7 +322,13 @@ void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res
     refuse(http_status, code, st.message(), common::OutcomeOf(st));
   };
 
-  auto settings = sql::ExtractSettings(req.body);
+  std::string body_sql = req.body;
+  if (answer == Answer::kJsonArray) {
+    auto sql = SpiceSqlOf(req);
+    if (!sql.ok()) return refuse_status(sql.status());
+    body_sql = std::move(*sql);
+  }
+  auto settings = sql::ExtractSettings(body_sql);
   if (!settings.ok()) return refuse_status(settings.status());
   std::optional<bool> header;
   if (req.has_header("amp-stream")) {
@@ -282,6 +352,7 @@ void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res
 
   auto q = std::make_shared<Query>();
   q->server = this;
+  q->json_array = answer == Answer::kJsonArray;
   if (options_.limits) {
     auto slot = options_.limits->AdmitQuery();
     if (!slot.ok()) {
@@ -323,8 +394,10 @@ void JsonLinesServer::Handle(const httplib::Request& req, httplib::Response* res
     res->set_header("Content-Encoding", "gzip");
     res->set_header("Vary", "Accept-Encoding");
   }
+  // Not the bare "application/json": cpp-httplib would gzip that type once more
+  // itself (a second Content-Encoding: gzip), and gzip is done here, batch by batch.
   res->set_chunked_content_provider(
-      "application/x-ndjson",
+      q->json_array ? "application/json; charset=utf-8" : "application/x-ndjson",
       [q](size_t /*offset*/, httplib::DataSink& sink) { return q->Produce(sink); },
       [q, this](bool success) {
         Unregister(q.get());

@@ -16,8 +16,17 @@
 //   answer with that object as its last line.
 // - A client that disconnects mid-answer interrupts the engine (the next write
 //   fails). The sandbox is the engine's, as for Flight.
+// - `POST /v1/sql` is Spice's HTTP API (what spice.js falls back to when a
+//   Flight call fails): the same query, auth, limits and encodings, answered
+//   200 `content-type: application/json; charset=utf-8` with one JSON array of the row objects
+//   (`[]` for none), streamed the same way. The body is the SQL text, or with
+//   `Content-Type: application/json` the object `{"sql": "…"}`. Errors before the
+//   first row are the same statuses and error body as `POST /`; an error after
+//   rows were sent leaves the array unclosed, adds the error object on a line of
+//   its own and closes the connection without the last chunk.
 // - `GET /health` answers 200 `{"status":"ok"}`, without credentials; with API
-//   keys configured, `POST /` needs one (http_server.h, docs/security.md).
+//   keys configured, `POST /` and `POST /v1/sql` need one (http_server.h,
+//   docs/security.md).
 //
 // Each request counts in sluice_queries_total{kind="jsonl"} and the rows and
 // bytes it sends in sluice_rows_sent_total / sluice_bytes_sent_total.
@@ -66,7 +75,8 @@ class JsonLinesServer {
 
  private:
   JsonLinesServer() = default;
-  void Handle(const httplib::Request& req, httplib::Response* res);
+  enum class Answer { kJsonLines, kJsonArray };  // POST / or POST /v1/sql
+  void Handle(const httplib::Request& req, httplib::Response* res, Answer answer);
   bool stopping();
   void Register(Query* q);
   void Unregister(Query* q);

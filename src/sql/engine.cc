@@ -219,7 +219,7 @@ arrow::Status Engine::AddDerivedTable(const std::string& name, const std::string
   }
   auto tree = ParseTree(admin_.get(), sql);
   if (!tree.ok()) return tree.status().WithMessage("derived table ", name, ": ", tree.status().message());
-  auto st = CheckTableFunctions(*tree);
+  auto st = CheckSandbox(*tree);
   if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
   ARROW_RETURN_NOT_OK(Exec(admin_.get(), "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
   st = Exec(admin_.get(), "CREATE VIEW " + QuoteIdent(schema) + "." + QuoteIdent(table) + " AS " + sql);
@@ -334,7 +334,7 @@ arrow::Status Session::ApplyVariables() {
 arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
   if (sql != checked_sql_) {
     ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
-    ARROW_RETURN_NOT_OK(CheckTableFunctions(parsed));
+    ARROW_RETURN_NOT_OK(CheckSandbox(parsed));
     ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
     checked_sql_ = sql;
     checked_tree_ = std::move(parsed);

@@ -176,7 +176,8 @@ class Session {
 
   /// \brief Check a query as Prepare does, without binding its placeholders.
   /// Returns the result schema if DuckDB knows it without the parameters' types
-  /// (else null) and the placeholders' schema (null when their types are unknown).
+  /// (else null) and the placeholders' schema (sql::ParameterSchema: one field per
+  /// placeholder, type null where unknown).
   arrow::Result<std::pair<std::shared_ptr<arrow::Schema>, std::shared_ptr<arrow::Schema>>>
   Describe(const std::string& sql);
 

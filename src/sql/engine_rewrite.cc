@@ -39,7 +39,7 @@ Relations Engine::relations() const {
 
 arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
   ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
-  ARROW_RETURN_NOT_OK(CheckTableFunctions(parsed));
+  ARROW_RETURN_NOT_OK(CheckSandbox(parsed));
   const Relations relations = engine_->relations();
   IncrementalContext ctx;
   ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };

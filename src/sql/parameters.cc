@@ -129,24 +129,31 @@ arrow::Status BindParameters(duckdb_prepared_statement stmt, const Parameters& p
 arrow::Result<std::shared_ptr<arrow::Schema>> ParameterSchema(duckdb_connection conn,
                                                               duckdb_prepared_statement stmt) {
   const idx_t n = duckdb_nparams(stmt);
-  std::vector<LogicalType> types(n);
-  std::vector<duckdb_logical_type> raw(n);
-  std::vector<std::string> names(n);
-  std::vector<const char*> name_ptrs(n);
-  for (idx_t i = 0; i < n; ++i) {
-    *types[i].out() = duckdb_param_logical_type(stmt, i + 1);
-    if (!types[i] || duckdb_get_type_id(types[i].get()) == DUCKDB_TYPE_INVALID) return nullptr;
-    raw[i] = types[i].get();
-    names[i] = std::to_string(i + 1);
-    name_ptrs[i] = names[i].c_str();
-  }
   ArrowOptions options;
   duckdb_connection_get_arrow_options(conn, options.out());
-  ArrowSchema c_schema;
-  ErrorData err;
-  *err.out() = duckdb_to_arrow_schema(options.get(), raw.data(), name_ptrs.data(), n, &c_schema);
-  if (!ErrorDataStatus(err.get()).ok()) return nullptr;  // e.g. ANY: not known yet
-  return arrow::ImportSchema(&c_schema);
+  arrow::FieldVector fields;
+  for (idx_t i = 0; i < n; ++i) {
+    const std::string name = std::to_string(i + 1);
+    LogicalType type;
+    *type.out() = duckdb_param_logical_type(stmt, i + 1);
+    std::shared_ptr<arrow::Field> field;
+    if (type && duckdb_get_type_id(type.get()) != DUCKDB_TYPE_INVALID) {
+      duckdb_logical_type raw = type.get();
+      const char* name_ptr = name.c_str();
+      ArrowSchema c_schema;
+      ErrorData err;
+      *err.out() = duckdb_to_arrow_schema(options.get(), &raw, &name_ptr, 1, &c_schema);
+      if (ErrorDataStatus(err.get()).ok()) {
+        auto schema = arrow::ImportSchema(&c_schema);
+        if (schema.ok() && (*schema)->num_fields() == 1) field = (*schema)->field(0);
+      }
+    }
+    // Not known before binding (`SELECT ? AS x`; a type such as ANY): a field of
+    // Arrow type null, so that a client still sees one field per placeholder.
+    if (!field) field = arrow::field(name, arrow::null());
+    fields.push_back(std::move(field));
+  }
+  return arrow::schema(std::move(fields));
 }
 
 }  // namespace sluice::sql

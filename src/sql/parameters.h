@@ -23,8 +23,9 @@ using Parameters = std::shared_ptr<arrow::RecordBatch>;
 /// date32, timestamp of any unit and time zone).
 arrow::Status BindParameters(duckdb_prepared_statement stmt, const Parameters& params);
 
-/// \brief The Arrow schema of the placeholders of `stmt` (fields "1", "2", …), or
-/// null when DuckDB cannot tell a placeholder's type before it is bound.
+/// \brief The Arrow schema of the placeholders of `stmt`: one field per placeholder
+/// ("1", "2", …), of Arrow type null when DuckDB cannot tell its type before it
+/// is bound (`SELECT ? AS x`). Empty for a query without placeholders.
 arrow::Result<std::shared_ptr<arrow::Schema>> ParameterSchema(duckdb_connection conn,
                                                               duckdb_prepared_statement stmt);
 

@@ -1,5 +1,7 @@
 #include "sql/sandbox.h"
 
+#include <cctype>
+#include <optional>
 #include <set>
 
 #include "sql/duckdb_handles.h"
@@ -34,6 +36,42 @@ void CollectTableFunctions(const nlohmann::json& node, std::vector<std::string>*
   } else if (node.is_array()) {
     for (const auto& v : node) CollectTableFunctions(v, out);
   }
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Scalar functions and relations that read the engine's configuration.
+bool ReadsSettings(const std::string& name) {
+  static const std::set<std::string> names = {"current_setting", "getvariable", "pg_settings",
+                                              "duckdb_settings", "duckdb_variables"};
+  return names.count(Lower(name)) > 0;
+}
+
+// The first function call or table reference of `node` that reads settings.
+std::optional<std::string> FindSettingsReader(const nlohmann::json& node) {
+  if (node.is_object()) {
+    auto cls = node.find("class");
+    if (cls != node.end() && *cls == "FUNCTION") {
+      auto fn = node.find("function_name");
+      if (fn != node.end() && fn->is_string() && ReadsSettings(*fn)) return fn->get<std::string>();
+    }
+    auto type = node.find("type");
+    if (type != node.end() && *type == "BASE_TABLE") {
+      auto t = node.find("table_name");
+      if (t != node.end() && t->is_string() && ReadsSettings(*t)) return t->get<std::string>();
+    }
+    for (const auto& [k, v] : node.items()) {
+      if (auto found = FindSettingsReader(v)) return found;
+    }
+  } else if (node.is_array()) {
+    for (const auto& v : node) {
+      if (auto found = FindSettingsReader(v)) return found;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -85,6 +123,20 @@ arrow::Status CheckTableFunctions(const nlohmann::json& tree) {
     }
   }
   return arrow::Status::OK();
+}
+
+arrow::Status CheckEngineSettings(const nlohmann::json& tree) {
+  if (auto name = FindSettingsReader(tree)) {
+    return arrow::Status::Invalid(*name,
+                                  " is not allowed: the server's settings and paths are not "
+                                  "visible to queries");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status CheckSandbox(const nlohmann::json& tree) {
+  ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
+  return CheckEngineSettings(tree);
 }
 
 }  // namespace sluice::sql

@@ -21,4 +21,17 @@ arrow::Result<nlohmann::json> ParseTree(duckdb_connection conn, const std::strin
 /// Invalid: "table function read_csv is not allowed: …".
 arrow::Status CheckTableFunctions(const nlohmann::json& tree);
 
+/// \brief Refuse what would show a client the engine's configuration: the
+/// scalar functions current_setting and getvariable (settings such as
+/// allowed_directories and temp_directory hold the server's absolute data path;
+/// the session variables hold its file names), the catalog view pg_settings
+/// (over duckdb_settings()) and duckdb_settings/duckdb_variables as names. Names
+/// compare case-insensitively, with any schema. Invalid: "current_setting is not
+/// allowed: the server's settings and paths are not visible to queries".
+arrow::Status CheckEngineSettings(const nlohmann::json& tree);
+
+/// \brief Everything a query must pass: CheckTableFunctions and
+/// CheckEngineSettings.
+arrow::Status CheckSandbox(const nlohmann::json& tree);
+
 }  // namespace sluice::sql

@@ -137,6 +137,29 @@ void PutOptional(Writer* w, uint32_t number, const std::optional<std::string>& v
   if (v) w->Bytes(number, *v);
 }
 
+// Fields first..first+2 of a message: catalog, db_schema, table (the key commands).
+arrow::Status TakeTableRef(const Field& f, uint32_t first, std::string_view what, TableRef* ref) {
+  if (f.number == first) return TakeBytes(f, what, &ref->catalog);
+  if (f.number == first + 1) return TakeBytes(f, what, &ref->db_schema);
+  if (f.number == first + 2) return TakeBytes(f, what, &ref->table);
+  return arrow::Status::OK();
+}
+
+void PutTableRef(Writer* w, uint32_t first, const TableRef& ref) {
+  PutOptional(w, first, ref.catalog);
+  PutOptional(w, first + 1, ref.db_schema);
+  w->Bytes(first + 2, ref.table);
+}
+
+// A command naming one table (GetPrimaryKeys, GetExportedKeys, GetImportedKeys).
+template <typename T>
+arrow::Result<Command> DecodeKeysCommand(std::string_view value, std::string_view name) {
+  T m;
+  ARROW_RETURN_NOT_OK(ForEachField(
+      value, name, [&](const Field& f) { return TakeTableRef(f, 1, name, &m.table); }));
+  return Command{std::move(m)};
+}
+
 }  // namespace
 
 std::string PackAny(std::string_view name, std::string_view value) {
@@ -247,6 +270,31 @@ arrow::Result<std::optional<Command>> DecodeCommand(std::string_view cmd) {
     }));
     return Command{std::move(m)};
   }
+  if (name == "CommandGetXdbcTypeInfo") {
+    CommandGetXdbcTypeInfo m;
+    ARROW_RETURN_NOT_OK(ForEachField(value, name, [&](const Field& f) -> arrow::Status {
+      if (f.number != 1) return arrow::Status::OK();
+      if (f.type != kVarint) return arrow::Status::Invalid("malformed Flight SQL ", name);
+      m.data_type = static_cast<int32_t>(f.varint);  // int32: negatives are sign-extended
+      return arrow::Status::OK();
+    }));
+    return Command{std::move(m)};
+  }
+  if (name == "CommandGetPrimaryKeys") return DecodeKeysCommand<CommandGetPrimaryKeys>(value, name);
+  if (name == "CommandGetExportedKeys") {
+    return DecodeKeysCommand<CommandGetExportedKeys>(value, name);
+  }
+  if (name == "CommandGetImportedKeys") {
+    return DecodeKeysCommand<CommandGetImportedKeys>(value, name);
+  }
+  if (name == "CommandGetCrossReference") {
+    CommandGetCrossReference m;
+    ARROW_RETURN_NOT_OK(ForEachField(value, name, [&](const Field& f) {
+      return f.number <= 3 ? TakeTableRef(f, 1, name, &m.pk_table)
+                           : TakeTableRef(f, 4, name, &m.fk_table);
+    }));
+    return Command{std::move(m)};
+  }
   return Command{UnsupportedCommand{std::string(name)}};
 }
 
@@ -279,6 +327,23 @@ std::string EncodeCommand(const Command& command) {
         } else if constexpr (std::is_same_v<T, CommandGetSqlInfo>) {
           for (auto i : m.info) w.Uint(1, i);
           return PackAny("CommandGetSqlInfo", w.Take());
+        } else if constexpr (std::is_same_v<T, CommandGetXdbcTypeInfo>) {
+          // int32: a negative value is sign-extended to 64 bits (protobuf).
+          if (m.data_type) w.Uint(1, static_cast<uint64_t>(static_cast<int64_t>(*m.data_type)));
+          return PackAny("CommandGetXdbcTypeInfo", w.Take());
+        } else if constexpr (std::is_same_v<T, CommandGetPrimaryKeys>) {
+          PutTableRef(&w, 1, m.table);
+          return PackAny("CommandGetPrimaryKeys", w.Take());
+        } else if constexpr (std::is_same_v<T, CommandGetExportedKeys>) {
+          PutTableRef(&w, 1, m.table);
+          return PackAny("CommandGetExportedKeys", w.Take());
+        } else if constexpr (std::is_same_v<T, CommandGetImportedKeys>) {
+          PutTableRef(&w, 1, m.table);
+          return PackAny("CommandGetImportedKeys", w.Take());
+        } else if constexpr (std::is_same_v<T, CommandGetCrossReference>) {
+          PutTableRef(&w, 1, m.pk_table);
+          PutTableRef(&w, 4, m.fk_table);
+          return PackAny("CommandGetCrossReference", w.Take());
         } else {
           return PackAny(m.name, "");
         }
@@ -310,6 +375,41 @@ std::string Encode(const DoPutPreparedStatementResult& m) {
   Writer w;
   if (m.prepared_statement_handle) w.Bytes(1, *m.prepared_statement_handle);
   return w.Take();
+}
+
+std::string Encode(const ActionCancelQueryRequest& m) {
+  Writer w;
+  w.Bytes(1, m.info);
+  return PackAny("ActionCancelQueryRequest", w.Take());
+}
+
+std::string Encode(const ActionCancelQueryResult& m) {
+  Writer w;
+  if (m.result != 0) w.Uint(1, static_cast<uint64_t>(static_cast<int64_t>(m.result)));
+  return PackAny("ActionCancelQueryResult", w.Take());
+}
+
+arrow::Result<ActionCancelQueryRequest> DecodeCancelQueryRequest(std::string_view any) {
+  constexpr std::string_view name = "ActionCancelQueryRequest";
+  ARROW_ASSIGN_OR_RAISE(auto value, UnpackNamed(any, name));
+  ActionCancelQueryRequest m;
+  ARROW_RETURN_NOT_OK(ForEachField(value, name, [&](const Field& f) {
+    return f.number == 1 ? TakeBytes(f, name, &m.info) : arrow::Status::OK();
+  }));
+  return m;
+}
+
+arrow::Result<ActionCancelQueryResult> DecodeCancelQueryResult(std::string_view any) {
+  constexpr std::string_view name = "ActionCancelQueryResult";
+  ARROW_ASSIGN_OR_RAISE(auto value, UnpackNamed(any, name));
+  ActionCancelQueryResult m;
+  ARROW_RETURN_NOT_OK(ForEachField(value, name, [&](const Field& f) -> arrow::Status {
+    if (f.number != 1) return arrow::Status::OK();
+    if (f.type != kVarint) return arrow::Status::Invalid("malformed Flight SQL ", name);
+    m.result = static_cast<int32_t>(f.varint);
+    return arrow::Status::OK();
+  }));
+  return m;
 }
 
 arrow::Result<ActionCreatePreparedStatementRequest> DecodeCreatePreparedStatementRequest(

@@ -76,14 +76,44 @@ struct CommandGetTableTypes {};
 struct CommandGetSqlInfo {
   std::vector<uint32_t> info;  ///< field 1 (packed or not)
 };
+/// \brief CommandGetXdbcTypeInfo: the SQL types the server returns, optionally only
+/// those of one XDBC data type.
+struct CommandGetXdbcTypeInfo {
+  std::optional<int32_t> data_type;  ///< field 1 (XdbcDataType, e.g. -5 BIGINT)
+};
+/// \brief A table named by catalog, schema and name (the key commands).
+struct TableRef {
+  std::optional<std::string> catalog;    ///< field 1 (4 for the foreign table)
+  std::optional<std::string> db_schema;  ///< field 2 (5)
+  std::string table;                     ///< field 3 (6)
+};
+/// \brief CommandGetPrimaryKeys: the primary key columns of `table`.
+struct CommandGetPrimaryKeys {
+  TableRef table;
+};
+/// \brief CommandGetExportedKeys: foreign keys referencing `table`'s primary key.
+struct CommandGetExportedKeys {
+  TableRef table;
+};
+/// \brief CommandGetImportedKeys: the foreign keys of `table`.
+struct CommandGetImportedKeys {
+  TableRef table;
+};
+/// \brief CommandGetCrossReference: foreign keys of `fk_table` referencing `pk_table`.
+struct CommandGetCrossReference {
+  TableRef pk_table;  ///< fields 1-3
+  TableRef fk_table;  ///< fields 4-6
+};
 /// \brief A Flight SQL command sluice does not answer; `name` says which.
 struct UnsupportedCommand {
   std::string name;
 };
 
-using Command = std::variant<CommandStatementQuery, CommandPreparedStatementQuery,
-                             CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables,
-                             CommandGetTableTypes, CommandGetSqlInfo, UnsupportedCommand>;
+using Command =
+    std::variant<CommandStatementQuery, CommandPreparedStatementQuery, CommandGetCatalogs,
+                 CommandGetDbSchemas, CommandGetTables, CommandGetTableTypes, CommandGetSqlInfo,
+                 CommandGetXdbcTypeInfo, CommandGetPrimaryKeys, CommandGetExportedKeys,
+                 CommandGetImportedKeys, CommandGetCrossReference, UnsupportedCommand>;
 
 /// \brief Decode a descriptor's `cmd` bytes. nullopt when they are not a Flight SQL
 /// Any at all (plain SQL text, say); Invalid when they are one but malformed.
@@ -97,6 +127,8 @@ std::string EncodeCommand(const Command& command);
 /// \brief Action type names (Flight SQL).
 inline constexpr std::string_view kCreatePreparedStatement = "CreatePreparedStatement";
 inline constexpr std::string_view kClosePreparedStatement = "ClosePreparedStatement";
+/// Deprecated by Flight's own CancelFlightInfo, still sent by older clients.
+inline constexpr std::string_view kCancelQuery = "CancelQuery";
 
 /// \brief ActionCreatePreparedStatementRequest (field 1: query).
 struct ActionCreatePreparedStatementRequest {
@@ -119,6 +151,16 @@ struct DoPutPreparedStatementResult {
   std::optional<std::string> prepared_statement_handle;
 };
 
+/// \brief ActionCancelQueryRequest (field 1: a serialized Flight FlightInfo).
+struct ActionCancelQueryRequest {
+  std::string info;
+};
+/// \brief ActionCancelQueryResult (field 1: CancelResult; 1 CANCELLED, 2 CANCELLING,
+/// 3 NOT_CANCELLABLE, 0 UNSPECIFIED).
+struct ActionCancelQueryResult {
+  int32_t result = 0;
+};
+
 /// Each Encode* returns the bytes Flight SQL puts on the wire: action bodies and
 /// action results are Any-wrapped messages; DoPutPreparedStatementResult is the bare
 /// message (PutResult.app_metadata). Each Decode* takes the same and is Invalid for
@@ -127,6 +169,8 @@ std::string Encode(const ActionCreatePreparedStatementRequest& m);
 std::string Encode(const ActionCreatePreparedStatementResult& m);
 std::string Encode(const ActionClosePreparedStatementRequest& m);
 std::string Encode(const DoPutPreparedStatementResult& m);
+std::string Encode(const ActionCancelQueryRequest& m);
+std::string Encode(const ActionCancelQueryResult& m);
 arrow::Result<ActionCreatePreparedStatementRequest> DecodeCreatePreparedStatementRequest(
     std::string_view any);
 arrow::Result<ActionCreatePreparedStatementResult> DecodeCreatePreparedStatementResult(
@@ -135,5 +179,7 @@ arrow::Result<ActionClosePreparedStatementRequest> DecodeClosePreparedStatementR
     std::string_view any);
 arrow::Result<DoPutPreparedStatementResult> DecodeDoPutPreparedStatementResult(
     std::string_view any);
+arrow::Result<ActionCancelQueryRequest> DecodeCancelQueryRequest(std::string_view any);
+arrow::Result<ActionCancelQueryResult> DecodeCancelQueryResult(std::string_view any);
 
 }  // namespace sluice::wire

@@ -61,10 +61,25 @@ TEST(Authenticator, TokensStandForTheirKey) {
     bad[i] = bad[i] == '0' ? '1' : '0';
     EXPECT_FALSE(auth->Verify(bad)) << "char " << i;
   }
-  // Another process (another random secret) does not accept it …
-  EXPECT_FALSE(Make({kKey})->Verify(token));
-  // … nor one without the token's key.
+  // Another process with the token's key accepts it (a restart keeps tokens) …
+  EXPECT_TRUE(Make({kKey})->Verify(token));
+  // … one without the token's key does not (removing a key revokes its tokens) …
   EXPECT_FALSE(Make({kOther})->Verify(token));
+  // … nor one whose ticket_secret differs.
+  EXPECT_FALSE(Make({kKey, kOther}, 60, std::string(64, 'b'))->Verify(token));
+  // A token names its key: one for kKey is not one for kOther.
+  auto other = *auth->Verify(kOther);
+  EXPECT_NE(auth->IssueToken(other), token);
+}
+
+TEST(Authenticator, TokensWithoutTtlLiveAsLongAsTheirKey) {
+  auto auth = Make({kKey}, 0);  // auth_token_ttl_secs = 0, the default
+  std::string token = auth->IssueToken(*auth->Verify(kKey));
+  EXPECT_EQ(token.substr(0, 25), "sluice1.0000000000000000.");  // expiry 0: none
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(auth->Verify(token));
+  EXPECT_TRUE(Make({kOther, kKey}, 0)->Verify(token));  // restarted, key still there
+  EXPECT_FALSE(Make({kOther}, 0)->Verify(token));       // key removed
 }
 
 TEST(Authenticator, SharedSecretSharesTokensWhileTheKeyIsConfigured) {
@@ -107,6 +122,11 @@ TEST(Authenticator, CredentialOfHeaders) {
             kKey);
   EXPECT_TRUE(basic);
   EXPECT_EQ(*Authenticator::CredentialOf("BASIC " + arrow::util::base64_encode("u:p:q")), "p:q");
+  // Without the '=' padding, as arrow-go's AuthenticateBasicToken sends it.
+  std::string unpadded = arrow::util::base64_encode(":" + kKey);
+  ASSERT_EQ(unpadded.back(), '=');
+  while (unpadded.back() == '=') unpadded.pop_back();
+  EXPECT_EQ(*Authenticator::CredentialOf("Basic " + unpadded), kKey);
   for (std::string bad : {std::string(), std::string("Bearer"), std::string("Bearer "),
                           std::string("abc"), std::string("Token abc"), std::string("Basic !!!"),
                           "Basic " + arrow::util::base64_encode("no-colon")}) {

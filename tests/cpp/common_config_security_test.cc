@@ -61,6 +61,17 @@ TEST(ConfigSecurity, ValidatesTlsAndLimits) {
   EXPECT_FALSE(c.Validate().ok());
 }
 
+TEST(ConfigSecurity, SafeDefaults) {
+  Config c;
+  // A batch query may not run for ever: below spicepy's 600 s client timeout.
+  EXPECT_EQ(c.query_timeout_secs, 300);
+  // Tokens live as long as their key (clients such as spicepy handshake once).
+  EXPECT_EQ(c.auth_token_ttl_secs, 0);
+  EXPECT_TRUE(c.Validate().ok());
+  c.auth_token_ttl_secs = -1;
+  EXPECT_FALSE(c.Validate().ok());
+}
+
 TEST(ConfigSecurity, KeyFile) {
   auto path = WriteTemp("keys", "# comment\n\n  k1-0123456789abcdef \r\nk2-0123456789abcdef\n");
   auto keys = common::ReadApiKeyFile(path);

@@ -3,6 +3,8 @@
 // matcher of the metadata commands (flight/flight_sql.h).
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
 #include "flight/flight_sql.h"
 #include "wire/flight_sql.h"
 
@@ -89,6 +91,65 @@ TEST(WireFlightSql, PreparedStatementMessagesRoundTrip) {
   // DoPutPreparedStatementResult is the bare message, not an Any.
   EXPECT_EQ(Encode(DoPutPreparedStatementResult{"h"}), Field(1, "h"));
   EXPECT_EQ(DecodeDoPutPreparedStatementResult(Field(1, "h"))->prepared_statement_handle, "h");
+}
+
+TEST(WireFlightSql, XdbcTypeInfoWithANegativeDataType) {
+  // data_type -5 (XDBC_BIGINT): an int32 varint, sign-extended to ten bytes.
+  std::string value("\x08\xfb\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);
+  auto d = DecodeCommand(AnyOf("CommandGetXdbcTypeInfo", value));
+  ASSERT_TRUE(d.ok()) << d.status();
+  const auto& x = std::get<CommandGetXdbcTypeInfo>(**d);
+  EXPECT_EQ(x.data_type, -5);
+  EXPECT_EQ(EncodeCommand(x), AnyOf("CommandGetXdbcTypeInfo", value));
+  d = DecodeCommand(AnyOf("CommandGetXdbcTypeInfo", ""));
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(std::get<CommandGetXdbcTypeInfo>(**d).data_type.has_value());
+}
+
+TEST(WireFlightSql, KeyCommands) {
+  std::string one = Field(2, "eth_rpc") + Field(3, "blocks");  // no catalog
+  for (const char* name : {"CommandGetPrimaryKeys", "CommandGetExportedKeys",
+                           "CommandGetImportedKeys"}) {
+    auto d = DecodeCommand(AnyOf(name, one));
+    ASSERT_TRUE(d.ok()) << name;
+    std::visit(
+        [&](const auto& m) {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, CommandGetPrimaryKeys> ||
+                        std::is_same_v<T, CommandGetExportedKeys> ||
+                        std::is_same_v<T, CommandGetImportedKeys>) {
+            EXPECT_FALSE(m.table.catalog.has_value());
+            EXPECT_EQ(m.table.db_schema, "eth_rpc");
+            EXPECT_EQ(m.table.table, "blocks");
+            EXPECT_EQ(EncodeCommand(m), AnyOf(name, one));
+          } else {
+            ADD_FAILURE() << name << " decoded as another command";
+          }
+        },
+        **d);
+  }
+  std::string cross = Field(1, "memory") + Field(3, "blocks") + Field(5, "eth_rpc") +
+                      Field(6, "logs");
+  auto d = DecodeCommand(AnyOf("CommandGetCrossReference", cross));
+  ASSERT_TRUE(d.ok());
+  const auto& c = std::get<CommandGetCrossReference>(**d);
+  EXPECT_EQ(c.pk_table.catalog, "memory");
+  EXPECT_FALSE(c.pk_table.db_schema.has_value());
+  EXPECT_EQ(c.pk_table.table, "blocks");
+  EXPECT_FALSE(c.fk_table.catalog.has_value());
+  EXPECT_EQ(c.fk_table.db_schema, "eth_rpc");
+  EXPECT_EQ(c.fk_table.table, "logs");
+  EXPECT_EQ(EncodeCommand(c), AnyOf("CommandGetCrossReference", cross));
+}
+
+TEST(WireFlightSql, CancelQueryMessages) {
+  auto request = Encode(ActionCancelQueryRequest{"flight-info-bytes"});
+  EXPECT_EQ(request, AnyOf("ActionCancelQueryRequest", Field(1, "flight-info-bytes")));
+  EXPECT_EQ(DecodeCancelQueryRequest(request)->info, "flight-info-bytes");
+  auto result = Encode(ActionCancelQueryResult{1});  // CANCEL_RESULT_CANCELLED
+  EXPECT_EQ(result, AnyOf("ActionCancelQueryResult", std::string("\x08\x01", 2)));
+  EXPECT_EQ(DecodeCancelQueryResult(result)->result, 1);
+  EXPECT_FALSE(DecodeCancelQueryRequest(result).ok());
 }
 
 TEST(FlightSqlLike, Patterns) {

@@ -181,12 +181,17 @@ class Server:
     config file given in `extra` (`--config FILE`, see datasets_config)."""
 
     def __init__(self, data_dir: Path, rpc_url: Optional[str], *extra: str,
-                 wait_ready: bool = True, cwd: Optional[Path] = None):
+                 wait_ready: bool = True, cwd: Optional[Path] = None, data_dir_flag: bool = True):
+        """`data_dir_flag` False: no --data-dir (the default, `data`, or the config
+        file's); `data_dir` then only says where the log goes (its parent)."""
         self.data_dir = data_dir
         url_args = ["--rpc-url", rpc_url] if rpc_url is not None else []
-        self.args = [str(SLUICE), "serve", *url_args, "--data-dir", str(data_dir),
-                     "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0",
-                     "--admin-api-addr", "127.0.0.1:0", "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
+        # Free ports by default; an address in `extra` (a fixed port) replaces it.
+        addrs = [a for flag in ("--flight-addr", "--jsonl-addr", "--admin-api-addr")
+                 if flag not in extra for a in (flag, "127.0.0.1:0")]
+        dirs = ["--data-dir", str(data_dir)] if data_dir_flag else []
+        self.args = [str(SLUICE), "serve", *url_args, *dirs, *addrs, "--log-level",
+                     os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
         self.stderr_path = data_dir.parent / f"sluice-{data_dir.name}-{time.time_ns()}.log"
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,

@@ -168,7 +168,7 @@ def test_streaming_query_through_adbc_yields_rows(server, conn):
 
 def test_read_only_commands_refused(server):
     client = server.client()
-    for name in ("CommandStatementUpdate", "CommandGetPrimaryKeys"):
+    for name in ("CommandStatementUpdate", "CommandStatementIngest"):
         with pytest.raises(pa.ArrowException, match=name):
             client.get_flight_info(flight.FlightDescriptor.for_command(flight_sql_any(name)))
     with pytest.raises(pa.ArrowException, match="read-only"):
@@ -179,7 +179,8 @@ def test_read_only_commands_refused(server):
     with pytest.raises(pa.ArrowException, match="not supported"):
         list(client.do_action(flight.Action("DropEverything", b"")))
     names = {a.type for a in client.list_actions()}
-    assert {"CreatePreparedStatement", "ClosePreparedStatement"} <= names
+    assert {"CreatePreparedStatement", "ClosePreparedStatement", "CancelFlightInfo",
+            "CancelQuery"} <= names
 
 
 def test_closed_or_forged_handle_refused(server):

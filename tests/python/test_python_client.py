@@ -1,8 +1,9 @@
 """The Python package `sluice` (python/, issue 5 part 3), installed by pip from the
-tree, against a real anvil node and a real server: the seed 000 code with only its
-import changed, the query helpers against raw pyarrow, stream events and resume
-cursors (kill -9 of a consumer included), the asyncio pages of seed 002, Arrow IPC
-files (seed 003), and every `# test: run` example of docs/python.md."""
+tree, against a real anvil node and a real server: the query helpers against raw
+pyarrow, stream events and resume cursors (kill -9 of a consumer included), the
+asyncio pages of seed 002, Arrow IPC files (seed 003), and every `# test: run`
+example of docs/python.md. (Seed 000 runs with spicepy itself:
+test_client_spicepy.py.)"""
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,6 @@ from sluice_harness import (PYTHON, ROOT, Server, anvil_reorg, moved_txs, query,
 PACKAGE = ROOT / "python"
 CONFIG = ROOT / "demo" / "config.toml"
 DOC = ROOT / "docs" / "python.md"
-SEEDS = ROOT.parent / "shared" / "seeds"
-NFT = "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"  # demo NFT on a fresh anvil (traffic.py)
 DOC_URL = "grpc://localhost:1602"
 TX_SQL = "SELECT block_num, tx_index, tx_hash, value FROM eth_rpc.transactions"
 
@@ -111,41 +110,6 @@ def test_pip_install_from_the_tree(sl):
 
 
 # ---- batch queries ----------------------------------------------------------------------
-
-def seed_000_code() -> list:
-    """The seed's three code blocks, the REPL one turned into statements."""
-    seed = next(SEEDS.glob("000_*.txt"))
-    blocks = re.findall(r"```python\n(.*?)```", seed.read_text(), re.S)
-    assert len(blocks) == 3
-    repl = "\n".join(line[4:] for line in blocks[0].splitlines() if line.startswith(">>> "))
-    return [repl, blocks[1], blocks[2]]
-
-
-def test_seed_000_runs_with_only_the_import_changed(sl, pserver, monkeypatch):
-    """Seed 000 as written, `from spicepy import Client` -> `from sluice import Client`.
-    Its Client(os.environ["API_KEY"]) has no address: SLUICE_FLIGHT_URL gives it. The
-    BAYC address (mainnet) is swapped for the demo chain's NFT (data, not code)."""
-    monkeypatch.setenv("API_KEY", "test-key")
-    monkeypatch.setenv("SLUICE_FLIGHT_URL", pserver.location)
-    chunks = []
-    ns = {"processChunk": chunks.append}
-    for i, code in enumerate(seed_000_code()):
-        assert "from spicepy import Client" in code or i == 2
-        code = code.replace("from spicepy import Client", "from sluice import Client")
-        code = code.replace("0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d", NFT)
-        exec(compile(code, f"seed-000-block-{i}", "exec"), ns)  # noqa: S102 - the seed's code
-        if i == 0:
-            assert isinstance(ns["rdr"], flight.FlightStreamReader)
-            want = raw(pserver, "SELECT * FROM eth.recent_blocks")
-            assert ns["rdr"].read_all().num_rows == want.num_rows > 0
-    assert isinstance(ns["client"], sl.Client)
-    truth = raw(pserver, ns["query"]).to_pandas()
-    assert len(truth) >= 10
-    assert ns["baycOwners"].equals(truth)
-    assert sum(len(c) for c in chunks) == len(truth)
-    import pandas as pd
-    assert pd.concat(chunks, ignore_index=True).equals(truth)
-
 
 def test_query_helpers_equal_raw_pyarrow(sl, client, pserver):
     sql = TX_SQL + " ORDER BY block_num, tx_index"

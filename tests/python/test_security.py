@@ -223,12 +223,13 @@ def test_tampered_or_foreign_tokens_are_refused(keyed):
     _, value = client.authenticate_basic_token(b"", KEY.encode())
     token = value[len(b"Bearer "):].decode()
     _, exp, kid, mac = token.split(".")
+    assert exp == "0" * 16  # auth_token_ttl_secs = 0 (default): valid while the key is
     later = f"{int(exp, 16) + 10**9:016x}"
     descriptor = flight.FlightDescriptor.for_command(b"SELECT 1")
-    for forged in (f"sluice1.{later}.{kid}.{mac}",                        # longer life
+    for forged in (f"sluice1.{later}.{kid}.{mac}",                        # an expiry added
                    f"sluice1.{exp}.{'0' * 16}.{mac}",                      # another key id
                    f"sluice1.{exp}.{kid}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}",
-                   f"sluice1.{'0' * 16}.{kid}.{mac}"):                     # expired
+                   f"sluice1.{'0' * 15}1.{kid}.{mac}"):                    # expired in 1970
         options = flight.FlightCallOptions(headers=bearer(forged))
         flight_refusal(lambda: client.get_flight_info(descriptor, options))
 

@@ -304,7 +304,7 @@ def test_keep_alive_on_idle_stream(sserver):
     s = StreamReader(sserver.location,
                      "SELECT block_num FROM eth_rpc.blocks SETTINGS stream = true")
     try:
-        s.until_block(sserver.stored_head())
+        last_end = s.until_block(sserver.stored_head())[-1][1]
         t0 = time.monotonic()
         kind, meta, batch = s.next(timeout=10)
         elapsed = time.monotonic() - t0
@@ -313,6 +313,9 @@ def test_keep_alive_on_idle_stream(sserver):
     assert kind == "keep_alive"
     assert batch.num_rows == 0 and batch.schema.names == ["block_num"]
     assert "cursor" not in meta and meta["is_reorg"] is False
+    # The ranges of the last finished microbatch (protocol.md §3): Amp's client keeps
+    # the last ranges it saw as its baseline for detecting a reorg.
+    assert meta["ranges"] == last_end["ranges"] and meta["ranges_complete"] is False
     assert elapsed >= 0.2  # not before the interval (400 ms)
 
 
