@@ -240,6 +240,12 @@ arrow::Status Config::Validate() const {
   if (scan_cache_max_mb < 0) {
     return arrow::Status::Invalid("setting scan_cache_max_mb must be >= 0 (0: no cache)");
   }
+  if (eth_call_timeout_secs <= 0) {
+    return arrow::Status::Invalid("setting eth_call_timeout_secs must be > 0");
+  }
+  if (eth_call_max_calls < 0) {
+    return arrow::Status::Invalid("setting eth_call_max_calls must be >= 0 (0: eth_call is off)");
+  }
   if (rpc_batch_blocks < 1 || rpc_max_in_flight < 1) {
     return arrow::Status::Invalid("settings rpc_batch_blocks and rpc_max_in_flight must be >= 1");
   }

@@ -72,7 +72,13 @@ namespace sluice {
     "'RESOURCE_EXHAUSTED: …') (0: no limit)")                                                  \
   X(query_timeout_secs, double, 0,                                                             \
     "Longest a batch query may run, from DoGet or the JSON Lines request to its last row; "    \
-    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")
+    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")                                \
+  X(eth_call_timeout_secs, double, 10,                                                         \
+    "Longest wait for the node's answer to one eth_call request from SQL (a JSON-RPC batch "   \
+    "of up to 64 calls); longer fails the query")                                              \
+  X(eth_call_max_calls, int64_t, 10000,                                                        \
+    "Most calls to the node that eth_call makes in one query (identical calls count once); "   \
+    "more fails the query (0: eth_call is off)")
 
 /// \brief A table defined by SQL over the chain tables (a view), e.g.
 /// `eth.nft_transfers`. TOML: an array of tables

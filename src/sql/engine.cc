@@ -125,7 +125,8 @@ arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options
   if (duckdb_connect(engine->db_.get(), engine->admin_.out()) != DuckDBSuccess) {
     return arrow::Status::IOError("engine: cannot connect");
   }
-  ARROW_RETURN_NOT_OK(RegisterEvmFunctions(engine->admin_.get()));
+  ARROW_ASSIGN_OR_RAISE(engine->evm_,
+                        EvmFunctions::Register(engine->admin_.get(), options.eth_call));
   ARROW_ASSIGN_OR_RAISE(engine->aggregates_, AggregateFunctionNames(engine->admin_.get()));
   {
     Result res;
@@ -206,10 +207,29 @@ arrow::Status Engine::AddDerivedTable(const std::string& name, const std::string
   auto st = CheckTableFunctions(*tree);
   if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
   ARROW_RETURN_NOT_OK(Exec(admin_.get(), "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
-  st = Exec(admin_.get(), "CREATE VIEW " + QuoteIdent(schema) + "." + QuoteIdent(table) + " AS " + sql);
+  // The view keeps the typed-decoding calls as rewritten (sql/evm_rewrite.h).
+  auto rewritten = RewriteEvmCalls(evm_.get(), admin_.get(), sql, *tree);
+  if (!rewritten.ok()) {
+    return rewritten.status().WithMessage("derived table ", name, ": ",
+                                          rewritten.status().message());
+  }
+  st = Exec(admin_.get(), "CREATE VIEW " + QuoteIdent(schema) + "." + QuoteIdent(table) + " AS " +
+                              rewritten->sql);
   if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
   derived_trees_[schema + "." + table] = std::move(*tree);
   return arrow::Status::OK();
+}
+
+arrow::Status Engine::AddEthCall(const std::string& dataset, EthCallFunction call) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (locked_) return arrow::Status::Invalid("engine: eth_call nodes must be added before serving");
+  if (!datasets_.count(dataset)) return arrow::Status::Invalid("eth_call: unknown dataset ", dataset);
+  evm_->eth_calls().AddNode(dataset, std::move(call));
+  // <dataset>.eth_call(…): DuckDB looks functions up by schema, C API ones live in main.
+  return Exec(admin_.get(),
+              fmt::format("CREATE MACRO {}.eth_call(from_address, to_address, input, block) AS "
+                          "__sluice_eth_call({}, from_address, to_address, input, block)",
+                          QuoteIdent(dataset), QuoteString(dataset)));
 }
 
 arrow::Status Engine::LockDown() {
@@ -307,6 +327,13 @@ arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
   };
   IncrementalInfo info;
   ARROW_RETURN_NOT_OK(CheckIncremental(tree, ctx, &info));
+  // eth_call cannot stream, whether the query or a view it reads calls it.
+  std::vector<const nlohmann::json*> view_trees;
+  for (const auto& v : info.views) {
+    auto it = engine_->derived_trees_.find(v.schema + "." + v.table);
+    if (it != engine_->derived_trees_.end()) view_trees.push_back(&it->second);
+  }
+  ARROW_RETURN_NOT_OK(CheckStreamingEvmCalls(tree, view_trees));
   return info;
 }
 
@@ -317,9 +344,12 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql)
     checked_sql_ = sql;
     checked_tree_ = std::move(tree);
   }
+  // EVM decoding calls get typed results, eth_call this query's budget (sql/evm_rewrite.h).
+  ARROW_ASSIGN_OR_RAISE(evm_query_,
+                        RewriteEvmCalls(engine_->evm_.get(), conn_.get(), sql, checked_tree_));
   ARROW_RETURN_NOT_OK(ApplyVariables());
   PreparedStatement stmt;
-  if (duckdb_prepare(conn_.get(), sql.c_str(), stmt.out()) != DuckDBSuccess) {
+  if (duckdb_prepare(conn_.get(), evm_query_.sql.c_str(), stmt.out()) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(stmt.get());
     return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot prepare query");
   }

@@ -30,6 +30,8 @@
 #include "arrow/result.h"
 #include "arrow/status.h"
 #include "sql/duckdb_handles.h"
+#include "sql/evm_functions.h"
+#include "sql/evm_rewrite.h"
 #include "sql/incremental.h"
 #include "sql/parameters.h"
 #include "sql/scan.h"
@@ -48,6 +50,8 @@ struct EngineOptions {
   /// Disk for segments kept in the answer's Arrow form (sql/scan_cache.h), in MiB,
   /// under data_dir/.scan_cache; 0: no cache.
   int64_t scan_cache_max_mb = 8192;
+  /// eth_call's per-query limit (sql/evm_call.h); nodes are added by AddEthCall.
+  EthCallOptions eth_call;
 };
 
 /// \brief The block range one dataset table is restricted to in a session.
@@ -81,6 +85,12 @@ class Engine {
   /// Invalid for a malformed name, refused SQL or a binding error.
   arrow::Status AddDerivedTable(const std::string& name, const std::string& sql);
 
+  /// \brief Let eth_call in queries ask `call` (the dataset's node, sql/evm_call.h):
+  /// plain `eth_call(…)` when it is the only dataset with a node, and
+  /// `<dataset>.eth_call(…)` always (a macro in the dataset's schema). Call after
+  /// AddDataset(dataset), before serving.
+  arrow::Status AddEthCall(const std::string& dataset, EthCallFunction call);
+
   /// \brief A new session pinned to the current snapshot of every dataset, or to
   /// the snapshot given in `pinned` for the datasets it names.
   arrow::Result<std::unique_ptr<Session>> OpenSession(
@@ -104,6 +114,7 @@ class Engine {
   arrow::Status LockDown();
   Database db_;
   Connection admin_;  // creates schemas and views; never runs user SQL
+  std::shared_ptr<EvmFunctions> evm_;  // the EVM SQL functions (sql/evm_functions.h)
   std::map<std::string, storage::BlockStore*> datasets_;
   std::set<std::string> aggregates_;
   std::map<std::string, nlohmann::json> derived_trees_;  // "schema.table" -> parse tree
@@ -196,6 +207,7 @@ class Session {
   bool variables_dirty_ = true;
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
+  EvmRewrite evm_query_;         // the SQL DuckDB runs for it (sql/evm_rewrite.h)
   // Set by Interrupt(), cleared by Execute: stops a direct scan.
   std::shared_ptr<std::atomic<bool>> interrupted_ = std::make_shared<std::atomic<bool>>(false);
 };
