@@ -489,3 +489,15 @@ def test_protocol_doc_examples(probe, esrv):
     pair = query(c, examples[3].replace(":pair", f"evm_encode_hex('{info['address']}')")).to_pylist()[0]
     ts2 = int(rpc(node.url, "eth_getBlockByNumber", [hex(info["reserves2"]), False])["timestamp"], 16)
     assert pair == {"reserves": {"c0": 1, "c1": 2, "c2": ts2}, "why": "execution reverted: no entry"}
+
+
+def test_nested_results_stream_as_batch(probe, esrv):
+    """Structs holding lists, structs and exact wide integers go through the
+    microbatches exactly as the batch answer has them."""
+    head = esrv.stored_head()
+    sql = (f"SELECT block_num, log_index, evm_decode_log(topic1, topic2, topic3, data, '{POSTED}') AS p, "
+           f"evm_decode_log(topic1, topic2, topic3, data, '{EXTREMES}') AS x FROM eth_rpc.logs "
+           f"WHERE topic0 IN (evm_topic('{POSTED}'), evm_topic('{EXTREMES}'))")
+    batch = query(esrv.client(), sql + f" AND block_num <= {head} ORDER BY block_num, log_index")
+    assert batch.num_rows == 2
+    assert stream_rows(esrv, sql, head) == batch.to_pylist()
