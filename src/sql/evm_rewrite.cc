@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "sql/evm_udf.h"
 
@@ -48,9 +49,33 @@ std::optional<std::string> Literal(const nlohmann::json& node) {
   return v->get<std::string>();
 }
 
-void Collect(const nlohmann::json& node, std::vector<Call>* out) {
+// Functions that take exact numbers: integer literals beyond HUGEINT in their
+// arguments, which DuckDB's parser makes (inexact) DOUBLE constants, go as text.
+bool TakesExactNumbers(const std::string& name) {
+  return name == "evm_encode_params" || name == "evm_encode_type" || name == "shift_units";
+}
+
+// The DOUBLE constants among a call's arguments (direct ones only: inside a list a
+// string would not mix with the other elements' type).
+void CollectDoubleConstants(const nlohmann::json& args, std::set<uint64_t>* out) {
+  if (!args.is_array()) return;
+  for (const auto& node : args) {
+    if (!node.is_object() || node.value("class", "") != "CONSTANT") continue;
+    const auto& value = node.find("value");
+    if (value != node.end() && value->is_object() && !value->value("is_null", true) &&
+        value->contains("type") && (*value)["type"].is_object() &&
+        (*value)["type"].value("id", "") == "DOUBLE") {
+      out->insert(node.value("query_location", UINT64_MAX));
+    }
+  }
+}
+
+void Collect(const nlohmann::json& node, std::vector<Call>* out, std::set<uint64_t>* wide) {
   if (node.is_object()) {
     if (IsFunction(node)) {
+      if (TakesExactNumbers(node["function_name"].get<std::string>()) && node.contains("children")) {
+        CollectDoubleConstants(node["children"], wide);
+      }
       auto kind = KindOf(node["function_name"].get<std::string>());
       const auto& children = node.find("children");
       if (kind && children != node.end() && children->is_array() && !children->empty()) {
@@ -60,10 +85,30 @@ void Collect(const nlohmann::json& node, std::vector<Call>* out) {
         }
       }
     }
-    for (const auto& [k, v] : node.items()) Collect(v, out);
+    for (const auto& [k, v] : node.items()) Collect(v, out, wide);
   } else if (node.is_array()) {
-    for (const auto& v : node) Collect(v, out);
+    for (const auto& v : node) Collect(v, out, wide);
   }
+}
+
+// The span of an integer literal at `pos` ("-" allowed, then digits and nothing
+// that makes it a decimal), and its text without spaces.
+std::optional<std::pair<size_t, std::string>> IntegerLiteral(const std::string& sql, size_t pos) {
+  std::string text;
+  size_t i = pos;
+  if (i < sql.size() && sql[i] == '-') {
+    text = "-";
+    ++i;
+    while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+  }
+  size_t digits = i;
+  while (i < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i]))) text += sql[i++];
+  if (i == digits) return std::nullopt;
+  if (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '.' ||
+                         sql[i] == '_')) {
+    return std::nullopt;  // 1.5, 1e40, 1_000: not a plain integer literal
+  }
+  return std::make_pair(i, text);
 }
 
 bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
@@ -160,14 +205,21 @@ arrow::Result<EvmRewrite> RewriteEvmCalls(EvmFunctions* functions, duckdb_connec
         functions->eth_calls().BeginQuery(duckdb_client_context_get_connection_id(context.get()));
   }
   std::vector<Call> calls;
-  Collect(tree, &calls);
-  if (calls.empty()) {
-    out.sql = sql;
-    return out;
-  }
+  std::set<uint64_t> wide;
+  Collect(tree, &calls, &wide);
+  out.sql = sql;
+  if (calls.empty() && wide.empty()) return out;
   ARROW_ASSIGN_OR_RAISE(auto names, DecoderNames(functions, conn, calls));
   // Edit from the end of the text, so earlier offsets stay valid.
   std::map<uint64_t, std::pair<Span, std::string>, std::greater<>> edits;
+  for (uint64_t loc : wide) {
+    auto literal = loc < sql.size() ? IntegerLiteral(sql, loc) : std::nullopt;
+    if (!literal) continue;  // a DOUBLE written as one (1.5, 1e40): left alone
+    Span span;
+    span.begin = loc;
+    span.end = literal->first;
+    edits[loc] = {span, "'" + literal->second + "'"};
+  }
   for (size_t i = 0; i < calls.size(); ++i) {
     const Call& c = calls[i];
     auto span = c.location < sql.size() ? LastIdentifier(sql, c.location) : std::nullopt;
@@ -178,7 +230,6 @@ arrow::Result<EvmRewrite> RewriteEvmCalls(EvmFunctions* functions, duckdb_connec
     }
     edits[span->begin] = {*span, names[i]};
   }
-  out.sql = sql;
   for (const auto& [begin, edit] : edits) {
     out.sql.replace(edit.first.begin, edit.first.end - edit.first.begin, edit.second);
   }
@@ -188,7 +239,8 @@ arrow::Result<EvmRewrite> RewriteEvmCalls(EvmFunctions* functions, duckdb_connec
 arrow::Result<int> RewriteEvmCallsInTree(EvmFunctions* functions, duckdb_connection conn,
                                          nlohmann::json* tree) {
   std::vector<Call> calls;
-  Collect(*tree, &calls);
+  std::set<uint64_t> wide;
+  Collect(*tree, &calls, &wide);
   ARROW_ASSIGN_OR_RAISE(auto names, DecoderNames(functions, conn, calls));
   for (size_t i = 0; i < calls.size(); ++i) {
     // The nodes are `tree`'s own, which the caller lets us change.

@@ -11,7 +11,11 @@
 //
 // Only the function's name changes, in place in the query text (the parse tree gives
 // each call's byte offset, query_location), so the rest of the query reaches DuckDB
-// exactly as written. Calls in subqueries, CTEs, lambdas and method-call syntax
+// exactly as written — but for one more edit: an integer literal too large for
+// HUGEINT, which DuckDB's parser turns into an inexact DOUBLE, becomes a string
+// literal when it is a (direct) argument of evm_encode_params, evm_encode_type or
+// shift_units, which read exact numbers from text
+// (`evm_encode_params(spender, 115792…935, 'approve(address,uint256)')`). Calls in subqueries, CTEs, lambdas and method-call syntax
 // (`data.evm_decode_type('uint256')`) are renamed too. Derived tables are rewritten
 // once, when they are defined (Engine::AddDerivedTable); prepared statements and
 // the schema GetFlightInfo reports go through the same rewrite (Session::CheckedPrepare).
@@ -46,7 +50,8 @@ arrow::Result<EvmRewrite> RewriteEvmCalls(EvmFunctions* functions, duckdb_connec
 
 /// \brief The same renaming in the parse tree itself (`function_name` of each call),
 /// for a caller that rewrites the tree and turns it back into SQL
-/// (json_deserialize_sql). Returns how many calls were renamed.
+/// (json_deserialize_sql). Returns how many calls were renamed. (Wide integer
+/// literals are not recovered: the tree holds them as DOUBLE already.)
 arrow::Result<int> RewriteEvmCallsInTree(EvmFunctions* functions, duckdb_connection conn,
                                          nlohmann::json* tree);
 

@@ -339,6 +339,31 @@ TEST(EvmFunctions, EncodeRoundTrips) {
             std::string::npos);
 }
 
+TEST(EvmFunctions, WideIntegerLiteralsStayExact) {
+  Db db;
+  // Literals beyond HUGEINT are DOUBLE to DuckDB; these functions get their text.
+  std::string max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+  EXPECT_EQ(db.Value("SELECT lower(hex(evm_encode_params(from_hex('" + kTo + "'), " + max +
+                     ", 'approve(address spender, uint256 amount)')))"),
+            "095ea7b3" + W(kTo) + std::string(64, 'f'));
+  // Inside a list it stays a DOUBLE (a string would not mix with 1): refused as
+  // inexact; as text it works.
+  EXPECT_NE(db.Error("SELECT evm_encode_type([1, " + max + "], 'uint256[]')").find("2^53"),
+            std::string::npos);
+  EXPECT_EQ(db.Value("SELECT lower(hex(evm_encode_type(['1', '" + max + "'], 'uint256[]')))"),
+            W("20") + W("2") + W("1") + std::string(64, 'f'));
+  EXPECT_EQ(db.Value("SELECT lower(hex(evm_encode_type(- "
+                     "57896044618658097711785492504343953926634992332820282019728792003956564819968, "
+                     "'int256')))"),
+            "8" + std::string(63, '0'));
+  EXPECT_EQ(db.Value("SELECT shift_units(" + max + ", -18)"),
+            "115792089237316195423570985008687907853269984665640564039457.584007913129639935");
+  // A DOUBLE written as one stays one (and is refused as inexact); elsewhere
+  // DuckDB's reading stands.
+  EXPECT_NE(db.Error("SELECT evm_encode_type(1e40, 'uint256')").find("2^53"), std::string::npos);
+  EXPECT_EQ(db.Value("SELECT typeof(" + max + ")"), "DOUBLE");
+}
+
 TEST(EvmFunctions, SignaturesMustBeLiterals) {
   Db db;
   auto msg = db.Error("SELECT evm_decode_log(NULL, NULL, NULL, from_hex(''), s) FROM "

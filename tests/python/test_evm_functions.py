@@ -501,3 +501,20 @@ def test_nested_results_stream_as_batch(probe, esrv):
     batch = query(esrv.client(), sql + f" AND block_num <= {head} ORDER BY block_num, log_index")
     assert batch.num_rows == 2
     assert stream_rows(esrv, sql, head) == batch.to_pylist()
+
+
+def test_reference_approve_example(probe, esrv):
+    """The reference's evm_encode_params example with the uint256 maximum written as
+    a literal (DuckDB reads it as an inexact DOUBLE; sluice passes its text): the
+    calldata is the hand-encoded one, and the token's approve accepts it."""
+    row = one(esrv, f"""
+        SELECT evm_encode_params(evm_encode_hex('{DEV1}'),
+                 115792089237316195423570985008687907853269984665640564039457584007913129639935,
+                 'approve(address spender, uint256 amount)') AS calldata""")
+    assert row["calldata"] == bytes.fromhex("095ea7b3" + DEV1[2:].rjust(64, "0") + "f" * 64)
+    ok = one(esrv, f"""
+        SELECT evm_decode_type(eth_call(evm_encode_hex('{DEV0}'), evm_encode_hex('{TOKEN}'),
+                 evm_encode_params(evm_encode_hex('{DEV1}'),
+                   115792089237316195423570985008687907853269984665640564039457584007913129639935,
+                   'approve(address spender, uint256 amount)'), 'latest').data, 'bool') AS ok""")
+    assert ok == {"ok": True}
