@@ -72,7 +72,7 @@ namespace sluice {
     "'RESOURCE_EXHAUSTED: …') (0: no limit)")                                                  \
   X(query_timeout_secs, double, 0,                                                             \
     "Longest a batch query may run, from DoGet or the JSON Lines request to its last row; "    \
-    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")                                \
+    "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit)")                        \
   X(eth_call_timeout_secs, double, 10,                                                         \
     "Longest wait for the node's answer to one eth_call request from SQL (a JSON-RPC batch "   \
     "of up to 64 calls); longer fails the query")                                              \

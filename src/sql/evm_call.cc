@@ -30,16 +30,24 @@ class EthCallQuota {
     calls_ += n;
     return true;
   }
+  /// \brief Keep an answer for identical calls later in the query, while the kept
+  /// answers take less than kMaxKeptBytes (beyond, identical calls are made again).
   void Remember(const std::string& key, const EthCallAnswer& answer) {
+    size_t bytes = key.size() + answer.error_message.size() +
+                   (answer.result ? answer.result->size() : 0) +
+                   (answer.error_data ? answer.error_data->size() : 0);
     std::lock_guard<std::mutex> lock(mu_);
-    answers_.emplace(key, answer);
+    if (kept_bytes_ + bytes > kMaxKeptBytes) return;
+    if (answers_.emplace(key, answer).second) kept_bytes_ += bytes;
   }
+  static constexpr size_t kMaxKeptBytes = size_t{64} << 20;
   int64_t max_calls() const { return max_calls_; }
 
  private:
   const int64_t max_calls_;
   std::mutex mu_;
   int64_t calls_ = 0;
+  size_t kept_bytes_ = 0;
   std::unordered_map<std::string, EthCallAnswer> answers_;
 };
 

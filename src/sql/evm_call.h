@@ -15,7 +15,8 @@
 // The query fails, with a message naming eth_call, when: `to` or `block` is NULL or
 // malformed; the node cannot be reached or does not answer within the per-request
 // timeout (the transport's, see EthCallFunction); the query would make more than
-// max_calls_per_query calls to the node (identical calls in one query are made once).
+// max_calls_per_query calls to the node (identical calls in one query are made once,
+// while the answers kept for that stay under 64 MiB).
 // eth_call is volatile (never run at plan time) and cannot stream: its answer is not
 // part of the chain's blocks (sql/evm_rewrite.h refuses it in streaming queries).
 #pragma once
