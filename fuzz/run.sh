@@ -16,7 +16,7 @@ cd "$ROOT"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 BUILD="${FUZZ_BUILD_DIR:-build-fuzz}"
 CLANG="${FUZZ_CLANG:-clang-16}"
-TARGETS=(settings_clause cursor ticket rpc_response)
+TARGETS=(settings_clause cursor ticket rpc_response abi_decode)
 
 smoke=0
 seconds="${FUZZ_SECONDS:-180}"

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "flight/service.h"
 #include "http/admin_server.h"
 #include "http/jsonl_server.h"
+#include "ingest/eth_call.h"
 #include "ingest/evm_schema.h"
 #include "ingest/extractor.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -175,6 +177,42 @@ http::ExtractionStatus ExtractionStatusOf(const ingest::Extractor& ex) {
                            e.rate_limited});
   }
   return s;
+// SQL's eth_call (sql/evm_call.h) answered by the dataset's node through
+// ingest::EthCaller, whose connections are made on first use.
+sql::EthCallFunction MakeEthCall(const DatasetConfig& dataset, const Config& config) {
+  ingest::EthCallerOptions options;
+  options.url = dataset.rpc_url.front();
+  options.timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.eth_call_timeout_secs * 1000.0 + 0.5));
+  auto caller = std::make_shared<std::unique_ptr<ingest::EthCaller>>();
+  auto mu = std::make_shared<std::mutex>();
+  return [options, caller, mu](const std::vector<sql::EthCallRequest>& requests)
+             -> arrow::Result<std::vector<sql::EthCallAnswer>> {
+    ingest::EthCaller* c;
+    {
+      std::lock_guard<std::mutex> lock(*mu);
+      if (!*caller) {
+        ARROW_ASSIGN_OR_RAISE(*caller, ingest::EthCaller::Make(options));
+      }
+      c = caller->get();
+    }
+    std::vector<ingest::EthCallInput> calls(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      calls[i].from = requests[i].from;
+      calls[i].to = requests[i].to;
+      calls[i].data = requests[i].input;
+      calls[i].block = requests[i].block;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto outputs, c->Call(calls));
+    std::vector<sql::EthCallAnswer> answers(outputs.size());
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      answers[i].result = std::move(outputs[i].result);
+      answers[i].error_code = outputs[i].error_code;
+      answers[i].error_message = std::move(outputs[i].error_message);
+      answers[i].error_data = std::move(outputs[i].error_data);
+    }
+    return answers;
+  };
 }
 
 arrow::Status Serve(const Config& config) {
@@ -235,8 +273,15 @@ arrow::Status Serve(const Config& config) {
   engine_options.max_memory_mb = config.query_max_mem_mb;
   engine_options.direct_scan = config.direct_scan;
   engine_options.scan_cache_max_mb = config.scan_cache_max_mb;
+  engine_options.eth_call.max_calls_per_query = config.eth_call_max_calls;
   ARROW_ASSIGN_OR_RAISE(auto engine, sql::Engine::Make(engine_options));
-  for (const auto& store : stores) ARROW_RETURN_NOT_OK(engine->AddDataset(store.get()));
+  for (size_t i = 0; i < stores.size(); ++i) {
+    ARROW_RETURN_NOT_OK(engine->AddDataset(stores[i].get()));
+    // SQL's eth_call of this dataset goes to its node (the first of its rpc_url).
+    if (config.eth_call_max_calls > 0 && !datasets[i].rpc_url.empty()) {
+      ARROW_RETURN_NOT_OK(engine->AddEthCall(datasets[i].dataset, MakeEthCall(datasets[i], config)));
+    }
+  }
   for (const auto& d : config.derived_tables) {
     ARROW_RETURN_NOT_OK(engine->AddDerivedTable(d.name, d.sql));
   }

@@ -427,6 +427,12 @@ arrow::Status Config::Validate() const {
   if (scan_cache_max_mb < 0) {
     return arrow::Status::Invalid("setting scan_cache_max_mb must be >= 0 (0: no cache)");
   }
+  if (eth_call_timeout_secs <= 0) {
+    return arrow::Status::Invalid("setting eth_call_timeout_secs must be > 0");
+  }
+  if (eth_call_max_calls < 0) {
+    return arrow::Status::Invalid("setting eth_call_max_calls must be >= 0 (0: eth_call is off)");
+  }
   if (!dataset_tables.empty()) {
     for (const char* key : {"dataset", "network", "rpc_url"}) {
       if (top_level_keys.count(key)) {

@@ -80,7 +80,13 @@ using StringList = std::vector<std::string>;
   X(query_timeout_secs, double, 300,                                                           \
     "Longest a batch query may run, from DoGet or the JSON Lines request to its last row; "    \
     "longer ones stop with DEADLINE_EXCEEDED / HTTP 504 (0: no limit). Below spicepy's own "   \
-    "600 s client timeout, so its users see the server's message")
+    "600 s client timeout, so its users see the server's message")                             \
+  X(eth_call_timeout_secs, double, 10,                                                         \
+    "Longest wait for the node's answer to one eth_call request from SQL (a JSON-RPC batch "   \
+    "of up to 64 calls); longer fails the query")                                              \
+  X(eth_call_max_calls, int64_t, 10000,                                                        \
+    "Most calls to the node that eth_call makes in one query (identical calls count once); "   \
+    "more fails the query (0: eth_call is off)")
 
 
 // X(name, type, default, description): each dataset's settings (docs/datasets.md).

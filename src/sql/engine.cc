@@ -131,7 +131,8 @@ arrow::Result<std::unique_ptr<Engine>> Engine::Make(const EngineOptions& options
   if (duckdb_connect(engine->db_.get(), engine->admin_.out()) != DuckDBSuccess) {
     return arrow::Status::IOError("engine: cannot connect");
   }
-  ARROW_RETURN_NOT_OK(RegisterEvmFunctions(engine->admin_.get()));
+  ARROW_ASSIGN_OR_RAISE(engine->evm_,
+                        EvmFunctions::Register(engine->admin_.get(), options.eth_call));
   ARROW_ASSIGN_OR_RAISE(engine->aggregates_, AggregateFunctionNames(engine->admin_.get()));
   {
     Result res;
@@ -222,10 +223,29 @@ arrow::Status Engine::AddDerivedTable(const std::string& name, const std::string
   auto st = CheckSandbox(*tree);
   if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
   ARROW_RETURN_NOT_OK(Exec(admin_.get(), "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
-  st = Exec(admin_.get(), "CREATE VIEW " + QuoteIdent(schema) + "." + QuoteIdent(table) + " AS " + sql);
+  // The view keeps the typed-decoding calls as rewritten (sql/evm_rewrite.h).
+  auto rewritten = RewriteEvmCalls(evm_.get(), admin_.get(), sql, *tree);
+  if (!rewritten.ok()) {
+    return rewritten.status().WithMessage("derived table ", name, ": ",
+                                          rewritten.status().message());
+  }
+  st = Exec(admin_.get(), "CREATE VIEW " + QuoteIdent(schema) + "." + QuoteIdent(table) + " AS " +
+                              rewritten->sql);
   if (!st.ok()) return st.WithMessage("derived table ", name, ": ", st.message());
   derived_trees_[schema + "." + table] = std::move(*tree);
   return arrow::Status::OK();
+}
+
+arrow::Status Engine::AddEthCall(const std::string& dataset, EthCallFunction call) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (locked_) return arrow::Status::Invalid("engine: eth_call nodes must be added before serving");
+  if (!datasets_.count(dataset)) return arrow::Status::Invalid("eth_call: unknown dataset ", dataset);
+  evm_->eth_calls().AddNode(dataset, std::move(call));
+  // <dataset>.eth_call(…): DuckDB looks functions up by schema, C API ones live in main.
+  return Exec(admin_.get(),
+              fmt::format("CREATE MACRO {}.eth_call(from_address, to_address, input, block) AS "
+                          "__sluice_eth_call({}, from_address, to_address, input, block)",
+                          QuoteIdent(dataset), QuoteString(dataset)));
 }
 
 arrow::Status Engine::LockDown() {
@@ -331,17 +351,30 @@ arrow::Status Session::ApplyVariables() {
   return arrow::Status::OK();
 }
 
+arrow::Status Session::RememberChecked(const std::string& sql, nlohmann::json parsed) {
+  ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
+  if (engine_sql_ == sql) {
+    engine_tree_ = parsed;
+  } else {
+    ARROW_ASSIGN_OR_RAISE(engine_tree_, ParseTree(conn_.get(), engine_sql_));
+  }
+  checked_sql_ = sql;
+  checked_tree_ = std::move(parsed);
+  return arrow::Status::OK();
+}
+
 arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
   if (sql != checked_sql_) {
     ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
     ARROW_RETURN_NOT_OK(CheckSandbox(parsed));
-    ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
-    checked_sql_ = sql;
-    checked_tree_ = std::move(parsed);
+    ARROW_RETURN_NOT_OK(RememberChecked(sql, std::move(parsed)));
   }
+  // EVM decoding calls get typed results, eth_call this query's budget (sql/evm_rewrite.h).
+  ARROW_ASSIGN_OR_RAISE(evm_query_, RewriteEvmCalls(engine_->evm_.get(), conn_.get(), engine_sql_,
+                                                    engine_tree_));
   ARROW_RETURN_NOT_OK(ApplyVariables());
   PreparedStatement stmt;
-  if (duckdb_prepare(conn_.get(), engine_sql_.c_str(), stmt.out()) != DuckDBSuccess) {
+  if (duckdb_prepare(conn_.get(), evm_query_.sql.c_str(), stmt.out()) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(stmt.get());
     return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot prepare query");
   }

@@ -30,6 +30,8 @@
 #include "arrow/result.h"
 #include "arrow/status.h"
 #include "sql/duckdb_handles.h"
+#include "sql/evm_functions.h"
+#include "sql/evm_rewrite.h"
 #include "sql/incremental.h"
 #include "sql/parameters.h"
 #include "sql/query_normalize.h"
@@ -49,6 +51,8 @@ struct EngineOptions {
   /// Disk for segments kept in the answer's Arrow form (sql/scan_cache.h), in MiB,
   /// under data_dir/.scan_cache; 0: no cache.
   int64_t scan_cache_max_mb = 8192;
+  /// eth_call's per-query limit (sql/evm_call.h); nodes are added by AddEthCall.
+  EthCallOptions eth_call;
 };
 
 /// \brief The block range one dataset table is restricted to in a session.
@@ -95,6 +99,12 @@ class Engine {
   /// Invalid for a malformed name, refused SQL or a binding error.
   arrow::Status AddDerivedTable(const std::string& name, const std::string& sql);
 
+  /// \brief Let eth_call in queries ask `call` (the dataset's node, sql/evm_call.h):
+  /// plain `eth_call(…)` when it is the only dataset with a node, and
+  /// `<dataset>.eth_call(…)` always (a macro in the dataset's schema). Call after
+  /// AddDataset(dataset), before serving.
+  arrow::Status AddEthCall(const std::string& dataset, EthCallFunction call);
+
   /// \brief A new session pinned to the current snapshot of every dataset, or to
   /// the snapshot given in `pinned` for the datasets it names.
   arrow::Result<std::unique_ptr<Session>> OpenSession(
@@ -120,6 +130,7 @@ class Engine {
   Relations relations() const;
   Database db_;
   Connection admin_;  // creates schemas and views; never runs user SQL
+  std::shared_ptr<EvmFunctions> evm_;  // the EVM SQL functions (sql/evm_functions.h)
   std::map<std::string, storage::BlockStore*> datasets_;
   std::set<std::string> aggregates_;
   std::map<std::string, nlohmann::json> derived_trees_;  // "schema.table" -> parse tree
@@ -214,8 +225,11 @@ class Session {
   friend class Engine;
   Session() = default;
   arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
-  // The SQL DuckDB runs for a checked query: `_block_num` and `block_num()`
-  // rewritten (sql/block_names.h), else the query itself.
+  // Keep a query that passed the sandbox and what DuckDB runs for it.
+  arrow::Status RememberChecked(const std::string& sql, nlohmann::json parsed);
+  // The SQL DuckDB runs for a checked query (`tree` its parse tree), before its
+  // EVM calls are renamed: `_block_num` and `block_num()` rewritten
+  // (sql/block_names.h), else the query itself.
   arrow::Result<std::string> EngineSql(const std::string& sql, const nlohmann::json& tree);
   arrow::Status ApplyVariables();
   // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
@@ -234,7 +248,11 @@ class Session {
   bool variables_dirty_ = true;
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
-  std::string engine_sql_;       // what DuckDB runs for it (EngineSql)
+  std::string engine_sql_;       // it with block names rewritten (EngineSql)
+  nlohmann::json engine_tree_;   // the parse tree of engine_sql_
+  // What DuckDB runs: engine_sql_ with the EVM calls renamed to their typed
+  // functions, and this query's eth_call budget (sql/evm_rewrite.h).
+  EvmRewrite evm_query_;
   // Set by Interrupt(), cleared by Execute: stops a direct scan.
   std::shared_ptr<std::atomic<bool>> interrupted_ = std::make_shared<std::atomic<bool>>(false);
 };

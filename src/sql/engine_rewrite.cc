@@ -46,9 +46,15 @@ arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
   ctx.view_tree = relations.view_tree;
   StreamingCheck check;
   ARROW_RETURN_NOT_OK(CheckIncremental(parsed, ctx, &check.info));
-  ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
-  checked_sql_ = sql;  // the sandbox passed: Prepare/Execute need not parse it again
-  checked_tree_ = parsed;
+  // eth_call cannot stream, whether the query or a view it reads calls it.
+  std::vector<const nlohmann::json*> view_trees;
+  for (const auto& v : check.info.views) {
+    auto it = engine_->derived_trees_.find(v.schema + "." + v.table);
+    if (it != engine_->derived_trees_.end()) view_trees.push_back(&it->second);
+  }
+  ARROW_RETURN_NOT_OK(CheckStreamingEvmCalls(parsed, view_trees));
+  // The sandbox passed: Prepare/Execute need not parse it again.
+  ARROW_RETURN_NOT_OK(RememberChecked(sql, parsed));
   if (check.info.tables.size() <= 1 && !check.info.has_block_grouping) return check;
 
   // The delta query: normalized, block names, delta (sql/delta_rewrite.h).
