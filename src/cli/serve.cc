@@ -177,6 +177,8 @@ http::ExtractionStatus ExtractionStatusOf(const ingest::Extractor& ex) {
                            e.rate_limited});
   }
   return s;
+}
+
 // SQL's eth_call (sql/evm_call.h) answered by the dataset's node through
 // ingest::EthCaller, whose connections are made on first use.
 sql::EthCallFunction MakeEthCall(const DatasetConfig& dataset, const Config& config) {

@@ -52,6 +52,13 @@ ACCEPTED = {
                          'b.tx_hash AS b_tx, block_num() AS block FROM eth_rpc.transactions a '
                          'JOIN eth_rpc.transactions b ON a."from" = b."from" AND a.tx_hash <> b.tx_hash',
                          False),
+    # Typed EVM decoding (sql/evm_rewrite.h) inside a delta query.
+    "decoded_self_join": ("SELECT a.block_num, a.log_index, evm_decode_log(a.topic1, a.topic2, a.topic3, "
+                          "a.data, 'Transfer(address indexed from, address indexed to, uint256 value)')"
+                          ".value AS v, block_num() AS b FROM eth_rpc.logs a JOIN eth_rpc.logs c "
+                          "ON a.address = c.address AND a.block_num < c.block_num AND c.log_index = 0 "
+                          "WHERE a.topic0 = evm_topic('Transfer(address,address,uint256)') "
+                          "AND a.topic3 IS NULL", False),
     "union_self": ("SELECT block_num, hash FROM eth_rpc.blocks UNION ALL "
                    "SELECT block_num, hash FROM eth_rpc.blocks", False),
     "cte_twice": ("WITH l AS (SELECT block_num, log_index, address FROM eth_rpc.logs) "
