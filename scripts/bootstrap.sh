@@ -8,6 +8,7 @@
 #   .deps/duckdb/     libduckdb.so + duckdb.h (DuckDB C API)
 #   .deps/anvil       the anvil binary (local Ethereum node)
 #   .deps/contracts/  compiled demo contracts (built by demo/build_contracts.sh)
+#   .deps/minio       the MinIO server (object store of the cluster tests and make run-cluster)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,9 @@ DUCKDB_SRC_SHA256=5bb967dcbcd517670ba5f169f238fb9d6787e53752c60ebe24386169d76941
 ANVIL_VERSION=1.7.1
 ANVIL_PKG="@foundry-rs/anvil-linux-amd64@1.7.1"
 ANVIL_SHA256=5727dd8f08f3bf6dde4ec1d9832e87c43f9315ef824bff1ab18486bf51bc7af3
+# MinIO, built from source through the Go module proxy (go.sum pins every module).
+MINIO_MODULE=github.com/minio/minio
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
@@ -32,6 +36,9 @@ APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libss
   # Fuzzing (libFuzzer) and the sanitizer builds: make fuzz, make test-asan, make test-tsan.
   clang-16 libclang-rt-16-dev)
 APT_PACKAGES+=(curl)  # the curl examples of docs/http.md run in tests/python/test_docs_http.py
+# The distributed roles (docs/deploy.md): PostgreSQL metadata through libpq; the
+# tests and make run-cluster start throwaway PostgreSQL clusters (initdb, pg_ctl).
+APT_PACKAGES+=(libpq-dev postgresql)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
@@ -102,3 +109,16 @@ fi
 if [ -x "$ROOT/demo/build_contracts.sh" ]; then
   SLUICE_CACHE="$CACHE" "$ROOT/demo/build_contracts.sh"
 fi
+
+# ---- MinIO (S3-compatible object store for the cluster tests) ---------------------
+# `go install` of the pinned version, about 3 minutes once; the binary is cached.
+MINIO_DIR="$CACHE/minio-$MINIO_VERSION"
+if [ ! -x "$MINIO_DIR/minio" ]; then
+  command -v go >/dev/null 2>&1 || { log "MinIO needs Go (go install $MINIO_MODULE); install Go 1.24 or newer"; exit 1; }
+  log "building MinIO $MINIO_VERSION with go install (a few minutes, once)"
+  rm -rf "$MINIO_DIR.tmp"; mkdir -p "$MINIO_DIR.tmp"
+  (cd "$MINIO_DIR.tmp" && GOBIN="$MINIO_DIR.tmp" GOMODCACHE="$CACHE/go/pkg/mod" GOFLAGS="-modcacherw -buildvcs=false" \
+    nice go install "$MINIO_MODULE@$MINIO_VERSION")
+  rm -rf "$MINIO_DIR"; mv "$MINIO_DIR.tmp" "$MINIO_DIR"
+fi
+ln -sfn "$MINIO_DIR/minio" "$ROOT/.deps/minio"

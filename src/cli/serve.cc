@@ -10,6 +10,7 @@
 
 #include "arrow/flight/server.h"
 #include "cli/commands.h"
+#include "cli/roles.h"
 #include "common/auth.h"
 #include "common/config.h"
 #include "common/limits.h"
@@ -121,12 +122,15 @@ arrow::Status Serve(const Config& config) {
       std::chrono::milliseconds(static_cast<int64_t>(config.query_timeout_secs * 1000.0 + 0.5));
   common::Limits limits(limits_options);  // outlives the servers below
 
-  storage::StoreOptions store_options;
-  store_options.data_dir = config.data_dir;
-  store_options.dataset = config.dataset;
-  store_options.network = config.network;
-  store_options.tables = ingest::EvmTables();
-  ARROW_ASSIGN_OR_RAISE(auto store, storage::BlockStore::Open(store_options));
+  // The role (docs/deploy.md): with postgres_url, a stateless query server.
+  const auto role =
+      config.postgres_url.empty() ? storage::StoreRole::kSingle : storage::StoreRole::kReader;
+  if (role == storage::StoreRole::kReader && config.extract) {
+    return arrow::Status::Invalid(
+        "with postgres_url, sluice serve is a query server: add --no-extract (extract = false) "
+        "and run `sluice extract` workers");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto store, OpenDatasetStore(config, role));
   if (auto head = store->head()) {
     LOG_INFO("dataset {}: blocks {}..{} stored in {}", config.dataset,
              store->snapshot()->range->start, head->number, config.data_dir);
@@ -257,6 +261,9 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<std::map<std::string, std::string>>();
   cmd->add_option("--config", *config_file,
                   "TOML configuration file (default: .amp/config.toml when present)");
+  cmd->add_flag_callback(
+      "--no-extract", [flags] { (*flags)["extract"] = "false"; },
+      "Serve only, following the shared store (a query server; same as --extract false)");
   for (const auto& s : Settings()) {
     auto* opt = cmd->add_option_function<std::string>(
         "--" + Dashed(s.name), [flags, name = s.name](const std::string& v) { (*flags)[name] = v; },

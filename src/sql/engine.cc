@@ -11,6 +11,7 @@
 #include "fmt/format.h"
 #include "sql/evm_functions.h"
 #include "sql/sandbox.h"
+#include "sql/table_refs.h"
 
 namespace sluice::sql {
 
@@ -260,6 +261,10 @@ arrow::Result<std::unique_ptr<Session>> Engine::OpenSession(
   }
   for (const auto& [name, store] : datasets_) {
     auto it = pinned.find(name);
+    if (it == pinned.end()) {
+      // A query server that lost its metadata connection may hold a stale snapshot.
+      ARROW_RETURN_NOT_OK(store->Available());
+    }
     session->snapshots_[name] = it != pinned.end() ? it->second : store->snapshot();
   }
   return session;
@@ -272,7 +277,28 @@ Session::~Session() = default;
 arrow::Status Session::SetTableRange(const std::string& dataset, const std::string& table,
                                      TableRange range) {
   ranges_[dataset + "." + table] = range;
+  fetched_.erase(dataset + "." + table);
   variables_dirty_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status Session::FetchSegments() {
+  bool remote = false;
+  std::map<std::string, std::vector<std::string>> tables;
+  for (const auto& [name, snap] : snapshots_) {
+    remote |= snap->segment_store && snap->segment_store->remote();
+    for (const auto& t : snap->tables) tables[name].push_back(t.name);
+  }
+  if (!remote) return arrow::Status::OK();
+  for (const auto& key : ChainTablesRead(checked_tree_, engine_->derived_trees_, tables)) {
+    if (fetched_.count(key)) continue;
+    const auto dot = key.find('.');
+    TableRange range;
+    auto it = ranges_.find(key);
+    if (it != ranges_.end()) range = it->second;
+    ARROW_ASSIGN_OR_RAISE(fetched_[key], snapshots_.at(key.substr(0, dot))
+                                             ->Fetch(key.substr(dot + 1), range.lo, range.hi));
+  }
   return arrow::Status::OK();
 }
 
@@ -318,6 +344,7 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql)
     checked_tree_ = std::move(tree);
   }
   ARROW_RETURN_NOT_OK(ApplyVariables());
+  ARROW_RETURN_NOT_OK(FetchSegments());
   PreparedStatement stmt;
   if (duckdb_prepare(conn_.get(), sql.c_str(), stmt.out()) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(stmt.get());

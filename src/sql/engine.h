@@ -82,7 +82,9 @@ class Engine {
   arrow::Status AddDerivedTable(const std::string& name, const std::string& sql);
 
   /// \brief A new session pinned to the current snapshot of every dataset, or to
-  /// the snapshot given in `pinned` for the datasets it names.
+  /// the snapshot given in `pinned` for the datasets it names. IOError when a
+  /// dataset's store is not available (a query server that lost PostgreSQL:
+  /// storage::BlockStore::Available).
   arrow::Result<std::unique_ptr<Session>> OpenSession(
       const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& pinned = {});
 
@@ -185,6 +187,10 @@ class Session {
   Session() = default;
   arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
   arrow::Status ApplyVariables();
+  // Segments in an object store: fetch the files of the tables the checked query
+  // reads (within the session's ranges) into the local cache, pinned for the
+  // session's life or until the table's range changes.
+  arrow::Status FetchSegments();
   // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
   std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
                                            int64_t soft_batch_bytes);
@@ -193,6 +199,7 @@ class Session {
   Connection conn_;
   std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots_;
   std::map<std::string, TableRange> ranges_;  // key: dataset.table
+  std::map<std::string, std::shared_ptr<void>> fetched_;  // key: dataset.table; cache pins
   bool variables_dirty_ = true;
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
