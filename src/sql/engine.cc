@@ -176,7 +176,7 @@ arrow::Status Engine::AddDataset(storage::BlockStore* store) {
     if (!IsIdentifier(t.name)) return arrow::Status::Invalid("bad table name ", t.name);
     // The view is bound once at creation: point the variables at the empty file.
     ARROW_RETURN_NOT_OK(
-        Exec(admin_.get(), VariablesSql(name, t.name, snap->FilesFor(t.name, 1, 0), {})));
+        Exec(admin_.get(), VariablesSql(name, t.name, snap->FilesFor(t.name, UINT64_MAX, 0), {})));
     ARROW_RETURN_NOT_OK(Exec(
         admin_.get(),
         fmt::format("CREATE VIEW {}.{} AS SELECT * FROM read_parquet(getvariable('{}')) "

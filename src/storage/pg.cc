@@ -59,6 +59,8 @@ arrow::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& u
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     return Status::IOError("PostgreSQL: cannot connect: ", msg);
   }
+  // Notices ("relation … already exists, skipping") are not errors: not printed.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   std::unique_ptr<Connection> c(new Connection(conn));
   return c;
 }

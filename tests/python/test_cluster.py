@@ -1,0 +1,246 @@
+"""The distributed roles on this machine (docs/deploy.md): PostgreSQL metadata,
+segments in MinIO, two extract workers (active + standby under the lease) and
+three query servers sharing a ticket_secret, all real processes.
+
+Every test compares final answers with the node's own JSON-RPC answers
+(node_chain): no row lost, none twice. One cluster serves the whole module; each
+test leaves it healthy (a killed server is replaced, a stopped service restarted).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import pyarrow.flight as flight
+import pytest
+
+from cluster_harness import MinIO, Postgres, QueryServer, Worker
+from sluice_harness import (Anvil, ProtocolClient, anvil_reorg, assert_store_matches_node,
+                            moved_txs, node_chain, query, wait_for, wait_store_matches_node)
+
+TX_SQL = "SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions"
+LOG_SQL = "SELECT block_num, log_index, tx_hash FROM eth_rpc.logs"
+
+
+class Cluster:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.secret = secrets.token_hex(32)
+        self.pg = Postgres()
+        self.minio = MinIO(tmp / "minio")
+        self.s3 = self.minio.url("segments")
+        self.node = Anvil(tmp)
+        self.node.traffic(blocks=12)
+        self.workers = [self.worker(f"w{i}") for i in (1, 2)]
+        self.servers = [self.server(f"q{i}") for i in (1, 2, 3)]
+
+    def worker(self, name, *extra):
+        return Worker(self.tmp / name / "data", self.node.url, self.pg.url, self.s3, *extra,
+                      name=name)
+
+    def server(self, name):
+        return QueryServer(self.tmp / f"{name}-{time.time_ns()}" / "data", self.pg.url, self.s3,
+                           "--ticket-secret", self.secret)
+
+    def active(self):
+        return [w for w in self.workers if w.proc.poll() is None and w.active()]
+
+    def wait_all_match(self, timeout=60):
+        for q in self.servers:
+            wait_store_matches_node(q, self.node, timeout=timeout)
+            assert_store_matches_node(q, self.node)
+
+    def close(self):
+        for q in self.servers:
+            q.stop()
+        for w in self.workers:
+            w.stop()
+        self.node.stop()
+        self.minio.stop()
+        self.pg.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield c
+    c.close()
+
+
+def chain_rows(node, sql_kind: str, upto: int) -> list:
+    """The node's transactions (block, index, hash) or logs (block, log index, tx hash)."""
+    out = []
+    for n, b in sorted(node_chain(node.url, 0, upto).items()):
+        if sql_kind == "tx":
+            out += [(n, i, h) for i, h in enumerate(b["txs"])]
+        else:
+            out += [(n, idx, h) for idx, h in b["logs"]]
+    return out
+
+
+def client_rows(c: ProtocolClient, upto: int, kind: str) -> list:
+    key = "tx_index" if kind == "tx" else "log_index"
+    return sorted((r["block_num"], r[key], "0x" + r["tx_hash"].hex()) for r in c.rows_upto(upto))
+
+
+def test_query_servers_serve_the_chain_from_the_shared_store(cluster):
+    """Three query servers answer exactly the node's chain; one worker writes, one
+    waits; PostgreSQL lists exactly the segment objects MinIO holds (after GC)."""
+    cluster.node.traffic(blocks=4)
+    cluster.wait_all_match()
+    wait_for(lambda: len(cluster.active()) == 1, 10, "one active worker")
+    standby = [w for w in cluster.workers if w not in cluster.active()]
+    assert standby and any("standby" in l for l in standby[0].lines())
+    listed = set(cluster.pg.psql("SELECT object FROM sluice_segment_files").split())
+    assert listed and listed <= set(cluster.minio.objects("segments/eth_rpc"))
+
+
+def test_ticket_from_one_server_is_redeemed_at_the_others(cluster):
+    sql = b"SELECT block_num, hash FROM eth_rpc.blocks ORDER BY block_num"
+    info = cluster.servers[0].client().get_flight_info(flight.FlightDescriptor.for_command(sql))
+    head = cluster.node.head()
+    want = [(n, b["hash"]) for n, b in sorted(node_chain(cluster.node.url, 0, head).items())]
+    for q in cluster.servers:
+        got = q.client().do_get(info.endpoints[0].ticket).read_all().to_pylist()
+        assert [(r["block_num"], "0x" + r["hash"].hex()) for r in got if r["block_num"] <= head] \
+            == want, f"ticket redeemed at {q.location}"
+
+
+def test_streams_resume_on_another_server_after_kill9(cluster):
+    """Streams on one server; it is killed; each client resumes from its cursor on
+    another server. Rows equal the node's, each exactly once."""
+    victim = cluster.servers[2]
+    clients = [ProtocolClient(victim.location, TX_SQL), ProtocolClient(victim.location, LOG_SQL)]
+    try:
+        cluster.node.traffic(blocks=3)
+        head = cluster.node.head()
+        for c in clients:
+            c.wait_until(head)
+        victim.kill9()
+        cluster.node.traffic(blocks=3)  # while the clients are away
+        for i, c in enumerate(clients):
+            c.disconnect()
+            c.resume(location=cluster.servers[i].location)
+        cluster.node.traffic(blocks=2)
+        head = cluster.node.head()
+        for c, kind in zip(clients, ("tx", "log")):
+            c.wait_until(head)
+            assert not c.violations, c.violations[:5]
+            assert client_rows(c, head, kind) == chain_rows(cluster.node, kind, head)
+    finally:
+        for c in clients:
+            c.disconnect()
+        cluster.servers[2] = cluster.server("q3")
+
+
+def test_reorg_while_three_servers_stream_converges_everywhere(cluster):
+    clients = [ProtocolClient(q.location, sql) for q in cluster.servers
+               for sql in (TX_SQL, LOG_SQL)]
+    try:
+        cluster.node.traffic(blocks=3)
+        head = cluster.node.head()
+        for c in clients:
+            c.wait_until(head)
+        anvil_reorg(cluster.node.url, 3, moved_txs(cluster.node.url, 3))
+        cluster.node.traffic(blocks=2)
+        head = cluster.node.head()
+        for i, c in enumerate(clients):
+            c.wait_until(head)
+            c.wait_reorgs(1)
+            kind = ("tx", "log")[i % 2]
+            assert not c.violations, c.violations[:5]
+            assert client_rows(c, head, kind) == chain_rows(cluster.node, kind, head), \
+                f"stream {i} on {c.location}"
+        cluster.wait_all_match()
+    finally:
+        for c in clients:
+            c.disconnect()
+
+
+def test_active_extractor_killed_mid_commit_standby_takes_over(cluster):
+    """kill -9 of the active worker inside its PostgreSQL commit transaction: nothing
+    of that commit is published, the standby takes the lease within seconds and the
+    store equals the chain; the killed worker's uploaded objects are collected."""
+    # Only a worker that pauses inside each commit may be the standby.
+    for w in cluster.workers:
+        if not w.active():
+            w.stop()
+    slow = cluster.worker("w-slow", "--testing-commit-pause-ms", "8000")
+    wait_for(lambda: "standby" in "".join(slow.lines()), 20, "the slow worker on standby")
+    active = cluster.active()[0]
+    active.kill9()
+    wait_for(slow.active, 10, "the slow worker to take over")
+    cluster.node.traffic(blocks=1)
+    wait_for(lambda: "paused" in slow.log_text(), 20, "a commit paused inside its transaction")
+    version = cluster.pg.psql("SELECT version FROM sluice_datasets")
+    fresh = cluster.worker("w3")
+    wait_for(lambda: "standby" in "".join(fresh.lines()), 5, "a new standby")
+    slow.kill9()  # mid-commit: its transaction still open
+    t0 = time.monotonic()
+    assert cluster.pg.psql("SELECT version FROM sluice_datasets") == version
+    wait_for(fresh.active, 15, "the standby to take over")
+    took = time.monotonic() - t0
+    cluster.workers = [fresh, cluster.worker("w4")]
+    cluster.wait_all_match()
+    assert took < 10
+    # The object the killed commit uploaded is never listed, and goes after gc_grace.
+    def collected():
+        listed = set(cluster.pg.psql("SELECT object FROM sluice_segment_files").split())
+        retired = set(cluster.pg.psql("SELECT object FROM sluice_retired_objects").split())
+        return set(cluster.minio.objects("segments/eth_rpc")) <= listed | retired
+    wait_for(collected, 30, "unpublished objects to be garbage-collected", interval=0.5)
+
+
+def test_postgres_stopped_for_10s(cluster):
+    """Streams and queries in flight go on; new queries fail clearly; everything
+    recovers without a restart and ends equal to the chain."""
+    q = cluster.servers[0]
+    stream = ProtocolClient(q.location, TX_SQL)
+    try:
+        head = cluster.node.head()
+        stream.wait_until(head)
+        reader = q.client().do_get(q.client().get_flight_info(
+            flight.FlightDescriptor.for_command(TX_SQL.encode())).endpoints[0].ticket)
+        cluster.pg.stop()
+        stopped = time.monotonic()
+        try:
+            assert reader.read_all().num_rows == len(chain_rows(cluster.node, "tx", head))
+
+            def refused():
+                try:
+                    query(q.client(), "SELECT count(*) FROM eth_rpc.blocks")
+                except flight.FlightError as e:
+                    return "metadata store unreachable" in str(e)
+                return False
+            wait_for(refused, 10, "new queries to be refused")
+            cluster.node.traffic(blocks=2)  # extracted once PostgreSQL is back
+            time.sleep(max(0.0, stopped + 10 - time.monotonic()))
+        finally:
+            cluster.pg.start()
+        head = cluster.node.head()
+        stream.wait_until(head, timeout=60)
+        assert not stream.violations, stream.violations[:5]
+        assert client_rows(stream, head, "tx") == chain_rows(cluster.node, "tx", head)
+        cluster.wait_all_match()
+    finally:
+        stream.disconnect()
+
+
+def test_minio_stopped_for_10s(cluster):
+    """Queries of cached segments go on; extraction retries and catches up."""
+    q = cluster.servers[1]
+    sql = "SELECT block_num, hash FROM eth_rpc.blocks ORDER BY block_num"
+    before = query(q.client(), sql).to_pylist()
+    head = cluster.node.head()
+    cluster.minio.stop()
+    stopped = time.monotonic()
+    try:
+        during = query(q.client(), sql).to_pylist()
+        assert during == before and during[-1]["block_num"] == head
+        cluster.node.traffic(blocks=2)
+        time.sleep(max(0.0, stopped + 10 - time.monotonic()))
+        assert q.stored_head() == head  # nothing new can be published meanwhile
+    finally:
+        cluster.minio.start()
+    cluster.wait_all_match(timeout=60)
