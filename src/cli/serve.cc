@@ -16,6 +16,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "flight/auth.h"
+#include "flight/endpoints.h"
 #include "flight/service.h"
 #include "http/admin_server.h"
 #include "http/jsonl_server.h"
@@ -177,6 +178,8 @@ arrow::Status Serve(const Config& config) {
           ? std::chrono::milliseconds(config.testing_keep_alive_interval_ms)
           : std::chrono::milliseconds(config.keep_alive_interval * 1000);
   service_options.limits = &limits;
+  service_options.endpoint_max_blocks = static_cast<uint64_t>(config.endpoint_max_blocks);
+  service_options.endpoint_locations = flight::SplitLocations(config.endpoint_locations);
   flight::FlightService service(engine.get(), std::move(signer), service_options);
   ARROW_ASSIGN_OR_RAISE(auto host_port, SplitHostPort(config.flight_addr));
   const auto& [flight_host, flight_port] = host_port;

@@ -13,6 +13,7 @@
 #include "flight/app_metadata.h"
 #include "flight/command.h"
 #include "flight/cursor.h"
+#include "flight/endpoints.h"
 #include "flight/flight_sql.h"
 #include "flight/limits.h"
 #include "sql/settings_clause.h"
@@ -337,6 +338,28 @@ arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
   payload.resume = query.resume;
   payload.rows_per_batch = query.rows_per_batch;
   ARROW_ASSIGN_OR_RAISE(payload.params, SerializeParameters(params));
+  std::optional<SplitPlan> split;
+  if (!query.stream) {
+    ARROW_ASSIGN_OR_RAISE(split, PlanSplit(session.get(), query.sql, options_.endpoint_max_blocks));
+  }
+  if (split) {  // several endpoints, in block order (flight/endpoints.h)
+    std::vector<fl::FlightEndpoint> endpoints;
+    for (size_t i = 0; i < split->ranges.size(); ++i) {
+      TicketPayload part = payload;
+      part.range_table = split->dataset + "." + split->table;
+      part.range_lo = split->ranges[i].start;
+      part.range_hi = split->ranges[i].end;
+      part.range_hash = storage::HashToHex(split->end_hashes[i]);
+      fl::FlightEndpoint e;
+      e.ticket.ticket = signer_.Issue(std::move(part));
+      ARROW_ASSIGN_OR_RAISE(e.locations, EndpointLocations(i, options_.endpoint_locations));
+      endpoints.push_back(std::move(e));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto flight_info, fl::FlightInfo::Make(*schema, request, endpoints, -1,
+                                                                 -1, /*ordered=*/true));
+    *info = std::make_unique<fl::FlightInfo>(std::move(flight_info));
+    return arrow::Status::OK();
+  }
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
                         fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1));
@@ -386,6 +409,7 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
     *stream = std::make_unique<QueryStream>(std::move(query), std::move(admission));
     return arrow::Status::OK();
   }
+  if (!payload.range_table.empty()) ARROW_RETURN_NOT_OK(RestrictToRange(session.get(), payload));
   // Watched from here: a client gone or a deadline passed interrupts the engine.
   WatchBatchQuery(options_.limits, context, session.get(), &admission);
   const int64_t rows_per_batch =

@@ -25,6 +25,10 @@ struct ServiceOptions {
   StreamOptions stream;            ///< streaming queries
   /// Admission and timeouts of DoGet (flight/limits.h); not owned; null: none.
   common::Limits* limits = nullptr;
+  /// Split answers (flight/endpoints.h): ranges of at most this many blocks
+  /// (0: one endpoint), each naming these Flight URIs (empty: none, i.e. this server).
+  uint64_t endpoint_max_blocks = 0;
+  std::vector<std::string> endpoint_locations;
 };
 
 /// \brief The Flight service. Thread-safe: gRPC calls it from many threads.

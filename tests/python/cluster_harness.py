@@ -212,13 +212,23 @@ class Worker:
 
 
 class QueryServer(Server):
-    """`sluice serve --no-extract` over the shared store."""
+    """`sluice serve --no-extract` over the shared store; `flight_port` 0: any."""
 
     def __init__(self, data_dir: Path, postgres_url: str, object_store_url: str, *extra: str,
-                 **kw):
+                 flight_port: int = 0):
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
         # Credentials as flags here (workers take them from the environment).
-        super().__init__(data_dir, "http://127.0.0.1:1", "--no-extract", "--postgres-url",
-                         postgres_url, "--object-store-url", object_store_url,
-                         "--object-store-access-key", MINIO_USER, "--object-store-secret-key",
-                         MINIO_PASSWORD, *extra, **kw)
+        self.args = [str(SLUICE), "serve", "--no-extract", "--data-dir", str(data_dir),
+                     "--postgres-url", postgres_url, "--object-store-url", object_store_url,
+                     "--object-store-access-key", MINIO_USER,
+                     "--object-store-secret-key", MINIO_PASSWORD,
+                     "--flight-addr", f"127.0.0.1:{flight_port}", "--jsonl-addr", "127.0.0.1:0",
+                     "--admin-api-addr", "127.0.0.1:0",
+                     "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "warn"), *extra]
+        self.stderr_path = data_dir.parent / f"sluice-{data_dir.parent.name}-{time.time_ns()}.log"
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     text=True)
+        self.port = self.jsonl_port = self.admin_port = None
+        self.wait_listening()

@@ -8,18 +8,22 @@ test leaves it healthy (a killed server is replaced, a stopped service restarted
 """
 from __future__ import annotations
 
-import os
+import concurrent.futures
 import secrets
 import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
 
 import pyarrow.flight as flight
 import pytest
 
 from cluster_harness import MinIO, Postgres, QueryServer, Worker
 from sluice_harness import (Anvil, ProtocolClient, anvil_reorg, assert_store_matches_node,
-                            moved_txs, node_chain, query, wait_for, wait_store_matches_node)
+                            free_port, moved_txs, node_chain, query, wait_for,
+                            wait_store_matches_node)
 
 TX_SQL = "SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions"
+ENDPOINT_BLOCKS = 8  # a batch answer over more blocks has several endpoints
 LOG_SQL = "SELECT block_num, log_index, tx_hash FROM eth_rpc.logs"
 
 
@@ -33,15 +37,21 @@ class Cluster:
         self.node = Anvil(tmp)
         self.node.traffic(blocks=12)
         self.workers = [self.worker(f"w{i}") for i in (1, 2)]
-        self.servers = [self.server(f"q{i}") for i in (1, 2, 3)]
+        # Fixed Flight ports: every server names all three as endpoint locations.
+        self.ports = [free_port() for _ in range(3)]
+        self.locations = [f"grpc://127.0.0.1:{p}" for p in self.ports]
+        self.servers = [self.server(i) for i in range(3)]
 
     def worker(self, name, *extra):
         return Worker(self.tmp / name / "data", self.node.url, self.pg.url, self.s3, *extra,
                       name=name)
 
-    def server(self, name):
-        return QueryServer(self.tmp / f"{name}-{time.time_ns()}" / "data", self.pg.url, self.s3,
-                           "--ticket-secret", self.secret)
+    def server(self, i):
+        return QueryServer(self.tmp / f"q{i}-{time.time_ns()}" / "data", self.pg.url, self.s3,
+                           "--ticket-secret", self.secret,
+                           "--endpoint-max-blocks", str(ENDPOINT_BLOCKS),
+                           "--endpoint-locations", ",".join(self.locations),
+                           flight_port=self.ports[i])
 
     def active(self):
         return [w for w in self.workers if w.proc.poll() is None and w.active()]
@@ -96,9 +106,44 @@ def test_query_servers_serve_the_chain_from_the_shared_store(cluster):
     assert listed and listed <= set(cluster.minio.objects("segments/eth_rpc"))
 
 
+def test_split_answer_read_in_parallel_equals_the_one_endpoint_answer(cluster):
+    """A batch scan over more than endpoint_max_blocks blocks answers with one
+    endpoint per block range, each naming the three servers (rotated). Read in
+    parallel, each from its first location, and concatenated in endpoint order, the
+    rows are the one-endpoint answer's and the node's, in the same order; ADBC
+    reads the same answer."""
+    head = cluster.node.head()
+    sql = f"SELECT block_num, tx_index, tx_hash FROM eth_rpc.transactions WHERE block_num <= {head}"
+    info = cluster.servers[0].client().get_flight_info(
+        flight.FlightDescriptor.for_command(sql.encode()))
+    n = len(info.endpoints)
+    assert n == -(-(head + 1) // ENDPOINT_BLOCKS) and n > 1
+    for i, e in enumerate(info.endpoints):
+        assert [loc.uri.decode() for loc in e.locations] == \
+            [cluster.locations[(i + k) % 3] for k in range(3)]
+
+    def read(e):
+        return flight.connect(e.locations[0]).do_get(e.ticket).read_all()
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        parts = list(pool.map(read, info.endpoints))
+    got = [(r["block_num"], r["tx_index"], "0x" + r["tx_hash"].hex())
+           for p in parts for r in p.to_pylist()]
+    ordered = query(cluster.servers[1].client(), sql + " ORDER BY block_num, tx_index")
+    assert got == [(r["block_num"], r["tx_index"], "0x" + r["tx_hash"].hex())
+                   for r in ordered.to_pylist()]
+    assert got == chain_rows(cluster.node, "tx", head)
+    with flight_sql.connect(cluster.locations[2], autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            adbc = cur.fetch_arrow_table()
+    assert sorted((r["block_num"], r["tx_index"], "0x" + r["tx_hash"].hex())
+                  for r in adbc.to_pylist()) == got
+
+
 def test_ticket_from_one_server_is_redeemed_at_the_others(cluster):
     sql = b"SELECT block_num, hash FROM eth_rpc.blocks ORDER BY block_num"
     info = cluster.servers[0].client().get_flight_info(flight.FlightDescriptor.for_command(sql))
+    assert len(info.endpoints) == 1  # ORDER BY: one endpoint
     head = cluster.node.head()
     want = [(n, b["hash"]) for n, b in sorted(node_chain(cluster.node.url, 0, head).items())]
     for q in cluster.servers:
@@ -131,7 +176,7 @@ def test_streams_resume_on_another_server_after_kill9(cluster):
     finally:
         for c in clients:
             c.disconnect()
-        cluster.servers[2] = cluster.server("q3")
+        cluster.servers[2] = cluster.server(2)
 
 
 def test_reorg_while_three_servers_stream_converges_everywhere(cluster):
@@ -200,12 +245,13 @@ def test_postgres_stopped_for_10s(cluster):
     try:
         head = cluster.node.head()
         stream.wait_until(head)
-        reader = q.client().do_get(q.client().get_flight_info(
-            flight.FlightDescriptor.for_command(TX_SQL.encode())).endpoints[0].ticket)
+        info = q.client().get_flight_info(flight.FlightDescriptor.for_command(TX_SQL.encode()))
+        readers = [q.client().do_get(e.ticket) for e in info.endpoints]  # in flight
         cluster.pg.stop()
         stopped = time.monotonic()
         try:
-            assert reader.read_all().num_rows == len(chain_rows(cluster.node, "tx", head))
+            assert sum(r.read_all().num_rows for r in readers) == \
+                len(chain_rows(cluster.node, "tx", head))
 
             def refused():
                 try:
