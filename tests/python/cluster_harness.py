@@ -163,12 +163,14 @@ class Worker:
     """`sluice extract`: an extract worker, active or standby under the lease."""
 
     def __init__(self, data_dir: Path, rpc_url: str, postgres_url: str, object_store_url: str,
-                 *extra: str, name: str = "worker"):
+                 *extra: str, name: str = "worker", gc_grace_secs: int = 5,
+                 lease_poll_secs: float = 0.2):
         data_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.args = [str(SLUICE), "extract", "--rpc-url", rpc_url, "--data-dir", str(data_dir),
                      "--postgres-url", postgres_url, "--object-store-url", object_store_url,
-                     "--lease-poll-secs", "0.2", "--gc-grace-secs", "5",
+                     "--lease-poll-secs", str(lease_poll_secs), "--gc-grace-secs",
+                     str(gc_grace_secs),
                      "--log-level", os.environ.get("SLUICE_TEST_LOG_LEVEL", "info"), *extra]
         self.stderr_path = data_dir.parent / f"{name}-{time.time_ns()}.log"
         self.stdout_path = data_dir.parent / f"{name}-{time.time_ns()}.out"

@@ -31,16 +31,23 @@ class Cluster:
     def __init__(self, tmp):
         self.tmp = tmp
         self.secret = secrets.token_hex(32)
-        self.pg = Postgres()
-        self.minio = MinIO(tmp / "minio")
-        self.s3 = self.minio.url("segments")
-        self.node = Anvil(tmp)
-        self.node.traffic(blocks=12)
-        self.workers = [self.worker(f"w{i}") for i in (1, 2)]
-        # Fixed Flight ports: every server names all three as endpoint locations.
-        self.ports = [free_port() for _ in range(3)]
-        self.locations = [f"grpc://127.0.0.1:{p}" for p in self.ports]
-        self.servers = [self.server(i) for i in range(3)]
+        self.pg = self.minio = self.node = None
+        self.workers, self.servers = [], []
+        try:
+            self.pg = Postgres()
+            self.minio = MinIO(tmp / "minio")
+            self.s3 = self.minio.url("segments")
+            self.node = Anvil(tmp)
+            self.node.traffic(blocks=12)
+            self.workers = [self.worker(f"w{i}") for i in (1, 2)]
+            # Fixed Flight ports: every server names all three as endpoint locations.
+            self.ports = [free_port() for _ in range(3)]
+            self.locations = [f"grpc://127.0.0.1:{p}" for p in self.ports]
+            for i in range(3):
+                self.servers.append(self.server(i))
+        except BaseException:
+            self.close()
+            raise
 
     def worker(self, name, *extra):
         return Worker(self.tmp / name / "data", self.node.url, self.pg.url, self.s3, *extra,
@@ -66,9 +73,11 @@ class Cluster:
             q.stop()
         for w in self.workers:
             w.stop()
-        self.node.stop()
-        self.minio.stop()
-        self.pg.close()
+        for service in (self.node, self.minio):
+            if service is not None:
+                service.stop()
+        if self.pg is not None:
+            self.pg.close()
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +299,21 @@ def test_minio_stopped_for_10s(cluster):
     finally:
         cluster.minio.start()
     cluster.wait_all_match(timeout=60)
+
+
+def test_compacted_segments_are_deleted_after_the_grace_period(cluster):
+    """Compaction publishes the merged segment through PostgreSQL first; the files it
+    replaced stay in the object store for gc_grace_secs (5 s here), then the active
+    worker deletes them. The servers answer the chain throughout."""
+    def retired():
+        return set(cluster.pg.psql("SELECT object FROM sluice_retired_objects").split())
+    before = retired()
+    cluster.node.traffic(blocks=9)  # appends enough one-block segments for a compaction
+    wait_for(lambda: retired() - before, 30, "a compaction to retire objects", interval=0.2)
+    fresh = set(cluster.pg.psql("SELECT object FROM sluice_retired_objects "
+                                "WHERE retired_at > now() - interval '2 seconds'").split())
+    assert fresh <= set(cluster.minio.objects("segments/eth_rpc")), "deleted within the grace"
+    doomed = retired() - before
+    wait_for(lambda: not (doomed & (retired() | set(cluster.minio.objects("segments/eth_rpc")))),
+             30, "retired objects to be deleted after the grace period", interval=0.5)
+    cluster.wait_all_match()
