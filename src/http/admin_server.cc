@@ -167,6 +167,8 @@ AdminServer::~AdminServer() {
 std::optional<std::string> AdminServer::NotReadyReason() const {
   for (const auto& d : datasets_) {
     const std::string& name = d.store->options().dataset;
+    // A query server that lost its metadata (PostgreSQL) refuses new queries.
+    if (auto st = d.store->Available(); !st.ok()) return "dataset " + name + ": " + st.message();
     if (!d.extraction) continue;  // serves what is stored: ready
     auto e = d.extraction();
     auto with_error = [&](std::string what) {

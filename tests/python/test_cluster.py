@@ -11,6 +11,8 @@ from __future__ import annotations
 import concurrent.futures
 import secrets
 import time
+import urllib.error
+import urllib.request
 
 import adbc_driver_flightsql.dbapi as flight_sql
 
@@ -269,6 +271,9 @@ def test_postgres_stopped_for_10s(cluster):
                     return "metadata store unreachable" in str(e)
                 return False
             wait_for(refused, 10, "new queries to be refused")
+            ready = urllib.request.Request(q.admin_url + "/ready")
+            with pytest.raises(urllib.error.HTTPError, match="503"):
+                urllib.request.urlopen(ready, timeout=5)
             cluster.node.traffic(blocks=2)  # extracted once PostgreSQL is back
             time.sleep(max(0.0, stopped + 10 - time.monotonic()))
         finally:
@@ -278,6 +283,8 @@ def test_postgres_stopped_for_10s(cluster):
         assert not stream.violations, stream.violations[:5]
         assert client_rows(stream, head, "tx") == chain_rows(cluster.node, "tx", head)
         cluster.wait_all_match()
+        with urllib.request.urlopen(q.admin_url + "/ready", timeout=5) as r:
+            assert r.status == 200
     finally:
         stream.disconnect()
 
