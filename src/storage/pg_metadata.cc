@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/hex.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "fmt/format.h"
 
@@ -506,8 +507,9 @@ void PgMetadata::ListenLoop(std::function<Status()> on_change,
     if (!was_lost) {
       LOG_WARN("{}: PostgreSQL unreachable, reconnecting: {}", options_.dataset, st.ToString());
     }
-    on_state(Status::IOError("metadata store unreachable (", Describe(), "): ", st.message(),
-                             "; retry shortly"));
+    on_state(common::LimitStatus(common::LimitKind::kUnavailable,
+                                 "metadata store unreachable (" + Describe() +
+                                     "): " + st.message() + "; retry shortly"));
     was_lost = true;
     if (!SleepUnlessStopping(backoff)) return;
     backoff = std::min(backoff * 2, options_.reconnect_max);

@@ -267,10 +267,13 @@ def test_postgres_stopped_for_10s(cluster):
             def refused():
                 try:
                     query(q.client(), "SELECT count(*) FROM eth_rpc.blocks")
-                except flight.FlightError as e:
+                except flight.FlightUnavailableError as e:
                     return "metadata store unreachable" in str(e)
                 return False
             wait_for(refused, 10, "new queries to be refused")
+            jsonl = urllib.request.Request(q.jsonl_url, data=b"SELECT 1 FROM eth_rpc.blocks")
+            with pytest.raises(urllib.error.HTTPError, match="503"):
+                urllib.request.urlopen(jsonl, timeout=5)
             ready = urllib.request.Request(q.admin_url + "/ready")
             with pytest.raises(urllib.error.HTTPError, match="503"):
                 urllib.request.urlopen(ready, timeout=5)

@@ -318,10 +318,12 @@ def test_stream_applies_reorgs(make_anvil, make_server, tmp_path):
     assert set(before) - set(truth), "the reorg changed no row: the test proves nothing"
 
 
-def test_stream_refusals_come_back(server):
+def test_stream_refusals_come_back(server, tmp_path):
+    # Not --out /dev/null: the example replaces its output file by rename, which as
+    # root turns /dev/null into a regular file for the whole machine.
     p = subprocess.run([str(EXAMPLES / "sluice_client_stream_to_file"), "--flight-url",
                         server.location, "--sql", "SELECT count(*) FROM eth_rpc.blocks",
-                        "--out", "/dev/null", "--cursor-file", "/nonexistent/c"],
+                        "--out", str(tmp_path / "rows.txt"), "--cursor-file", "/nonexistent/c"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "NonIncrementalOp" in p.stderr
 
