@@ -1,6 +1,5 @@
 // Segment files in an S3-compatible object store through Arrow's S3FileSystem
 // (storage/segment_store.h), read through the local segment cache.
-#include <cstdlib>
 #include <mutex>
 
 #include "arrow/buffer.h"
@@ -145,10 +144,15 @@ Status EnsureS3Initialized() {
   arrow::fs::S3GlobalOptions global;
   global.log_level = arrow::fs::S3LogLevel::Fatal;
   ARROW_RETURN_NOT_OK(arrow::fs::InitializeS3(global));
-  // Arrow requires S3 to be finalized before the process ends.
-  std::atexit([] { ARROW_UNUSED(arrow::fs::EnsureS3Finalized()); });
   done = true;
   return Status::OK();
+}
+
+void ShutdownS3() {
+  // Not from atexit: that runs after Arrow's own statics are destroyed.
+  if (arrow::fs::IsS3Initialized() && !arrow::fs::IsS3Finalized()) {
+    ARROW_UNUSED(arrow::fs::FinalizeS3());
+  }
 }
 
 Result<std::shared_ptr<SegmentStore>> MakeObjectSegmentStore(ObjectStoreOptions options) {

@@ -112,8 +112,11 @@ struct ObjectStoreOptions {
 /// Invalid for a malformed URL; IOError when the bucket cannot be reached.
 arrow::Result<std::shared_ptr<SegmentStore>> MakeObjectSegmentStore(ObjectStoreOptions options);
 
-/// \brief Start Arrow's S3 support once per process (idempotent) and finalize it
-/// at exit.
+/// \brief Start Arrow's S3 support once per process (idempotent).
 arrow::Status EnsureS3Initialized();
+
+/// \brief Finalize Arrow's S3 support if it was started: call once at the end of
+/// main, after every object store is gone (Arrow requires it before exit).
+void ShutdownS3();
 
 }  // namespace sluice::storage

@@ -318,7 +318,9 @@ def test_compacted_segments_are_deleted_after_the_grace_period(cluster):
     def retired():
         return set(cluster.pg.psql("SELECT object FROM sluice_retired_objects").split())
     before = retired()
-    cluster.node.traffic(blocks=9)  # appends enough one-block segments for a compaction
+    for _ in range(9):  # one block, one segment, at a time: enough for a compaction
+        cluster.node.mine(1)
+        cluster.servers[0].wait_head(cluster.node.head(), timeout=20)
     wait_for(lambda: retired() - before, 30, "a compaction to retire objects", interval=0.2)
     fresh = set(cluster.pg.psql("SELECT object FROM sluice_retired_objects "
                                 "WHERE retired_at > now() - interval '2 seconds'").split())
@@ -326,4 +328,15 @@ def test_compacted_segments_are_deleted_after_the_grace_period(cluster):
     doomed = retired() - before
     wait_for(lambda: not (doomed & (retired() | set(cluster.minio.objects("segments/eth_rpc")))),
              30, "retired objects to be deleted after the grace period", interval=0.5)
+    cluster.wait_all_match()
+
+
+def test_roles_stop_cleanly_on_sigterm(cluster):
+    """SIGTERM/SIGINT end a worker and a query server with exit status 0 (S3 and
+    PostgreSQL connections closed in order; no crash at exit)."""
+    standby = next(w for w in cluster.workers if not w.active())
+    assert standby.stop() == 0, standby.log_text()[-2000:]
+    assert cluster.servers[1].stop() == 0, cluster.servers[1].log_text()[-2000:]
+    cluster.workers = [w for w in cluster.workers if w is not standby] + [cluster.worker("w5")]
+    cluster.servers[1] = cluster.server(1)
     cluster.wait_all_match()
