@@ -36,6 +36,7 @@ SIZES = {
 }
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
+CLUSTER = ROOT / "bench" / "CLUSTER.md"
 
 
 def machine() -> str:
@@ -372,6 +373,9 @@ def report(r: dict) -> str:
 
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]
+    # The distributed roles, measured separately (bench/cluster.py --report).
+    if CLUSTER.exists():
+        lines += [CLUSTER.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 

@@ -302,19 +302,22 @@ arrow::Status Session::FetchSegments() {
   return arrow::Status::OK();
 }
 
-arrow::Status Session::ApplyVariables() {
-  if (!variables_dirty_) return arrow::Status::OK();
+arrow::Status Session::ApplyVariables(bool empty_files_only) {
+  if (!variables_dirty_ && empty_files_only == empty_files_only_) return arrow::Status::OK();
   std::string sql;
   for (const auto& [name, snap] : snapshots_) {
     for (const auto& t : snap->tables) {
       TableRange range;
       auto it = ranges_.find(name + "." + t.name);
       if (it != ranges_.end()) range = it->second;
-      sql += VariablesSql(name, t.name, snap->FilesFor(t.name, range.lo, range.hi), range);
+      const auto files = empty_files_only ? snap->FilesFor(t.name, UINT64_MAX, 0)
+                                          : snap->FilesFor(t.name, range.lo, range.hi);
+      sql += VariablesSql(name, t.name, files, range);
     }
   }
   ARROW_RETURN_NOT_OK(Exec(conn_.get(), sql));
   variables_dirty_ = false;
+  empty_files_only_ = empty_files_only;
   return arrow::Status::OK();
 }
 
@@ -336,15 +339,23 @@ arrow::Result<IncrementalInfo> Session::CheckStreaming(const std::string& sql) {
   return info;
 }
 
-arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
+arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql,
+                                                        bool schema_only) {
   if (sql != checked_sql_) {
     ARROW_ASSIGN_OR_RAISE(auto tree, ParseTree(conn_.get(), sql));
     ARROW_RETURN_NOT_OK(CheckTableFunctions(tree));
     checked_sql_ = sql;
     checked_tree_ = std::move(tree);
   }
-  ARROW_RETURN_NOT_OK(ApplyVariables());
-  ARROW_RETURN_NOT_OK(FetchSegments());
+  // DuckDB checks at prepare that every listed file exists. Segments in an object
+  // store are fetched first, unless only the schema is wanted: then the views list
+  // just the (local) empty files, whose schema is the table's.
+  bool remote = false;
+  for (const auto& [name, snap] : snapshots_) {
+    remote |= snap->segment_store && snap->segment_store->remote();
+  }
+  if (!(schema_only && remote)) ARROW_RETURN_NOT_OK(FetchSegments());
+  ARROW_RETURN_NOT_OK(ApplyVariables(schema_only && remote));
   PreparedStatement stmt;
   if (duckdb_prepare(conn_.get(), sql.c_str(), stmt.out()) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(stmt.get());
@@ -420,7 +431,8 @@ arrow::Status StartStreaming(duckdb_prepared_statement stmt, Result* result) {
 
 arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string& sql,
                                                                const Parameters& params) {
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  // With parameters the query starts (to learn their types): it needs the files.
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/!params));
   ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
   if (duckdb_nparams(stmt.get()) == 0) return PreparedSchema(conn_.get(), stmt.get());
   Result result;
@@ -430,7 +442,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string
 
 arrow::Result<std::pair<std::shared_ptr<arrow::Schema>, std::shared_ptr<arrow::Schema>>>
 Session::Describe(const std::string& sql) {
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/true));
   std::shared_ptr<arrow::Schema> result;
   auto schema = PreparedSchema(conn_.get(), stmt.get());
   if (schema.ok()) result = *schema;

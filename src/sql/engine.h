@@ -185,8 +185,11 @@ class Session {
  private:
   friend class Engine;
   Session() = default;
-  arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
-  arrow::Status ApplyVariables();
+  // `schema_only`: only the result's schema is wanted (see the .cc).
+  arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql,
+                                                  bool schema_only = false);
+  // `empty_files_only`: point every view at its table's empty file alone.
+  arrow::Status ApplyVariables(bool empty_files_only = false);
   // Segments in an object store: fetch the files of the tables the checked query
   // reads (within the session's ranges) into the local cache, pinned for the
   // session's life or until the table's range changes.
@@ -201,6 +204,7 @@ class Session {
   std::map<std::string, TableRange> ranges_;  // key: dataset.table
   std::map<std::string, std::shared_ptr<void>> fetched_;  // key: dataset.table; cache pins
   bool variables_dirty_ = true;
+  bool empty_files_only_ = false;  // what ApplyVariables last set
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
   // Set by Interrupt(), cleared by Execute: stops a direct scan.

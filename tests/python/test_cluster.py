@@ -340,3 +340,28 @@ def test_roles_stop_cleanly_on_sigterm(cluster):
     cluster.workers = [w for w in cluster.workers if w is not standby] + [cluster.worker("w5")]
     cluster.servers[1] = cluster.server(1)
     cluster.wait_all_match()
+
+
+def test_a_query_fetches_only_the_segments_it_reads(cluster):
+    """On a server with an empty cache, planning (GetFlightInfo) and Flight SQL
+    metadata download nothing; a query of eth_rpc.blocks downloads blocks segments
+    only, and answers the node's chain."""
+    q = QueryServer(cluster.tmp / f"fresh-{time.time_ns()}" / "data", cluster.pg.url, cluster.s3)
+    try:
+        cache = q.data_dir / ".segment_cache"
+
+        def cached():
+            return sorted(str(p.relative_to(cache)) for p in cache.rglob("*.parquet"))
+        with flight_sql.connect(q.location, autocommit=True) as conn:
+            conn.adbc_get_table_schema("transactions", db_schema_filter="eth_rpc")
+        q.client().get_flight_info(flight.FlightDescriptor.for_command(LOG_SQL.encode()))
+        assert cached() == []
+        head = cluster.node.head()
+        got = query(q.client(), "SELECT block_num, hash FROM eth_rpc.blocks ORDER BY block_num")
+        want = node_chain(cluster.node.url, 0, head)
+        assert {r["block_num"]: "0x" + r["hash"].hex() for r in got.to_pylist()} == \
+            {n: b["hash"] for n, b in want.items()}
+        files = cached()
+        assert files and all(f.startswith("eth_rpc/blocks/") for f in files), files
+    finally:
+        q.stop()
