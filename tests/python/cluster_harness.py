@@ -43,6 +43,12 @@ class Postgres:
     user (PostgreSQL refuses root)."""
 
     def __init__(self, port: Optional[int] = None):
+        import stat
+        if not stat.S_ISCHR(os.stat("/dev/null").st_mode):
+            # Seen on a shared machine: a program run as root renamed a file onto
+            # /dev/null. initdb and pg_ctl cannot work without it.
+            raise RuntimeError("/dev/null is not the null device (something replaced it with "
+                               "a file); restore it: rm /dev/null; mknod -m 666 /dev/null c 1 3")
         self.bindir = pg_bindir()
         self.port = port or free_port()
         # Not under pytest's tmp (mode 0700 as root): the postgres user must reach it.
