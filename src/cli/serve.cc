@@ -153,6 +153,7 @@ arrow::Status Serve(const Config& config) {
     ex.max_in_flight = static_cast<uint32_t>(config.rpc_max_in_flight);
     ex.finality_depth = static_cast<uint64_t>(config.finality_depth);
     ex.finalized_only = config.finalized_only;
+    ex.verify = config.verify;
     ex.max_reorg_depth = static_cast<uint32_t>(config.max_reorg_depth);
     ex.poll_interval = std::chrono::milliseconds(
         static_cast<int64_t>(config.poll_interval_secs * 1000.0 + 0.5));
@@ -217,6 +218,8 @@ arrow::Status Serve(const Config& config) {
       s.rpc_errors = ex->rpc_errors();
       s.reorgs = ex->reorgs();
       s.consecutive_failures = ex->consecutive_failures();
+      s.verified_blocks = ex->verified_blocks();
+      s.verification_failures = ex->verification_failures();
       return s;
     };
   }

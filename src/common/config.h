@@ -36,6 +36,9 @@ namespace sluice {
     "Serve only blocks at least this many below the node's head (0: up to the head)")          \
   X(finalized_only, bool, false, "Serve only blocks up to the node's finalized block")         \
   X(max_reorg_depth, int64_t, 256, "Deepest reorg followed; deeper stops extraction loudly")   \
+  X(verify, bool, false,                                                                       \
+    "Recompute each fetched block's hash, transactions root, receipts root and logs bloom "   \
+    "from its rows before storing it; a mismatch stops extraction loudly")                     \
   X(rpc_batch_blocks, int64_t, 50, "Blocks per JSON-RPC batch request during backfill")          \
   X(rpc_max_in_flight, int64_t, 4, "Concurrent JSON-RPC batch requests during backfill")        \
   X(rows_per_batch, int64_t, 65536, "Rows per Arrow record batch sent to clients")              \

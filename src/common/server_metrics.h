@@ -24,6 +24,8 @@
 //   sluice_reorgs_total                   counter  reorgs followed
 //   sluice_reorg_depth_blocks             histogram blocks each reorg replaced
 //   sluice_rpc_errors_total               counter  failed JSON-RPC attempts
+//   sluice_verified_blocks_total          counter  blocks verified at extraction (verify)
+//   sluice_verification_failures_total    counter  fetched ranges that failed verification
 #pragma once
 
 #include <string>
@@ -104,6 +106,12 @@ inline constexpr const char* kReorgDepthBlocksHelp =
 inline constexpr const char* kRpcErrorsTotal = "sluice_rpc_errors_total";
 inline constexpr const char* kRpcErrorsTotalHelp =
     "Failed JSON-RPC attempts to the node (calls and batches, retried)";
+inline constexpr const char* kVerifiedBlocksTotal = "sluice_verified_blocks_total";
+inline constexpr const char* kVerifiedBlocksTotalHelp =
+    "Blocks whose hash, roots and bloom were recomputed and matched before storing (verify)";
+inline constexpr const char* kVerificationFailuresTotal = "sluice_verification_failures_total";
+inline constexpr const char* kVerificationFailuresTotalHelp =
+    "Fetched block ranges that failed verification (each stops the dataset's extraction)";
 
 /// \brief The buckets of sluice_reorg_depth_blocks: 1, 2, 4, … 256 (the default
 /// max_reorg_depth), 1024.

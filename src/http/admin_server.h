@@ -46,6 +46,8 @@ struct ExtractionStatus {
   uint64_t rpc_errors = 0;            ///< failed JSON-RPC attempts
   uint64_t reorgs = 0;                ///< reorganizations followed
   uint64_t consecutive_failures = 0;  ///< failed extraction steps in a row
+  uint64_t verified_blocks = 0;        ///< blocks verified before storing (verify)
+  uint64_t verification_failures = 0;  ///< fetched ranges that failed verification
 };
 
 /// \brief A dataset the admin API reports on.

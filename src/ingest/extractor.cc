@@ -8,6 +8,7 @@
 #include "ingest/evm_schema.h"
 #include "ingest/hex_quantity.h"
 #include "ingest/rpc_client.h"
+#include "verify/block_verifier.h"
 
 namespace sluice::ingest {
 
@@ -291,7 +292,7 @@ void Extractor::Run() {
       }
       continue;
     }
-    if (fatal_) {
+    if (fatal_ || verify::VerificationFailureBlock(st)) {
       running_ = false;  // first: whoever sees failed() also sees it stopped
       failed_ = true;
       {
@@ -486,6 +487,14 @@ arrow::Result<storage::BlockRangeData> Extractor::FetchRange(RpcClient* client,
   if (data.headers.front().number != first) {
     return CountRpc(Status::Invalid("eth_getBlockByNumber(", FormatQuantity(first),
                                     ") returned block ", data.headers.front().number));
+  }
+  if (options_.verify) {
+    Status verified = verify::VerifyRange(data);
+    if (!verified.ok()) {
+      verification_failures_.fetch_add(1);
+      return verified;
+    }
+    verified_blocks_.fetch_add(data.headers.size());
   }
   return data;
 }
@@ -709,6 +718,7 @@ void Extractor::WorkerLoop(RpcClient* client, EvmDecoder* decoder) {
     for (int attempt = 1;; ++attempt) {
       result = FetchRange(client, decoder, job.first, job.last);
       if (result.ok() || stopping()) break;
+      if (verify::VerificationFailureBlock(result.status())) break;  // fatal: no retry
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (job.generation != generation_) break;  // the round was abandoned

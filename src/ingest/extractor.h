@@ -73,6 +73,11 @@ struct ExtractorOptions {
   /// Finality: extract only up to the node's `finalized` block
   /// (`eth_getBlockByNumber("finalized")`).
   bool finalized_only = false;
+  /// Verify every fetched block before storing it (verify/block_verifier.h:
+  /// block hash, transactions and receipts roots, logs bloom, recomputed from
+  /// the decoded rows). A mismatch stops the extractor with an error naming the
+  /// block (see failed(), last_error()); the blocks stored before stay.
+  bool verify = false;
 
   /// \brief Invalid when a field is out of range.
   arrow::Status Validate() const;
@@ -139,7 +144,8 @@ class PollPacer {
 ///   node's chain is shorter than the store, it waits and deletes nothing.
 /// - Failures: failed calls are retried with exponential backoff, counted and
 ///   logged (warn, rate-limited). The extractor never throws; it stops only on
-///   Stop(), a refused identity, a reorg deeper than max_reorg_depth, or stop_at.
+///   Stop(), a refused identity, a reorg deeper than max_reorg_depth, a block
+///   that fails verification (with `verify`), or stop_at.
 class Extractor {
  public:
   /// \brief Create an extractor writing into `store` (not owned; must outlive
@@ -182,8 +188,13 @@ class Extractor {
   /// \brief True between Start and Stop while the extraction thread runs.
   bool running() const { return running_.load(); }
   /// \brief True when extraction stopped on an error it cannot retry (refused
-  /// identity, reorg deeper than max_reorg_depth). See last_error().
+  /// identity, reorg deeper than max_reorg_depth, a block failing verification).
+  /// See last_error().
   bool failed() const { return failed_.load(); }
+  /// \brief Blocks fetched and verified (with `verify`) since Make.
+  uint64_t verified_blocks() const { return verified_blocks_.load(); }
+  /// \brief Fetched ranges that failed verification since Make (each stops the extractor).
+  uint64_t verification_failures() const { return verification_failures_.load(); }
   /// \brief True when stop_at was reached.
   bool finished() const { return finished_.load(); }
 
@@ -271,6 +282,8 @@ class Extractor {
   std::atomic<uint64_t> stored_head_{kNone};
   std::atomic<uint64_t> rpc_errors_{0};
   std::atomic<uint64_t> reorgs_{0};
+  std::atomic<uint64_t> verified_blocks_{0};
+  std::atomic<uint64_t> verification_failures_{0};
   std::atomic<uint64_t> consecutive_failures_{0};
   std::atomic<bool> running_{false};
   std::atomic<bool> failed_{false};
