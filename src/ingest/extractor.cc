@@ -295,11 +295,13 @@ void Extractor::Run() {
     if (fatal_ || verify::VerificationFailureBlock(st)) {
       running_ = false;  // first: whoever sees failed() also sees it stopped
       failed_ = true;
+      // Without the status detail: the message already says it all.
+      const std::string text = Status(st.code(), st.message()).ToString();
       {
         std::lock_guard<std::mutex> lock(error_mu_);
-        last_error_ = st.ToString();
+        last_error_ = text;
       }
-      LOG_ERROR("{}: extraction stopped: {}", store_->options().dataset, st.ToString());
+      LOG_ERROR("{}: extraction stopped: {}", store_->options().dataset, text);
       break;
     }
     RecordError(st);
@@ -492,6 +494,9 @@ arrow::Result<storage::BlockRangeData> Extractor::FetchRange(RpcClient* client,
     Status verified = verify::VerifyRange(data);
     if (!verified.ok()) {
       verification_failures_.fetch_add(1);
+      if (const auto* failure = verify::AsVerificationFailure(verified); failure && failure->verified()) {
+        verified_blocks_.fetch_add(failure->verified()->headers.size());
+      }
       return verified;
     }
     verified_blocks_.fetch_add(data.headers.size());
@@ -500,8 +505,19 @@ arrow::Result<storage::BlockRangeData> Extractor::FetchRange(RpcClient* client,
 }
 
 Status Extractor::FollowHead(uint64_t first, uint64_t last) {
-  ARROW_ASSIGN_OR_RAISE(auto data, FetchRange(client_.get(), decoder_.get(), first, last));
+  auto fetched = FetchRange(client_.get(), decoder_.get(), first, last);
   auto head = store_->head();
+  if (!fetched.ok()) {
+    // A range that failed verification: store its verified blocks before stopping.
+    const auto* failure = verify::AsVerificationFailure(fetched.status());
+    if (failure && failure->verified() &&
+        (!head || failure->verified()->headers.front().parent_hash == head->hash)) {
+      std::vector<storage::BlockRangeData> pending{*failure->verified()};
+      ARROW_RETURN_NOT_OK(Commit(&pending));
+    }
+    return fetched.status();
+  }
+  storage::BlockRangeData data = fetched.MoveValueUnsafe();
   if (head && data.headers.front().parent_hash != head->hash) {
     LOG_WARN("{}: block {} (parent {}) does not extend stored block {} ({})",
              store_->options().dataset, first, storage::HashToHex(data.headers.front().parent_hash),
@@ -584,7 +600,15 @@ Status Extractor::Backfill(uint64_t first, uint64_t last) {
       pending_blocks = 0;
       continue;
     }
-    if (!result->ok()) return finish(result->status());
+    if (!result->ok()) {
+      // A range that failed verification: store its verified blocks before stopping.
+      const auto* failure = verify::AsVerificationFailure(result->status());
+      if (failure && failure->verified() &&
+          (!prev || failure->verified()->headers.front().parent_hash == *prev)) {
+        pending.push_back(*failure->verified());
+      }
+      return finish(result->status());
+    }
     storage::BlockRangeData data = result->MoveValueUnsafe();
     if (prev && data.headers.front().parent_hash != *prev) {
       LOG_WARN("{}: block {} does not extend block {}: the node's chain changed",

@@ -314,9 +314,44 @@ Status VerifyRange(const storage::BlockRangeData& data) {
   if (report.mismatches.size() > 1) {
     more = " (and " + std::to_string(report.mismatches.size() - 1) + " more blocks)";
   }
-  return Status(arrow::StatusCode::Invalid,
-                "verification failed: " + first.ToString() + more,
-                std::make_shared<VerificationFailure>(first.number));
+  std::shared_ptr<const storage::BlockRangeData> verified;
+  const uint64_t start = data.headers.front().number;
+  if (first.number > start) {
+    ARROW_ASSIGN_OR_RAISE(auto below, SliceBlocks(data, start, first.number - 1));
+    verified = std::make_shared<const storage::BlockRangeData>(std::move(below));
+  }
+  return Status(arrow::StatusCode::Invalid, "verification failed: " + first.ToString() + more,
+                std::make_shared<VerificationFailure>(first.number, std::move(verified)));
+}
+
+arrow::Result<storage::BlockRangeData> SliceBlocks(const storage::BlockRangeData& data,
+                                                   uint64_t first, uint64_t last) {
+  if (data.headers.empty() || first > last || first < data.headers.front().number ||
+      last > data.headers.back().number) {
+    return Status::Invalid("SliceBlocks: blocks ", first, "..", last, " are not in the range");
+  }
+  storage::BlockRangeData out;
+  const uint64_t start = data.headers.front().number;
+  out.headers.assign(data.headers.begin() + static_cast<std::ptrdiff_t>(first - start),
+                     data.headers.begin() + static_cast<std::ptrdiff_t>(last - start + 1));
+  for (const auto& [name, table] : data.tables) {
+    ARROW_ASSIGN_OR_RAISE(auto combined, table->CombineChunks());
+    auto column = combined->GetColumnByName("block_num");
+    if (!column) return Status::Invalid("SliceBlocks: table ", name, " has no block_num");
+    if (column->num_chunks() == 0) {
+      out.tables[name] = combined;
+      continue;
+    }
+    const auto* num = dynamic_cast<const arrow::UInt64Array*>(column->chunk(0).get());
+    if (num == nullptr) return Status::Invalid("SliceBlocks: ", name, ".block_num is not UInt64");
+    ARROW_RETURN_NOT_OK(CheckOrdered(name.c_str(), num, /*strictly=*/false));
+    int64_t a = 0;
+    while (a < num->length() && num->Value(a) < first) ++a;
+    int64_t b = a;
+    while (b < num->length() && num->Value(b) <= last) ++b;
+    out.tables[name] = combined->Slice(a, b - a);
+  }
+  return out;
 }
 
 const char* VerificationFailure::type_id() const { return kVerificationFailureId; }
@@ -325,10 +360,16 @@ std::string VerificationFailure::ToString() const {
   return "verification failed at block " + std::to_string(block_);
 }
 
-std::optional<uint64_t> VerificationFailureBlock(const Status& st) {
+const VerificationFailure* AsVerificationFailure(const Status& st) {
   const auto& detail = st.detail();
-  if (!detail || std::strcmp(detail->type_id(), kVerificationFailureId) != 0) return std::nullopt;
-  return static_cast<const VerificationFailure&>(*detail).block();
+  if (!detail || std::strcmp(detail->type_id(), kVerificationFailureId) != 0) return nullptr;
+  return static_cast<const VerificationFailure*>(detail.get());
+}
+
+std::optional<uint64_t> VerificationFailureBlock(const Status& st) {
+  const auto* failure = AsVerificationFailure(st);
+  if (failure == nullptr) return std::nullopt;
+  return failure->block();
 }
 
 }  // namespace sluice::verify

@@ -69,23 +69,37 @@ arrow::Result<VerifyReport> VerifyBlocks(const BlockRows& rows,
 /// \brief For extraction: verify the blocks of `data` (its tables named
 /// "blocks", "transactions", "logs"). OK when all verify; else Invalid naming
 /// the first mismatching block and what differs, with a VerificationFailure
-/// detail (see IsVerificationFailure).
+/// detail that holds the blocks of `data` below that block (verified, so they
+/// may be stored before extraction stops).
 arrow::Status VerifyRange(const storage::BlockRangeData& data);
 
 /// \brief The detail of a status for blocks that failed verification.
 class VerificationFailure : public arrow::StatusDetail {
  public:
-  explicit VerificationFailure(uint64_t block) : block_(block) {}
+  VerificationFailure(uint64_t block, std::shared_ptr<const storage::BlockRangeData> verified)
+      : block_(block), verified_(std::move(verified)) {}
   const char* type_id() const override;
   std::string ToString() const override;
   /// \brief The first block that failed.
   uint64_t block() const { return block_; }
+  /// \brief The verified blocks of the range below block(); null when none.
+  const std::shared_ptr<const storage::BlockRangeData>& verified() const { return verified_; }
 
  private:
   uint64_t block_;
+  std::shared_ptr<const storage::BlockRangeData> verified_;
 };
+
+/// \brief The detail of `st` when it is a verification failure, else null.
+const VerificationFailure* AsVerificationFailure(const arrow::Status& st);
 
 /// \brief The failed block when `st` is a verification failure, else nullopt.
 std::optional<uint64_t> VerificationFailureBlock(const arrow::Status& st);
+
+/// \brief The blocks [first, last] of `data` (its headers and each table's rows
+/// of those blocks, zero-copy slices). Invalid when `data` does not hold them
+/// all or a table is not ordered by block_num.
+arrow::Result<storage::BlockRangeData> SliceBlocks(const storage::BlockRangeData& data,
+                                                   uint64_t first, uint64_t last);
 
 }  // namespace sluice::verify
