@@ -27,12 +27,15 @@ import batch
 import client_memory
 import extraction
 import stream_latency
+import verification
 
 SIZES = {
     "full": dict(rows=20_000_000, runs=3, ttfb_runs=7, ttfb_small=1_000_000, client_rows=10_000_000,
-                 clients=[1, 10, 100], tip_blocks=30, ext_blocks=10_000, ext_runs=3),
+                 clients=[1, 10, 100], tip_blocks=30, ext_blocks=10_000, ext_runs=3,
+                 ver_blocks=10_000, ver_runs=3),
     "tiny": dict(rows=20_000, runs=2, ttfb_runs=2, ttfb_small=2_000, client_rows=10_000,
-                 clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1),
+                 clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1,
+                 ver_blocks=60, ver_runs=1),
 }
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
@@ -118,11 +121,37 @@ def run(size: str, out: Path) -> dict:
     step("extraction")
     results["extraction"] = extraction.run(cfg["ext_blocks"], cfg["ext_runs"])
 
+    step("verification")
+    results["verification"] = verification_workload(cfg)
+
     results["total_seconds"] = time.monotonic() - t_start
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(report(results))
     step(f"wrote {out}")
     return results
+
+
+def verification_workload(cfg: dict) -> dict:
+    r = verification.run(cfg["ver_blocks"], cfg["ver_runs"])
+    r["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
+    r["commit"] = git_commit()
+    r["load_average"] = os.getloadavg()
+    return r
+
+
+def run_only(name: str, size: str, out: Path) -> None:
+    """Run one workload and merge it into the results beside `out`; rewrite the report."""
+    results = json.loads(out.with_suffix(".json").read_text())
+    cfg = SIZES[size]
+    results["config"].update({k: v for k, v in cfg.items() if k not in results["config"]})
+    step(name)
+    if name == "verification":
+        results["verification"] = verification_workload(cfg)
+    else:
+        raise SystemExit(f"--only {name}: only 'verification' runs alone")
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out.write_text(report(results))
+    step(f"wrote {out}")
 
 
 def client_memory_workload(data_dir: Path, rows: int) -> dict:
@@ -370,6 +399,35 @@ def report(r: dict) -> str:
                      f" {verdict(cpp['rss_growth_bytes'] <= 64 * 2**20)} |")
     lines.append("")
 
+    v = r.get("verification")
+    if v:
+        lines += [
+            "## 7. Verification",
+            "",
+            f"The chain of workload 5 ({v['blocks']:,} blocks, {v['txs_per_block']} transactions"
+            f" a block, half of them emitting a log: {v['transactions']:,} transactions,"
+            f" {v['logs']:,} logs) backfilled into an empty data directory with `verify` off and"
+            " on (each fetched range's block hashes, transactions and receipts roots and logs"
+            " blooms recomputed before it is stored; docs/datasets.md#verification), runs"
+            " alternating; and `sluice verify` over the stored blocks after each verifying run"
+            " (reading the Parquet segments back), timed as a process. Measured, not a target."
+            f" Run on {v['date']} at commit {v['commit']}, load average"
+            f" {v['load_average'][0]:.1f} (a machine shared with other builds and tests:"
+            " absolute numbers are low and noisy, the ratios are what to read).",
+            "",
+            f"Command: `.venv/bin/python bench/verification.py --blocks {cfg['ver_blocks']}"
+            f" --runs {cfg['ver_runs']}` (in the suite: `bench/run_all.py --only verification`)",
+            "",
+            "| | blocks/s | ÷ extraction |",
+            "|---|---|---|",
+            f"| extraction (`verify = false`) | {fmt(v['extract_blocks_per_sec'])} | 1 |",
+            f"| extraction with `verify = true` | {fmt(v['extract_verify_blocks_per_sec'])} |"
+            f" {fmt(v['extract_verify_ratio'], 2)}× |",
+            f"| `sluice verify` over stored blocks | {fmt(v['verify_command_blocks_per_sec'])} |"
+            f" {fmt(v['verify_command_ratio'], 2)}× |",
+            "",
+        ]
+
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]
     return "\n".join(lines)
@@ -381,9 +439,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
                    help="the report; the raw results go beside it (.json)")
     p.add_argument("--report-only", type=Path, help="rewrite the report from a results JSON")
+    p.add_argument("--only", metavar="WORKLOAD",
+                   help="run this workload alone (verification), merge it into the results"
+                        " beside --out and rewrite the report")
     args = p.parse_args()
     if args.report_only:
         args.out.write_text(report(json.loads(args.report_only.read_text())))
+        return
+    if args.only:
+        run_only(args.only, args.size, args.out)
         return
     run(args.size, args.out)
 

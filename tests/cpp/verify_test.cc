@@ -448,4 +448,32 @@ TEST_F(VerifyAnvilTest, StoredBlocksVerifyFromTheDataDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+// A data directory written before the verification columns existed is refused,
+// naming the columns it lacks (their values come only from the node).
+TEST(VerifyColumns, ADataDirectoryWithoutThemIsRefused) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice_verify_old_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  storage::StoreOptions options;
+  options.data_dir = dir;
+  options.fsync = false;
+  options.tables = ingest::EvmTables();
+  auto& txs = options.tables[1];
+  ASSERT_EQ(txs.name, "transactions");
+  for (const char* added : {"v", "cumulative_gas_used", "post_state_root"}) {
+    txs.schema = txs.schema->RemoveField(txs.schema->GetFieldIndex(added)).ValueOrDie();
+  }
+  ASSERT_TRUE(storage::BlockStore::Open(options).ok());
+  options.tables = ingest::EvmTables();
+  auto reopened = storage::BlockStore::Open(options);
+  ASSERT_TRUE(reopened.status().IsInvalid());
+  const std::string message = reopened.status().message();
+  EXPECT_NE(message.find("stored table eth_rpc.transactions"), std::string::npos) << message;
+  EXPECT_NE(message.find("it lacks the columns v, cumulative_gas_used, post_state_root"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("extract into a new data_dir"), std::string::npos) << message;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace sluice::verify
