@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -93,6 +94,7 @@ def run(size: str, out: Path) -> dict:
            for rows, d in ((cfg["rows"], d1), (2 * cfg["rows"], d2), (cfg["ttfb_small"], ds))}
     results["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
     results["commit"] = git_commit()
+    results["machine"] = machine()
     results["data"] = {"seconds_this_run": time.monotonic() - t0, "generation_seconds": gen,
                        "rows": cfg["rows"], "parquet_bytes": common.dir_bytes(d1),
                        "double_parquet_bytes": common.dir_bytes(d2), "dir": str(d1)}
@@ -132,16 +134,22 @@ def run(size: str, out: Path) -> dict:
 
 
 def verification_workload(cfg: dict) -> dict:
+    """Workload 7, with when, where and at which commit it ran (it may run alone)."""
+    started = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+               "commit": git_commit(), "machine": machine()}
     r = verification.run(cfg["ver_blocks"], cfg["ver_runs"])
-    r["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
-    r["commit"] = git_commit()
-    r["load_average"] = os.getloadavg()
+    r.update(started, load_average=os.getloadavg())
     return r
 
 
 def run_only(name: str, size: str, out: Path) -> None:
     """Run one workload and merge it into the results beside `out`; rewrite the report."""
     results = json.loads(out.with_suffix(".json").read_text())
+    # Results of runs before the machine was recorded: the report's header said it.
+    if "machine" not in results:
+        m = re.search(r"^- Machine: (.*)$", out.read_text(), re.M) if out.exists() else None
+        if m:
+            results["machine"] = m.group(1)
     cfg = SIZES[size]
     results["config"].update({k: v for k, v in cfg.items() if k not in results["config"]})
     step(name)
@@ -218,7 +226,7 @@ def report(r: dict) -> str:
         " (the fixes section comes from bench/FIXES.md).",
         "",
         f"- Date: {r.get('date') or datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Machine: {machine()}",
+        f"- Machine: {r.get('machine') or machine()}",
         f"- Commit: {r.get('commit') or git_commit()}",
         f"- Command: `{cmd}` (size `{size}`; whole suite {r['total_seconds'] / 60:.1f} min once the"
         " data is cached; generating it the first time took "
@@ -411,9 +419,9 @@ def report(r: dict) -> str:
             " blooms recomputed before it is stored; docs/datasets.md#verification), runs"
             " alternating; and `sluice verify` over the stored blocks after each verifying run"
             " (reading the Parquet segments back), timed as a process. Measured, not a target."
-            f" Run on {v['date']} at commit {v['commit']}, load average"
-            f" {v['load_average'][0]:.1f} (a machine shared with other builds and tests:"
-            " absolute numbers are low and noisy, the ratios are what to read).",
+            f" Run on {v['date']} at commit {v['commit']} on {v['machine']}, load average"
+            f" {v['load_average'][0]:.1f} (other builds and tests ran meanwhile: absolute"
+            " numbers are low and noisy, the ratios are what to read).",
             "",
             f"Command: `.venv/bin/python bench/verification.py --blocks {cfg['ver_blocks']}"
             f" --runs {cfg['ver_runs']}` (in the suite: `bench/run_all.py --only verification`)",

@@ -56,7 +56,7 @@ struct VerifyReport {
   uint64_t transactions = 0;
   uint64_t logs = 0;
   std::vector<BlockMismatch> mismatches;  ///< in block order; empty: every block verified
-  bool ok() const { return mismatches.empty(); }
+  bool all_match() const { return mismatches.empty(); }
 };
 
 /// \brief Verify every block of `rows` whose number is in `only` (all when

@@ -62,7 +62,6 @@ arrow::Result<VerifyReport> VerifyStored(const StoredVerifyOptions& options) {
     Status vanished;
     for (const auto& seg : manifest->segments) {
       if (seg.range.end < next || seg.range.start > range->end) continue;
-      BlockRows rows;
       auto blocks = ReadTable(dir, seg, "blocks");
       auto txs = blocks.ok() ? ReadTable(dir, seg, "transactions") : blocks;
       auto logs = txs.ok() ? ReadTable(dir, seg, "logs") : txs;
@@ -70,7 +69,7 @@ arrow::Result<VerifyReport> VerifyStored(const StoredVerifyOptions& options) {
         vanished = logs.status();
         break;
       }
-      rows = {*blocks, *txs, *logs};
+      const BlockRows rows{*blocks, *txs, *logs};
       const storage::BlockRange part{std::max(next, seg.range.start),
                                      std::min(range->end, seg.range.end)};
       auto report = VerifyBlocks(rows, part);

@@ -428,7 +428,7 @@ TEST_F(VerifyAnvilTest, StoredBlocksVerifyFromTheDataDirectory) {
   auto report = VerifyStored(options);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->blocks, head_ + 1);
-  EXPECT_TRUE(report->ok());
+  EXPECT_TRUE(report->all_match());
   EXPECT_EQ(progress_calls, 2);
 
   options.on_progress = nullptr;
