@@ -134,7 +134,7 @@ def run(size: str, out: Path) -> dict:
 
 
 def verification_workload(cfg: dict) -> dict:
-    """Workload 7, with when, where and at which commit it ran (it may run alone)."""
+    """Workload 8, with when, where and at which commit it ran (it may run alone)."""
     started = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
                "commit": git_commit(), "machine": machine()}
     r = verification.run(cfg["ver_blocks"], cfg["ver_runs"])
@@ -410,7 +410,7 @@ def report(r: dict) -> str:
     v = r.get("verification")
     if v:
         lines += [
-            "## 7. Verification",
+            "## 8. Verification",
             "",
             f"The chain of workload 5 ({v['blocks']:,} blocks, {v['txs_per_block']} transactions"
             f" a block, half of them emitting a log: {v['transactions']:,} transactions,"

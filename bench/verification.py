@@ -1,4 +1,4 @@
-"""Workload 7: verification. How fast sluice recomputes block hashes, roots and
+"""Workload 8: verification. How fast sluice recomputes block hashes, roots and
 blooms, against how fast it extracts.
 
 Fills a real anvil as workload 5 does (bench/extraction.py: --blocks blocks,

@@ -57,7 +57,7 @@ unsigned __int128 U128(const DecimalArray* a, int64_t i) {
 // The signature parity and chain id that a transaction's `v` implies, when
 // stored: legacy 27/28 or 35 + 2 chain_id + parity (EIP-155); typed 0/1.
 void CheckParity(const TxColumns& t, int64_t i, size_t k, Differences* diff) {
-  if (t.v->IsNull(i)) return;
+  if (t.v->IsNull(i) || t.v_parity->IsNull(i) || t.type->IsNull(i)) return;
   const unsigned __int128 v = U128(t.v, i);
   const bool parity = t.v_parity->Value(i);
   std::optional<bool> implied;

@@ -123,10 +123,18 @@ Status Value(RlpWriter* w, const TxColumns& t, int64_t i) {
   return Status::OK();
 }
 
-void Signature(RlpWriter* w, const TxColumns& t, int64_t i) {
-  w->Uint(t.v_parity->Value(i) ? 1 : 0);
+// r and s, which a node leaves out of system or deposit transactions.
+Status RS(RlpWriter* w, const TxColumns& t, int64_t i) {
+  if (t.r->IsNull(i) || t.s->IsNull(i)) return Status::Invalid("the signature's r or s is null");
   Word(w, t.r, i);
   Word(w, t.s, i);
+  return Status::OK();
+}
+
+Status Signature(RlpWriter* w, const TxColumns& t, int64_t i) {
+  if (t.v_parity->IsNull(i)) return Status::Invalid("v_parity is null");
+  w->Uint(t.v_parity->Value(i) ? 1 : 0);
+  return RS(w, t, i);
 }
 
 // The fields of types 2-4 up to and including access_list.
@@ -222,6 +230,7 @@ arrow::Result<std::string> EncodeHeader(const BlockColumns& b, int64_t i) {
 }
 
 arrow::Result<std::string> EncodeTransaction(const TxColumns& t, int64_t i) {
+  if (t.type->IsNull(i)) return Status::Invalid("type is null");
   RlpWriter w;
   const int32_t type = t.type->Value(i);
   w.BeginList();
@@ -234,8 +243,7 @@ arrow::Result<std::string> EncodeTransaction(const TxColumns& t, int64_t i) {
       ARROW_RETURN_NOT_OK(Value(&w, t, i));
       Binary(&w, t.input, i);
       ARROW_RETURN_NOT_OK(ReqDecimal(&w, t.v, i, "v"));
-      Word(&w, t.r, i);
-      Word(&w, t.s, i);
+      ARROW_RETURN_NOT_OK(RS(&w, t, i));
       break;
     case 1:
       ARROW_RETURN_NOT_OK(ReqU64(&w, t.chain_id, i, "chain_id"));
@@ -246,22 +254,22 @@ arrow::Result<std::string> EncodeTransaction(const TxColumns& t, int64_t i) {
       ARROW_RETURN_NOT_OK(Value(&w, t, i));
       Binary(&w, t.input, i);
       AccessList(&w, t.access_list, i);
-      Signature(&w, t, i);
+      ARROW_RETURN_NOT_OK(Signature(&w, t, i));
       break;
     case 2:
       ARROW_RETURN_NOT_OK(DynamicFeeFields(&w, t, i));
-      Signature(&w, t, i);
+      ARROW_RETURN_NOT_OK(Signature(&w, t, i));
       break;
     case 3:
       ARROW_RETURN_NOT_OK(DynamicFeeFields(&w, t, i));
       ARROW_RETURN_NOT_OK(ReqDecimal(&w, t.max_fee_per_blob_gas, i, "max_fee_per_blob_gas"));
       ARROW_RETURN_NOT_OK(BlobHashes(&w, t.blob_versioned_hashes, i));
-      Signature(&w, t, i);
+      ARROW_RETURN_NOT_OK(Signature(&w, t, i));
       break;
     case 4:
       ARROW_RETURN_NOT_OK(DynamicFeeFields(&w, t, i));
       ARROW_RETURN_NOT_OK(AuthorizationList(&w, t.authorization_list, i));
-      Signature(&w, t, i);
+      ARROW_RETURN_NOT_OK(Signature(&w, t, i));
       break;
     default:
       return Status::Invalid("type ", type,
@@ -305,10 +313,13 @@ arrow::Result<std::string> EncodeReceipt(const TxColumns& t, int64_t i, const Lo
   }
   logs.EndList();
 
+  if (t.type->IsNull(i)) return Status::Invalid("type is null");
   RlpWriter w;
   w.BeginList();
   if (!t.post_state_root->IsNull(i)) {
     Fixed(&w, t.post_state_root, i);
+  } else if (t.status->IsNull(i)) {
+    return Status::Invalid("status and post_state_root are null");
   } else {
     w.Uint(t.status->Value(i) ? 1 : 0);
   }

@@ -47,12 +47,14 @@ arrow::Result<std::string> EncodeHeader(const BlockColumns& b, int64_t row);
 
 /// \brief The encoding of transactions row `row` (the bytes its hash and the
 /// transactions trie take). Invalid naming the field for a type other than 0-4
-/// or a field the type needs that is null (e.g. a legacy transaction without `v`).
+/// or a field the type needs that is null (e.g. a legacy transaction without `v`,
+/// a system transaction without a signature).
 arrow::Result<std::string> EncodeTransaction(const TxColumns& t, int64_t row);
 
 /// \brief The receipt encoding of transactions row `row` with its logs, rows
 /// [log_begin, log_end) of `l` (in log_index order); ORs the receipt's bloom
-/// into `block_bloom`. Invalid when a log's topics are not contiguous from topic0.
+/// into `block_bloom`. Invalid when a log's topics are not contiguous from topic0,
+/// or type, or both status and post_state_root, are null.
 arrow::Result<std::string> EncodeReceipt(const TxColumns& t, int64_t row, const LogColumns& l,
                                          int64_t log_begin, int64_t log_end, Bloom* block_bloom);
 

@@ -43,7 +43,7 @@ def test_bench_tiny_writes_complete_report(tmp_path):
 
     for heading in ("## 1. Batch throughput", "## 2. Time to first batch", "## 3. Server memory",
                     "## 4. Tip latency", "## 5. Extraction", "## 6. Client memory",
-                    "## 7. Verification"):
+                    "## 8. Verification"):
         assert heading in text, heading
     for must in ("- Machine: ", "- Date: ", "- Command: ", "(a) pyarrow.flight from memory",
                  "(b) pyarrow.flight + duckdb", "sluice_client_read_all"):
