@@ -161,7 +161,8 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf + 32));  // s
       const bool parity = ((r >> 3) & 1) != 0;
       CHECK_OK(As<arrow::BooleanBuilder>(b[i++])->Append(parity));
-      CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(arrow::Decimal128(parity ? 1 : 0)));  // v
+      const arrow::Decimal128 v(parity ? 1 : 0);  // v: a typed transaction's parity
+      CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(v));
       CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(kChainId));
       const uint64_t gas_used = 21000 + r % 100000;
       cumulative = t == 0 ? gas_used : cumulative + gas_used;

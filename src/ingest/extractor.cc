@@ -494,7 +494,8 @@ arrow::Result<storage::BlockRangeData> Extractor::FetchRange(RpcClient* client,
     Status verified = verify::VerifyRange(data);
     if (!verified.ok()) {
       verification_failures_.fetch_add(1);
-      if (const auto* failure = verify::AsVerificationFailure(verified); failure && failure->verified()) {
+      const auto* failure = verify::AsVerificationFailure(verified);
+      if (failure && failure->verified()) {
         verified_blocks_.fetch_add(failure->verified()->headers.size());
       }
       return verified;

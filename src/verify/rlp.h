@@ -4,9 +4,11 @@
 // An item is a byte string or a list of items:
 //   a single byte < 0x80              itself
 //   a string of 0-55 bytes            0x80 + length, the bytes
-//   a longer string                   0xb7 + length of the length, the length (big-endian), the bytes
+//   a longer string                   0xb7 + length of the length, the length (big-endian),
+//                                     the bytes
 //   a list of 0-55 payload bytes      0xc0 + length, the items' encodings
-//   a longer list                     0xf7 + length of the length, the length, the items' encodings
+//   a longer list                     0xf7 + length of the length, the length, the items'
+//                                     encodings
 // An integer is the string of its big-endian bytes without leading zeros (0 is
 // the empty string).
 #pragma once

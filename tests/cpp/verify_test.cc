@@ -233,11 +233,12 @@ class VerifyAnvilTest : public ::testing::Test {
     // EIP-1559 ones of MineActivity, in one block.
     node.Send({{"from", sluice::testing::kDev0}, {"to", sluice::testing::kDev1},
                {"value", "0x10f0cf064dd59200000"}, {"gasPrice", "0x77359400"}});
+    const std::string key = "0x" + std::string(63, '0') + "1";
     node.Send({{"from", sluice::testing::kDev1},
                {"to", sluice::testing::kDev2},
                {"gasPrice", "0x77359400"},
                {"accessList", json::array({{{"address", sluice::testing::kDev0},
-                                            {"storageKeys", json::array({"0x" + std::string(63, '0') + "1"})}}})}});
+                                            {"storageKeys", json::array({key})}}})}});
     node.Mine();
     head_ = node.BlockNumber();
     auto decoder = ingest::EvmDecoder::Make().ValueOrDie();
@@ -287,7 +288,8 @@ class VerifyAnvilTest : public ::testing::Test {
     auto t = data_->tables.at(table)->CombineChunks().ValueOrDie();
     auto col = std::static_pointer_cast<arrow::BinaryArray>(
         t->GetColumnByName(column)->chunk(0));
-    auto num = std::static_pointer_cast<arrow::UInt64Array>(t->GetColumnByName("block_num")->chunk(0));
+    auto num =
+        std::static_pointer_cast<arrow::UInt64Array>(t->GetColumnByName("block_num")->chunk(0));
     for (int64_t k = 0; k < col->length(); ++k) {
       if (!col->IsNull(k) && col->value_length(k) > 0) return {k, num->Value(k)};
     }
