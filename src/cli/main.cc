@@ -6,6 +6,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   sluice::cli::AddServeCommand(app, &exit_code);
   sluice::cli::AddQueryCommand(app, &exit_code);
+  sluice::cli::AddVerifyCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -128,6 +128,7 @@ ingest::ExtractorOptions ExtractorOptionsOf(const DatasetConfig& d) {
   ex.max_in_flight = static_cast<uint32_t>(d.rpc_max_in_flight);
   ex.finality_depth = static_cast<uint64_t>(d.finality_depth);
   ex.max_reorg_depth = static_cast<uint32_t>(d.max_reorg_depth);
+  ex.verify = d.verify;
   ex.poll_interval = Millis(d.poll_interval_secs);
   return ex;
 }
@@ -166,6 +167,8 @@ http::ExtractionStatus ExtractionStatusOf(const ingest::Extractor& ex) {
   s.rpc_errors = ex.rpc_errors();
   s.reorgs = ex.reorgs();
   s.consecutive_failures = ex.consecutive_failures();
+  s.verified_blocks = ex.verified_blocks();
+  s.verification_failures = ex.verification_failures();
   s.receipts = ex.receipts_mode() == ingest::ReceiptsMode::kBlock ? "eth_getBlockReceipts"
                                                                  : "eth_getTransactionReceipt";
   const auto counters = ex.node_counters();

@@ -13,7 +13,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "nlohmann/json.hpp"
-#include "parquet/arrow/reader.h"
+#include "storage/manifest.h"
 #include "parquet/arrow/writer.h"
 #include "parquet/properties.h"
 
@@ -24,8 +24,6 @@ using arrow::Status;
 namespace sluice::storage {
 
 namespace {
-
-constexpr int kManifestFormat = 1;
 
 Status FsyncPath(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -71,12 +69,31 @@ Status WriteParquet(const fs::path& path, const std::shared_ptr<arrow::Table>& t
   return Status::OK();
 }
 
-Result<std::shared_ptr<arrow::Table>> ReadParquet(const fs::path& path,
-                                                  std::vector<int> columns = {}) {
-  ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path.string()));
-  ARROW_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(in, arrow::default_memory_pool()));
-  if (columns.empty()) return reader->ReadTable();
-  return reader->ReadTable(columns);
+// The columns by which `stored` and `expected` differ, for the message that
+// refuses a data directory written by another version.
+std::string SchemaDifference(const arrow::Schema& stored, const arrow::Schema& expected) {
+  std::string missing, extra, changed;
+  auto add = [](std::string* list, const std::string& name) {
+    if (!list->empty()) *list += ", ";
+    *list += name;
+  };
+  for (const auto& f : expected.fields()) {
+    auto g = stored.GetFieldByName(f->name());
+    if (!g) {
+      add(&missing, f->name());
+    } else if (!g->Equals(*f)) {
+      add(&changed, f->name());
+    }
+  }
+  for (const auto& g : stored.fields()) {
+    if (!expected.GetFieldByName(g->name())) add(&extra, g->name());
+  }
+  std::string out;
+  if (!missing.empty()) out += "it lacks the columns " + missing + "; ";
+  if (!extra.empty()) out += "it has columns this version does not: " + extra + "; ";
+  if (!changed.empty()) out += "these columns differ in type: " + changed + "; ";
+  if (out.empty()) out = "its columns are in another order; ";
+  return out;
 }
 
 }  // namespace
@@ -212,14 +229,17 @@ Status BlockStore::Load() {
     fs::path empty = tdir / "empty.parquet";
     bool rewrite = true;
     if (fs::exists(empty)) {
-      auto existing = ReadParquet(empty);
+      auto existing = ReadParquetFile(empty);
       if (existing.ok()) {
         if (!(*existing)->schema()->Equals(*t.schema, /*check_metadata=*/false)) {
-          return Status::Invalid("stored table ", options_.dataset, ".", t.name,
-                                 " has a different schema than this version of sluice writes; "
-                                 "use a new data_dir. stored: ",
-                                 (*existing)->schema()->ToString(), " expected: ",
-                                 t.schema->ToString());
+          // Stored rows cannot gain the columns of a newer version without
+          // fetching their blocks again: refuse, and say how to go on.
+          return Status::Invalid(
+              "stored table ", options_.dataset, ".", t.name, " in ", dir_.string(),
+              " was written by another version of sluice: ",
+              SchemaDifference(*(*existing)->schema(), *t.schema),
+              "extract into a new data_dir (or delete ", dir_.string(),
+              ") to store this version's columns");
         }
         rewrite = false;
       }
@@ -235,42 +255,15 @@ Status BlockStore::Load() {
   }
 
   // Manifest.
-  fs::path manifest = dir_ / "manifest.json";
   std::set<fs::path> referenced;
-  if (fs::exists(manifest)) {
-    std::ifstream in(manifest);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-      return Status::IOError("corrupt manifest ", manifest.string(), ": ", e.what());
-    }
-    if (j.value("format", 0) != kManifestFormat) {
-      return Status::Invalid("manifest ", manifest.string(), " has unknown format ",
-                             j.value("format", 0));
-    }
-    if (j.contains("identity") && !j["identity"].is_null()) {
-      ChainIdentity id;
-      id.chain_id = j["identity"]["chain_id"].get<uint64_t>();
-      ARROW_ASSIGN_OR_RAISE(id.genesis_hash,
-                            HashFromHex(j["identity"]["genesis_hash"].get<std::string>()));
-      identity_ = id;
-    }
-    snap->version = j.value("version", uint64_t{0});
-    next_seq_ = j.value("next_seq", uint64_t{1});
-    for (const auto& js : j["segments"]) {
-      Segment seg;
-      seg.range = {js["start"].get<uint64_t>(), js["end"].get<uint64_t>()};
-      seg.seq = js["seq"].get<uint64_t>();
-      for (const auto& [table, jf] : js["files"].items()) {
-        fs::path p = dir_ / table / jf["file"].get<std::string>();
-        if (!fs::exists(p)) {
-          return Status::IOError("manifest names missing file ", p.string());
-        }
-        referenced.insert(p);
-        seg.files[table] = std::make_shared<SegmentFile>(p, jf["rows"].get<int64_t>());
-      }
-      snap->segments.push_back(std::move(seg));
+  ARROW_ASSIGN_OR_RAISE(auto manifest, ReadManifest(dir_));
+  if (manifest) {
+    identity_ = manifest->identity;
+    snap->version = manifest->version;
+    next_seq_ = manifest->next_seq;
+    snap->segments = std::move(manifest->segments);
+    for (const auto& seg : snap->segments) {
+      for (const auto& [table, file] : seg.files) referenced.insert(file->path());
     }
   }
 
@@ -303,7 +296,7 @@ Status BlockStore::Load() {
         return Status::IOError("segment ", seg.range.start, "-", seg.range.end,
                                " has no blocks file");
       }
-      ARROW_ASSIGN_OR_RAISE(auto t, ReadParquet(f->second->path(), cols));
+      ARROW_ASSIGN_OR_RAISE(auto t, ReadParquetFile(f->second->path(), cols));
       ARROW_ASSIGN_OR_RAISE(t, t->CombineChunks());
       auto num = std::static_pointer_cast<arrow::UInt64Array>(t->column(0)->chunk(0));
       auto hash = std::static_pointer_cast<arrow::FixedSizeBinaryArray>(t->column(1)->chunk(0));
@@ -602,7 +595,7 @@ Status BlockStore::TruncateAfter(uint64_t number) {
     cut.range = {seg.range.start, number};
     cut.seq = seq;
     for (const auto& [t, f] : seg.files) {
-      ARROW_ASSIGN_OR_RAISE(auto rows, ReadParquet(f->path()));
+      ARROW_ASSIGN_OR_RAISE(auto rows, ReadParquetFile(f->path()));
       ARROW_ASSIGN_OR_RAISE(auto combined, rows->CombineChunks());
       auto nums = std::static_pointer_cast<arrow::UInt64Array>(
           combined->GetColumnByName("block_num")->chunk(0));
@@ -690,7 +683,7 @@ Status BlockStore::CompactOnce() {
     for (size_t i = best_begin; i < best_end; ++i) {
       auto f = segs[i].files.find(t.name);
       if (f == segs[i].files.end()) continue;
-      ARROW_ASSIGN_OR_RAISE(auto part, ReadParquet(f->second->path()));
+      ARROW_ASSIGN_OR_RAISE(auto part, ReadParquetFile(f->second->path()));
       parts.push_back(std::move(part));
       retired.push_back(f->second);
     }
