@@ -137,6 +137,7 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
   auto schema = sluice::ingest::TransactionsSchema();
   auto b = Builders(*schema);
   uint8_t buf[160];
+  uint64_t cumulative = 0;
   for (uint64_t n = std::max<uint64_t>(first, 1); n <= last; ++n) {
     auto hash = BlockHash(n);
     for (int t = 0; t < txs_per_block; ++t) {
@@ -162,9 +163,15 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       Fill(row, 23, buf, 64);
       CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));       // r
       CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf + 32));  // s
-      CHECK_OK(As<arrow::BooleanBuilder>(b[i++])->Append(((r >> 3) & 1) != 0));
+      const bool parity = ((r >> 3) & 1) != 0;
+      CHECK_OK(As<arrow::BooleanBuilder>(b[i++])->Append(parity));
+      const arrow::Decimal128 v(parity ? 1 : 0);  // v: a typed transaction's parity
+      CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(v));
       CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(kChainId));
-      CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(21000 + r % 100000));
+      const uint64_t gas_used = 21000 + r % 100000;
+      cumulative = t == 0 ? gas_used : cumulative + gas_used;
+      CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(gas_used));
+      CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(cumulative));  // cumulative_gas_used
       CHECK_OK(As<arrow::Int32Builder>(b[i++])->Append(2));
       CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(arrow::Decimal128(int64_t(2000000000 + r % 1000))));
       CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(arrow::Decimal128(int64_t(r % 1000000))));
@@ -172,6 +179,7 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       Fill(r % 5000, 24, buf, 20);  // `from`: one of 5000 addresses
       CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
       CHECK_OK(As<arrow::BooleanBuilder>(b[i++])->Append((r % 50) != 0));
+      CHECK_OK(b[i++]->AppendNull());  // post_state_root (post-Byzantium receipts)
       // Type-2 transactions, as a node writes them: an empty access list, no blob
       // hashes, no authorizations.
       CHECK_OK(As<arrow::ListBuilder>(b[i++])->Append());       // access_list

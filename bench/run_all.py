@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -28,14 +29,15 @@ import client_memory
 import extraction
 import multichain
 import stream_latency
+import verification
 
 SIZES = {
     "full": dict(rows=20_000_000, runs=3, ttfb_runs=7, ttfb_small=1_000_000, client_rows=10_000_000,
                  clients=[1, 10, 100], tip_blocks=30, ext_blocks=10_000, ext_runs=3,
-                 multi_blocks=3000, multi_runs=2),
+                 multi_blocks=3000, multi_runs=2, ver_blocks=10_000, ver_runs=3),
     "tiny": dict(rows=20_000, runs=2, ttfb_runs=2, ttfb_small=2_000, client_rows=10_000,
                  clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1,
-                 multi_blocks=30, multi_runs=1),
+                 multi_blocks=30, multi_runs=1, ver_blocks=60, ver_runs=1),
 }
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
@@ -95,6 +97,7 @@ def run(size: str, out: Path) -> dict:
            for rows, d in ((cfg["rows"], d1), (2 * cfg["rows"], d2), (cfg["ttfb_small"], ds))}
     results["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
     results["commit"] = git_commit()
+    results["machine"] = machine()
     results["data"] = {"seconds_this_run": time.monotonic() - t0, "generation_seconds": gen,
                        "rows": cfg["rows"], "parquet_bytes": common.dir_bytes(d1),
                        "double_parquet_bytes": common.dir_bytes(d2), "dir": str(d1)}
@@ -126,11 +129,45 @@ def run(size: str, out: Path) -> dict:
     step("extraction of two chains at once")
     results["multichain"] = multichain.run(cfg["multi_blocks"], cfg["multi_runs"])
 
+    step("verification")
+    results["verification"] = verification_workload(cfg)
+
     results["total_seconds"] = time.monotonic() - t_start
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(report(results))
     step(f"wrote {out}")
     return results
+
+
+def verification_workload(cfg: dict) -> dict:
+    """Workload 8, with when, where and at which commit it ran (it may run alone)."""
+    started = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+               "commit": git_commit(), "machine": machine()}
+    r = verification.run(cfg["ver_blocks"], cfg["ver_runs"])
+    r.update(started, load_average=os.getloadavg())
+    return r
+
+
+def run_only(name: str, size: str, out: Path) -> None:
+    """Run one workload and merge it into the results beside `out`; rewrite the report."""
+    results = json.loads(out.with_suffix(".json").read_text())
+    # Results of runs before the machine was recorded: the report's header said it.
+    if "machine" not in results:
+        m = re.search(r"^- Machine: (.*)$", out.read_text(), re.M) if out.exists() else None
+        if m:
+            results["machine"] = m.group(1)
+    cfg = SIZES[size]
+    results["config"].update({k: v for k, v in cfg.items() if k not in results["config"]})
+    step(name)
+    if name == "verification":
+        results["verification"] = verification_workload(cfg)
+    elif name == "multichain":
+        results["multichain"] = multichain.run(cfg["multi_blocks"], cfg["multi_runs"])
+    else:
+        raise SystemExit(f"--only {name}: only 'multichain' and 'verification' run alone")
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out.write_text(report(results))
+    step(f"wrote {out}")
 
 
 def client_memory_workload(data_dir: Path, rows: int) -> dict:
@@ -217,6 +254,36 @@ def multichain_section(m: dict, cfg: dict) -> list[str]:
     ]
 
 
+def verification_section(v: dict, cfg: dict) -> list[str]:
+    """Section 8: extraction with and without verify, and sluice verify."""
+    return [
+        "## 8. Verification",
+        "",
+        f"The chain of workload 5 ({v['blocks']:,} blocks, {v['txs_per_block']} transactions"
+        f" a block, half of them emitting a log: {v['transactions']:,} transactions,"
+        f" {v['logs']:,} logs) backfilled into an empty data directory with `verify` off and"
+        " on (each fetched range's block hashes, transactions and receipts roots and logs"
+        " blooms recomputed before it is stored; docs/datasets.md#verification), runs"
+        " alternating; and `sluice verify` over the stored blocks after each verifying run"
+        " (reading the Parquet segments back), timed as a process. Measured, not a target."
+        f" Run on {v['date']} at commit {v['commit']} on {v['machine']}, load average"
+        f" {v['load_average'][0]:.1f} (other builds and tests ran meanwhile: absolute"
+        " numbers are low and noisy, the ratios are what to read).",
+        "",
+        f"Command: `.venv/bin/python bench/verification.py --blocks {cfg['ver_blocks']}"
+        f" --runs {cfg['ver_runs']}` (in the suite: `bench/run_all.py --only verification`)",
+        "",
+        "| | blocks/s | ÷ extraction |",
+        "|---|---|---|",
+        f"| extraction (`verify = false`) | {fmt(v['extract_blocks_per_sec'])} | 1 |",
+        f"| extraction with `verify = true` | {fmt(v['extract_verify_blocks_per_sec'])} |"
+        f" {fmt(v['extract_verify_ratio'], 2)}× |",
+        f"| `sluice verify` over stored blocks | {fmt(v['verify_command_blocks_per_sec'])} |"
+        f" {fmt(v['verify_command_ratio'], 2)}× |",
+        "",
+    ]
+
+
 def report(r: dict) -> str:
     cfg = r["config"]
     size = r["size"]
@@ -228,7 +295,7 @@ def report(r: dict) -> str:
         " (the fixes section comes from bench/FIXES.md).",
         "",
         f"- Date: {r.get('date') or datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Machine: {machine()}",
+        f"- Machine: {r.get('machine') or machine()}",
         f"- Commit: {r.get('commit') or git_commit()}",
         f"- Command: `{cmd}` (size `{size}`; whole suite {r['total_seconds'] / 60:.1f} min once the"
         " data is cached; generating it the first time took "
@@ -411,6 +478,8 @@ def report(r: dict) -> str:
 
     if "multichain" in r:
         lines += multichain_section(r["multichain"], cfg)
+    if "verification" in r:
+        lines += verification_section(r["verification"], cfg)
 
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]
@@ -428,9 +497,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
                    help="the report; the raw results go beside it (.json)")
     p.add_argument("--report-only", type=Path, help="rewrite the report from a results JSON")
+    p.add_argument("--only", metavar="WORKLOAD",
+                   help="run this workload alone (multichain, verification), merge it into"
+                        " the results beside --out and rewrite the report")
     args = p.parse_args()
     if args.report_only:
         args.out.write_text(report(json.loads(args.report_only.read_text())))
+        return
+    if args.only:
+        run_only(args.only, args.size, args.out)
         return
     run(args.size, args.out)
 

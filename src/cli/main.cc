@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   sluice::cli::AddQueryCommand(app, &exit_code);
   sluice::cli::AddExtractCommand(app, &exit_code);
   sluice::cli::AddMigrateCommand(app, &exit_code);
+  sluice::cli::AddVerifyCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   sluice::storage::ShutdownS3();  // every store is gone by now
   return exit_code;

@@ -129,6 +129,7 @@ ingest::ExtractorOptions ExtractorOptionsOf(const DatasetConfig& d) {
   ex.max_in_flight = static_cast<uint32_t>(d.rpc_max_in_flight);
   ex.finality_depth = static_cast<uint64_t>(d.finality_depth);
   ex.max_reorg_depth = static_cast<uint32_t>(d.max_reorg_depth);
+  ex.verify = d.verify;
   ex.poll_interval = Millis(d.poll_interval_secs);
   return ex;
 }

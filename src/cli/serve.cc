@@ -131,6 +131,8 @@ http::ExtractionStatus ExtractionStatusOf(const ingest::Extractor& ex) {
   s.rpc_errors = ex.rpc_errors();
   s.reorgs = ex.reorgs();
   s.consecutive_failures = ex.consecutive_failures();
+  s.verified_blocks = ex.verified_blocks();
+  s.verification_failures = ex.verification_failures();
   s.receipts = ex.receipts_mode() == ingest::ReceiptsMode::kBlock ? "eth_getBlockReceipts"
                                                                  : "eth_getTransactionReceipt";
   const auto counters = ex.node_counters();

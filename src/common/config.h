@@ -141,6 +141,10 @@ using StringList = std::vector<std::string>;
     "Serve only blocks up to the node's block of this tag: latest, safe or finalized; a node "  \
     "that does not know the tag is refused at start")                                          \
   X(max_reorg_depth, int64_t, 256, "Deepest reorg followed; deeper stops extraction loudly")   \
+  X(verify, bool, false,                                                                       \
+    "Recompute each fetched block's hash, transactions root, receipts root and logs bloom "   \
+    "from its rows before storing it; a mismatch stops this dataset's extraction loudly"        \
+    " (what is verified stays served)")                                                        \
   X(rpc_batch_blocks, int64_t, 50, "Blocks per JSON-RPC batch request during backfill")          \
   X(rpc_max_in_flight, int64_t, 4, "Concurrent JSON-RPC batch requests during backfill")        \
   X(rpc_batch_max_calls, int64_t, 0,                                                           \

@@ -27,6 +27,8 @@
 //   sluice_rpc_failovers_total            counter  moves to the next endpoint after a failure
 //   sluice_rpc_rate_limited_total         counter  "rate limited" answers (HTTP 429, …)
 //   sluice_rpc_batch_splits_total         counter  batches split after a "too large" answer
+//   sluice_verified_blocks_total          counter  blocks verified at extraction (verify)
+//   sluice_verification_failures_total    counter  fetched ranges that failed verification
 #pragma once
 
 #include <string>
@@ -107,6 +109,12 @@ inline constexpr const char* kReorgDepthBlocksHelp =
 inline constexpr const char* kRpcErrorsTotal = "sluice_rpc_errors_total";
 inline constexpr const char* kRpcErrorsTotalHelp =
     "Failed JSON-RPC attempts to the node (calls and batches, retried)";
+inline constexpr const char* kVerifiedBlocksTotal = "sluice_verified_blocks_total";
+inline constexpr const char* kVerifiedBlocksTotalHelp =
+    "Blocks whose hash, roots and bloom were recomputed and matched before storing (verify)";
+inline constexpr const char* kVerificationFailuresTotal = "sluice_verification_failures_total";
+inline constexpr const char* kVerificationFailuresTotalHelp =
+    "Fetched block ranges that failed verification (each stops the dataset's extraction)";
 
 inline constexpr const char* kRpcFailoversTotal = "sluice_rpc_failovers_total";
 inline constexpr const char* kRpcFailoversTotalHelp =

@@ -126,6 +126,16 @@ arrow::Result<std::unique_ptr<AdminServer>> AdminServer::Make(AdminOptions optio
           labels, [extraction]() -> std::optional<double> {
             return static_cast<double>(extraction().batch_splits);
           }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kVerifiedBlocksTotal, common::kVerifiedBlocksTotalHelp,
+          labels, [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().verified_blocks);
+          }));
+      s->callbacks_.push_back(registry.AddCallback(
+          MetricType::kCounter, common::kVerificationFailuresTotal,
+          common::kVerificationFailuresTotalHelp, labels, [extraction]() -> std::optional<double> {
+            return static_cast<double>(extraction().verification_failures);
+          }));
     }
     ObserveReorgDepths(store, &registry.GetHistogram(common::kReorgDepthBlocks,
                                                      common::kReorgDepthBlocksHelp,

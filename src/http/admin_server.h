@@ -66,6 +66,8 @@ struct ExtractionStatus {
   uint64_t rate_limited = 0;  ///< "rate limited" answers (HTTP 429, …)
   uint64_t batch_splits = 0;  ///< batches split after a "too large" answer
   std::vector<EndpointInfo> endpoints;
+  uint64_t verified_blocks = 0;        ///< blocks verified before storing (verify)
+  uint64_t verification_failures = 0;  ///< fetched ranges that failed verification
 };
 
 /// \brief A dataset the admin API reports on.

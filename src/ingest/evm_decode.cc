@@ -7,6 +7,7 @@
 #include "arrow/builder.h"
 #include "arrow/table.h"
 #include "arrow/table_builder.h"
+#include "ingest/evm_json.h"
 #include "ingest/evm_schema.h"
 #include "ingest/hex_quantity.h"
 #include "ingest/simdjson_binding.h"
@@ -16,221 +17,11 @@ namespace sluice::ingest {
 
 using arrow::Status;
 namespace dom = simdjson::dom;
+using namespace evm_json;  // NOLINT(build/namespaces): the decoder is built from these helpers
 
 namespace {
 
-using U64 = arrow::UInt64Builder;
-using U32 = arrow::UInt32Builder;
-using I32 = arrow::Int32Builder;
-using Bool = arrow::BooleanBuilder;
-using Fixed = arrow::FixedSizeBinaryBuilder;
-using Bin = arrow::BinaryBuilder;
-using Str = arrow::StringBuilder;
-using Dec = arrow::Decimal128Builder;
-using Ts = arrow::TimestampBuilder;
-using List = arrow::ListBuilder;
-using Struct = arrow::StructBuilder;
-
 constexpr int64_t kNanosPerSecond = 1000000000LL;
-
-// ---- field access -------------------------------------------------------------------
-
-// The string value of `key`, or nullopt when absent or null.
-arrow::Result<std::optional<std::string_view>> OptString(dom::object o, std::string_view key) {
-  dom::element e;
-  if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
-  std::string_view s;
-  if (e.get_string().get(s) != simdjson::SUCCESS) {
-    return Status::Invalid("field '", key, "' is not a string");
-  }
-  return s;
-}
-
-arrow::Result<std::string_view> ReqString(dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
-  if (!s) return Status::Invalid("missing field '", key, "'");
-  return *s;
-}
-
-Status Field(std::string_view key, Status st) {
-  if (st.ok()) return st;
-  return st.WithMessage("field '", key, "': ", st.message());
-}
-
-arrow::Result<uint64_t> ReqQuantity(dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, ReqString(o, key));
-  auto v = ParseQuantity(s);
-  if (!v.ok()) return Field(key, v.status());
-  return *v;
-}
-
-// ---- typed appends (field -> builder) ---------------------------------------------------
-
-Status AppendU64(U64* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto v, ReqQuantity(o, key));
-  return b->Append(v);
-}
-
-Status AppendOptU64(U64* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
-  if (!s) return b->AppendNull();
-  auto v = ParseQuantity(*s);
-  if (!v.ok()) return Field(key, v.status());
-  return b->Append(*v);
-}
-
-Status AppendFixedValue(Fixed* b, std::string_view key, std::string_view hex) {
-  uint8_t buf[32];
-  const size_t size = static_cast<size_t>(b->byte_width());
-  ARROW_RETURN_NOT_OK(Field(key, ParseFixedData(hex, buf, size)));
-  return b->Append(buf);
-}
-
-Status AppendFixed(Fixed* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, ReqString(o, key));
-  return AppendFixedValue(b, key, s);
-}
-
-Status AppendOptFixed(Fixed* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
-  if (!s) return b->AppendNull();
-  return AppendFixedValue(b, key, *s);
-}
-
-// A 32-byte word written as a QUANTITY (signature r, s); zeros when absent.
-Status AppendWordOrZero(Fixed* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
-  uint8_t buf[32] = {};
-  if (s) ARROW_RETURN_NOT_OK(Field(key, ParseQuantityBytes(*s, buf, 32)));
-  return b->Append(buf);
-}
-
-// A 32-byte word written as a QUANTITY (signature r, s); null when absent.
-Status AppendOptWord(Fixed* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
-  if (!s) return b->AppendNull();
-  uint8_t buf[32] = {};
-  ARROW_RETURN_NOT_OK(Field(key, ParseQuantityBytes(*s, buf, 32)));
-  return b->Append(buf);
-}
-
-Status AppendData(Bin* b, dom::object o, std::string_view key, std::string* scratch) {
-  ARROW_ASSIGN_OR_RAISE(auto s, ReqString(o, key));
-  scratch->clear();
-  ARROW_RETURN_NOT_OK(Field(key, ingest::AppendData(s, scratch)));
-  return b->Append(*scratch);
-}
-
-Status AppendDecimalValue(Dec* b, std::string_view key, std::string_view hex) {
-  auto v = ParseQuantityDecimal128(hex);
-  if (!v.ok()) return Field(key, v.status());
-  return b->Append(*v);
-}
-
-Status AppendDecimal(Dec* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, ReqString(o, key));
-  return AppendDecimalValue(b, key, s);
-}
-
-Status AppendOptDecimal(Dec* b, dom::object o, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto s, OptString(o, key));
-  if (!s) return b->AppendNull();
-  return AppendDecimalValue(b, key, *s);
-}
-
-// Parity of a signature from yParity, else from v (see EvmDecoder's doc);
-// nullopt when the transaction has neither.
-arrow::Result<std::optional<bool>> Parity(dom::object tx) {
-  ARROW_ASSIGN_OR_RAISE(auto y, OptString(tx, "yParity"));
-  if (y) {
-    auto v = ParseQuantity(*y);
-    if (!v.ok()) return Field("yParity", v.status());
-    if (*v > 1) return Status::Invalid("field 'yParity': not 0 or 1: ", *y);
-    return *v == 1;
-  }
-  ARROW_ASSIGN_OR_RAISE(auto vs, OptString(tx, "v"));
-  if (!vs) return std::nullopt;
-  auto v = ParseQuantity128(*vs);
-  if (!v.ok()) return Field("v", v.status());
-  if (*v <= 1) return *v == 1;
-  if (*v == 27 || *v == 28) return *v == 28;
-  if (*v >= 35) return ((*v - 35) & 1) == 1;
-  return Status::Invalid("field 'v': not a signature parity: ", *vs);
-}
-
-// The array at `key`, or nullopt when absent or null.
-arrow::Result<std::optional<dom::array>> OptArray(dom::object o, std::string_view key) {
-  dom::element e;
-  if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
-  dom::array a;
-  if (e.get_array().get(a) != simdjson::SUCCESS) return Status::Invalid("not an array");
-  return a;
-}
-
-arrow::Result<dom::object> AsObject(dom::element e) {
-  dom::object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) return Status::Invalid("not an object");
-  return o;
-}
-
-// Append each string of `a` as a 32-byte hash to `b`.
-Status AppendHashes(Fixed* b, dom::array a) {
-  for (dom::element e : a) {
-    std::string_view s;
-    if (e.get_string().get(s) != simdjson::SUCCESS) return Status::Invalid("not a hash string");
-    ARROW_RETURN_NOT_OK(AppendFixedValue(b, "item", s));
-  }
-  return Status::OK();
-}
-
-Status AppendHashList(List* b, dom::object tx, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto a, OptArray(tx, key));
-  if (!a) return b->AppendNull();
-  ARROW_RETURN_NOT_OK(b->Append());
-  return AppendHashes(static_cast<Fixed*>(b->value_builder()), *a);
-}
-
-// accessList: [{address, storageKeys: [hash, …]}, …]
-Status AppendAccessList(List* b, dom::object tx) {
-  ARROW_ASSIGN_OR_RAISE(auto a, OptArray(tx, "accessList"));
-  if (!a) return b->AppendNull();
-  ARROW_RETURN_NOT_OK(b->Append());
-  auto* item = static_cast<Struct*>(b->value_builder());
-  auto* address = static_cast<Fixed*>(item->field_builder(0));
-  auto* keys = static_cast<List*>(item->field_builder(1));
-  for (dom::element e : *a) {
-    ARROW_ASSIGN_OR_RAISE(auto entry, AsObject(e));
-    ARROW_RETURN_NOT_OK(item->Append());
-    ARROW_RETURN_NOT_OK(AppendFixed(address, entry, "address"));
-    ARROW_ASSIGN_OR_RAISE(auto storage_keys, OptArray(entry, "storageKeys"));
-    ARROW_RETURN_NOT_OK(keys->Append());
-    if (storage_keys) {
-      ARROW_RETURN_NOT_OK(AppendHashes(static_cast<Fixed*>(keys->value_builder()), *storage_keys));
-    }
-  }
-  return Status::OK();
-}
-
-// authorizationList: [{chainId, address, nonce, yParity, r, s}, …] (EIP-7702)
-Status AppendAuthorizationList(List* b, dom::object tx) {
-  ARROW_ASSIGN_OR_RAISE(auto a, OptArray(tx, "authorizationList"));
-  if (!a) return b->AppendNull();
-  ARROW_RETURN_NOT_OK(b->Append());
-  auto* item = static_cast<Struct*>(b->value_builder());
-  for (dom::element e : *a) {
-    ARROW_ASSIGN_OR_RAISE(auto auth, AsObject(e));
-    ARROW_RETURN_NOT_OK(item->Append());
-    ARROW_RETURN_NOT_OK(AppendDecimal(static_cast<Dec*>(item->field_builder(0)), auth, "chainId"));
-    ARROW_RETURN_NOT_OK(AppendFixed(static_cast<Fixed*>(item->field_builder(1)), auth, "address"));
-    ARROW_RETURN_NOT_OK(AppendU64(static_cast<U64*>(item->field_builder(2)), auth, "nonce"));
-    ARROW_ASSIGN_OR_RAISE(auto y, ReqQuantity(auth, "yParity"));
-    if (y > 1) return Status::Invalid("field 'yParity': not 0 or 1");
-    ARROW_RETURN_NOT_OK(static_cast<Bool*>(item->field_builder(3))->Append(y == 1));
-    ARROW_RETURN_NOT_OK(AppendWordOrZero(static_cast<Fixed*>(item->field_builder(4)), auth, "r"));
-    ARROW_RETURN_NOT_OK(AppendWordOrZero(static_cast<Fixed*>(item->field_builder(5)), auth, "s"));
-  }
-  return Status::OK();
-}
 
 template <typename B>
 Status Bind(arrow::RecordBatchBuilder* rb, const char* name, B** out) {
@@ -281,11 +72,13 @@ struct EvmDecoder::Impl {
     Bin* input;
     Fixed *r, *s;
     Bool* v_parity;
-    U64 *chain_id, *gas_used;
+    Dec* v;
+    U64 *chain_id, *gas_used, *cumulative_gas_used;
     I32* type;
     Dec *max_fee_per_gas, *max_priority_fee_per_gas, *max_fee_per_blob_gas;
     Fixed* from;
     Bool* status;
+    Fixed* post_state_root;
     List* access_list;
     List* blob_versioned_hashes;
     List* authorization_list;
@@ -358,14 +151,17 @@ Status EvmDecoder::Impl::Init(arrow::MemoryPool* pool) {
   ARROW_RETURN_NOT_OK(Bind(T, "r", &t.r));
   ARROW_RETURN_NOT_OK(Bind(T, "s", &t.s));
   ARROW_RETURN_NOT_OK(Bind(T, "v_parity", &t.v_parity));
+  ARROW_RETURN_NOT_OK(Bind(T, "v", &t.v));
   ARROW_RETURN_NOT_OK(Bind(T, "chain_id", &t.chain_id));
   ARROW_RETURN_NOT_OK(Bind(T, "gas_used", &t.gas_used));
+  ARROW_RETURN_NOT_OK(Bind(T, "cumulative_gas_used", &t.cumulative_gas_used));
   ARROW_RETURN_NOT_OK(Bind(T, "type", &t.type));
   ARROW_RETURN_NOT_OK(Bind(T, "max_fee_per_gas", &t.max_fee_per_gas));
   ARROW_RETURN_NOT_OK(Bind(T, "max_priority_fee_per_gas", &t.max_priority_fee_per_gas));
   ARROW_RETURN_NOT_OK(Bind(T, "max_fee_per_blob_gas", &t.max_fee_per_blob_gas));
   ARROW_RETURN_NOT_OK(Bind(T, "from", &t.from));
   ARROW_RETURN_NOT_OK(Bind(T, "status", &t.status));
+  ARROW_RETURN_NOT_OK(Bind(T, "post_state_root", &t.post_state_root));
   ARROW_RETURN_NOT_OK(Bind(T, "access_list", &t.access_list));
   ARROW_RETURN_NOT_OK(Bind(T, "blob_versioned_hashes", &t.blob_versioned_hashes));
   ARROW_RETURN_NOT_OK(Bind(T, "authorization_list", &t.authorization_list));
@@ -566,8 +362,10 @@ Status EvmDecoder::Impl::AppendTransaction(dom::object tx, dom::object receipt, 
   ARROW_RETURN_NOT_OK(AppendOptWord(t.s, tx, "s"));
   ARROW_ASSIGN_OR_RAISE(auto parity, Parity(tx));
   ARROW_RETURN_NOT_OK(parity ? t.v_parity->Append(*parity) : t.v_parity->AppendNull());
+  ARROW_RETURN_NOT_OK(AppendOptDecimal(t.v, tx, "v"));
   ARROW_RETURN_NOT_OK(AppendOptU64(t.chain_id, tx, "chainId"));
   ARROW_RETURN_NOT_OK(AppendU64(t.gas_used, receipt, "gasUsed"));
+  ARROW_RETURN_NOT_OK(AppendU64(t.cumulative_gas_used, receipt, "cumulativeGasUsed"));
   {
     ARROW_ASSIGN_OR_RAISE(auto type_hex, OptString(tx, "type"));
     if (type_hex) {
@@ -594,6 +392,16 @@ Status EvmDecoder::Impl::AppendTransaction(dom::object tx, dom::object receipt, 
       ARROW_RETURN_NOT_OK(t.status->Append(*v == 1));
     } else {
       ARROW_RETURN_NOT_OK(t.status->AppendNull());  // pre-Byzantium: a state root instead
+    }
+  }
+  {
+    // Pre-Byzantium receipts carry the state root after the transaction
+    // instead of a status; "0x" (some nodes) is no root.
+    ARROW_ASSIGN_OR_RAISE(auto root, OptString(receipt, "root"));
+    if (root && *root != "0x") {
+      ARROW_RETURN_NOT_OK(AppendFixedValue(t.post_state_root, "root", *root));
+    } else {
+      ARROW_RETURN_NOT_OK(t.post_state_root->AppendNull());
     }
   }
   ARROW_RETURN_NOT_OK(Field("accessList", AppendAccessList(t.access_list, tx)));

@@ -22,8 +22,10 @@ namespace sluice::ingest {
 ///
 /// Where values come from:
 /// - blocks: the header fields of the block object;
-/// - transactions: the block's transaction objects, plus `gas_used` and
-///   `status` from the receipt at the same position;
+/// - transactions: the block's transaction objects (their signature's `v` as
+///   given, null when absent), plus `gas_used`, `cumulative_gas_used`, `status`
+///   and, in pre-Byzantium receipts, `root` (post_state_root) from the receipt
+///   at the same position;
 /// - logs: the receipts' `logs`, `log_index` from each log's `logIndex`;
 ///   block_hash, block_num, timestamp, tx_hash and tx_index from the block.
 ///

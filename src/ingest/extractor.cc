@@ -4,11 +4,11 @@
 
 #include "arrow/table.h"
 #include "common/log.h"
-#include "ingest/block_fetch.h"
 #include "ingest/evm_decode.h"
 #include "ingest/evm_schema.h"
 #include "ingest/hex_quantity.h"
 #include "ingest/rpc_client.h"
+#include "verify/block_verifier.h"
 
 namespace sluice::ingest {
 
@@ -275,14 +275,16 @@ void Extractor::Run() {
       }
       continue;
     }
-    if (fatal_) {
+    if (fatal_ || verify::VerificationFailureBlock(st)) {
       running_ = false;  // first: whoever sees failed() also sees it stopped
       failed_ = true;
+      // Without the status detail: the message already says it all.
+      const std::string text = Status(st.code(), st.message()).ToString();
       {
         std::lock_guard<std::mutex> lock(error_mu_);
-        last_error_ = st.ToString();
+        last_error_ = text;
       }
-      LOG_ERROR("{}: extraction stopped: {}", store_->options().dataset, st.ToString());
+      LOG_ERROR("{}: extraction stopped: {}", store_->options().dataset, text);
       break;
     }
     RecordError(st);
@@ -384,30 +386,20 @@ Status Extractor::Step() {
   return FollowHead(next, target);
 }
 
-arrow::Result<storage::BlockRangeData> Extractor::FetchRange(NodeClient* client,
-                                                            EvmDecoder* decoder, uint64_t first,
-                                                            uint64_t last) {
-  const bool block_receipts = block_receipts_.load();
-  auto data = FetchBlockRange(client, decoder, first, last, block_receipts);
-  if (!data.ok() && block_receipts) {
-    const auto* d = RpcErrorOf(data.status());
-    if (d && d->kind == RpcErrorKind::kMethodNotFound &&
-        options_.receipts == ReceiptsMode::kAuto) {
-      // An endpoint without eth_getBlockReceipts (failed over to, after start).
-      if (block_receipts_.exchange(false)) {
-        LOG_WARN("{}: the node has no eth_getBlockReceipts ({}); receipts are fetched per "
-                 "transaction (eth_getTransactionReceipt) from now on",
-                 store_->options().dataset, data.status().message());
-      }
-      data = FetchBlockRange(client, decoder, first, last, false);
-    }
-  }
-  return CountRpc(std::move(data));
-}
-
 Status Extractor::FollowHead(uint64_t first, uint64_t last) {
-  ARROW_ASSIGN_OR_RAISE(auto data, FetchRange(client_.get(), decoder_.get(), first, last));
+  auto fetched = FetchRange(client_.get(), decoder_.get(), first, last);
   auto head = store_->head();
+  if (!fetched.ok()) {
+    // A range that failed verification: store its verified blocks before stopping.
+    const auto* failure = verify::AsVerificationFailure(fetched.status());
+    if (failure && failure->verified() &&
+        (!head || failure->verified()->headers.front().parent_hash == head->hash)) {
+      std::vector<storage::BlockRangeData> pending{*failure->verified()};
+      ARROW_RETURN_NOT_OK(Commit(&pending));
+    }
+    return fetched.status();
+  }
+  storage::BlockRangeData data = fetched.MoveValueUnsafe();
   if (head && data.headers.front().parent_hash != head->hash) {
     LOG_WARN("{}: block {} (parent {}) does not extend stored block {} ({})",
              store_->options().dataset, first, storage::HashToHex(data.headers.front().parent_hash),
@@ -490,7 +482,15 @@ Status Extractor::Backfill(uint64_t first, uint64_t last) {
       pending_blocks = 0;
       continue;
     }
-    if (!result->ok()) return finish(result->status());
+    if (!result->ok()) {
+      // A range that failed verification: store its verified blocks before stopping.
+      const auto* failure = verify::AsVerificationFailure(result->status());
+      if (failure && failure->verified() &&
+          (!prev || failure->verified()->headers.front().parent_hash == *prev)) {
+        pending.push_back(*failure->verified());
+      }
+      return finish(result->status());
+    }
     storage::BlockRangeData data = result->MoveValueUnsafe();
     if (prev && data.headers.front().parent_hash != *prev) {
       LOG_WARN("{}: block {} does not extend block {}: the node's chain changed",
@@ -566,6 +566,7 @@ void Extractor::WorkerLoop(NodeClient* client, EvmDecoder* decoder) {
     for (int attempt = 1;; ++attempt) {
       result = FetchRange(client, decoder, job.first, job.last);
       if (result.ok() || stopping()) break;
+      if (verify::VerificationFailureBlock(result.status())) break;  // fatal: no retry
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (job.generation != generation_) break;  // the round was abandoned

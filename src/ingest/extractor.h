@@ -90,6 +90,11 @@ struct ExtractorOptions {
   /// (`eth_getBlockByNumber("safe" | "finalized")`). A node that does not know the
   /// tag fails Start (checked on every endpoint before its first use).
   FinalityTag finality = FinalityTag::kLatest;
+  /// Verify every fetched block before storing it (verify/block_verifier.h:
+  /// block hash, transactions and receipts roots, logs bloom, recomputed from
+  /// the decoded rows). A mismatch stops the extractor with an error naming the
+  /// block (see failed(), last_error()); the blocks stored before stay.
+  bool verify = false;
 
   /// \brief Invalid when a field is out of range.
   arrow::Status Validate() const;
@@ -126,7 +131,8 @@ struct ExtractorOptions {
 ///   retried with exponential backoff, at least as long as a rate-limiting node
 ///   asked (Retry-After), counted and logged (warn, rate-limited). The extractor
 ///   never throws; it stops only on Stop(), a refused identity or finality tag, a
-///   reorg deeper than max_reorg_depth, or stop_at.
+///   reorg deeper than max_reorg_depth, a block that fails verification (with
+///   `verify`), or stop_at.
 class Extractor {
  public:
   /// \brief Create an extractor writing into `store` (not owned; must outlive
@@ -177,8 +183,13 @@ class Extractor {
   /// \brief True between Start and Stop while the extraction thread runs.
   bool running() const { return running_.load(); }
   /// \brief True when extraction stopped on an error it cannot retry (refused
-  /// identity, reorg deeper than max_reorg_depth). See last_error().
+  /// identity, reorg deeper than max_reorg_depth, a block failing verification).
+  /// See last_error().
   bool failed() const { return failed_.load(); }
+  /// \brief Blocks fetched and verified (with `verify`) since Make.
+  uint64_t verified_blocks() const { return verified_blocks_.load(); }
+  /// \brief Fetched ranges that failed verification since Make (each stops the extractor).
+  uint64_t verification_failures() const { return verification_failures_.load(); }
   /// \brief True when stop_at was reached.
   bool finished() const { return finished_.load(); }
 
@@ -274,6 +285,8 @@ class Extractor {
   std::atomic<uint64_t> stored_head_{kNone};
   std::atomic<uint64_t> rpc_errors_{0};
   std::atomic<uint64_t> reorgs_{0};
+  std::atomic<uint64_t> verified_blocks_{0};
+  std::atomic<uint64_t> verification_failures_{0};
   std::atomic<uint64_t> consecutive_failures_{0};
   std::atomic<bool> running_{false};
   std::atomic<bool> failed_{false};

@@ -27,6 +27,33 @@ std::vector<std::string> TableNames(const std::vector<TableDef>& tables) {
   return out;
 }
 
+// The columns by which `stored` and `expected` differ, for the message that
+// refuses a data directory written by another version.
+std::string SchemaDifference(const arrow::Schema& stored, const arrow::Schema& expected) {
+  std::string missing, extra, changed;
+  auto add = [](std::string* list, const std::string& name) {
+    if (!list->empty()) *list += ", ";
+    *list += name;
+  };
+  for (const auto& f : expected.fields()) {
+    auto g = stored.GetFieldByName(f->name());
+    if (!g) {
+      add(&missing, f->name());
+    } else if (!g->Equals(*f)) {
+      add(&changed, f->name());
+    }
+  }
+  for (const auto& g : stored.fields()) {
+    if (!expected.GetFieldByName(g->name())) add(&extra, g->name());
+  }
+  std::string out;
+  if (!missing.empty()) out += "it lacks the columns " + missing + "; ";
+  if (!extra.empty()) out += "it has columns this version does not: " + extra + "; ";
+  if (!changed.empty()) out += "these columns differ in type: " + changed + "; ";
+  if (out.empty()) out = "its columns are in another order; ";
+  return out;
+}
+
 SegmentRecord ToRecord(const Segment& seg) {
   SegmentRecord r;
   r.range = seg.range;
@@ -113,11 +140,14 @@ Status BlockStore::WriteEmptyFiles(Snapshot* snap) {
       if (existing.ok()) {
         const bool same = (*existing)->schema()->Equals(*t.schema, /*check_metadata=*/false);
         if (!same && !shared) {
-          return Status::Invalid("stored table ", options_.dataset, ".", t.name,
-                                 " has a different schema than this version of sluice writes; "
-                                 "use a new data_dir. stored: ",
-                                 (*existing)->schema()->ToString(), " expected: ",
-                                 t.schema->ToString());
+          // Stored rows cannot gain the columns of a newer version without
+          // fetching their blocks again: refuse, and say how to go on.
+          return Status::Invalid(
+              "stored table ", options_.dataset, ".", t.name, " in ", dir_.string(),
+              " was written by another version of sluice: ",
+              SchemaDifference(*(*existing)->schema(), *t.schema),
+              "extract into a new data_dir (or delete ", dir_.string(),
+              ") to store this version's columns");
         }
         rewrite = !same;  // shared metadata checks the schemas (CheckTables)
       }

@@ -64,27 +64,32 @@ Result<MetadataState> ManifestMetadata::Load() {
       return Status::Invalid("manifest ", manifest.string(), " has unknown format ",
                              j.value("format", 0));
     }
-    if (j.contains("identity") && !j["identity"].is_null()) {
-      ChainIdentity id;
-      id.chain_id = j["identity"]["chain_id"].get<uint64_t>();
-      ARROW_ASSIGN_OR_RAISE(id.genesis_hash,
-                            HashFromHex(j["identity"]["genesis_hash"].get<std::string>()));
-      state.identity = id;
-    }
-    state.version = j.value("version", uint64_t{0});
-    state.next_seq = j.value("next_seq", uint64_t{1});
-    for (const auto& js : j["segments"]) {
-      SegmentRecord seg;
-      seg.range = {js["start"].get<uint64_t>(), js["end"].get<uint64_t>()};
-      seg.seq = js["seq"].get<uint64_t>();
-      for (const auto& [table, jf] : js["files"].items()) {
-        FileRecord f;
-        f.object = table + "/" + jf["file"].get<std::string>();
-        f.rows = jf["rows"].get<int64_t>();
-        f.bytes = jf.value("bytes", int64_t{0});
-        seg.files[table] = std::move(f);
+    // A field missing or of another type is a corrupt manifest, not a crash.
+    try {
+      if (j.contains("identity") && !j["identity"].is_null()) {
+        ChainIdentity id;
+        id.chain_id = j["identity"]["chain_id"].get<uint64_t>();
+        ARROW_ASSIGN_OR_RAISE(id.genesis_hash,
+                              HashFromHex(j["identity"]["genesis_hash"].get<std::string>()));
+        state.identity = id;
       }
-      state.segments.push_back(std::move(seg));
+      state.version = j.value("version", uint64_t{0});
+      state.next_seq = j.value("next_seq", uint64_t{1});
+      for (const auto& js : j.at("segments")) {
+        SegmentRecord seg;
+        seg.range = {js.at("start").get<uint64_t>(), js.at("end").get<uint64_t>()};
+        seg.seq = js.at("seq").get<uint64_t>();
+        for (const auto& [table, jf] : js.at("files").items()) {
+          FileRecord f;
+          f.object = table + "/" + jf.at("file").get<std::string>();
+          f.rows = jf.at("rows").get<int64_t>();
+          f.bytes = jf.value("bytes", int64_t{0});
+          seg.files[table] = std::move(f);
+        }
+        state.segments.push_back(std::move(seg));
+      }
+    } catch (const std::exception& e) {
+      return Status::IOError("corrupt manifest ", manifest.string(), ": ", e.what());
     }
   }
   // Blocks removed by earlier reorgs.

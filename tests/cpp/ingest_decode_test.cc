@@ -162,6 +162,9 @@ TEST_F(DecodeTest, RangeMatchesTheNode) {
   auto t_r = Col<arrow::FixedSizeBinaryArray>(txs, "r");
   auto t_s = Col<arrow::FixedSizeBinaryArray>(txs, "s");
   auto t_parity = Col<arrow::BooleanArray>(txs, "v_parity");
+  auto t_v = Col<arrow::Decimal128Array>(txs, "v");
+  auto t_cumulative = Col<arrow::UInt64Array>(txs, "cumulative_gas_used");
+  auto t_post_state = Col<arrow::FixedSizeBinaryArray>(txs, "post_state_root");
   int failed = 0, creations = 0;
   bool saw_big = false;
   for (int64_t i = 0; i < txs->num_rows(); ++i) {
@@ -202,6 +205,9 @@ TEST_F(DecodeTest, RangeMatchesTheNode) {
     EXPECT_EQ(HexOf(*t_r, i), pad(tx["r"]));
     EXPECT_EQ(HexOf(*t_s, i), pad(tx["s"]));
     EXPECT_EQ(t_parity->Value(i), tx["yParity"] == "0x1");
+    EXPECT_EQ(t_v->FormatValue(i), Dec(tx["v"]));
+    EXPECT_EQ(t_cumulative->Value(i), JsonRpc::Hex(rc["cumulativeGasUsed"]));
+    EXPECT_TRUE(t_post_state->IsNull(i)) << "post-Byzantium receipts have no root";
   }
   EXPECT_TRUE(saw_big);
   EXPECT_GT(failed, 0) << "the reverting deployments must show status false";
@@ -377,7 +383,10 @@ TEST(IngestSchema, MatchesTheSpec) {
   EXPECT_TRUE(txs->GetFieldByName("tx_index")->type()->Equals(arrow::uint32()));
   EXPECT_TRUE(txs->GetFieldByName("type")->type()->Equals(arrow::int32()));
   EXPECT_TRUE(txs->GetFieldByName("status")->type()->Equals(arrow::boolean()));
-  EXPECT_EQ(txs->num_fields(), 25);
+  EXPECT_EQ(txs->num_fields(), 28);
+  EXPECT_TRUE(txs->GetFieldByName("v")->nullable());
+  EXPECT_FALSE(txs->GetFieldByName("cumulative_gas_used")->nullable());
+  EXPECT_TRUE(txs->GetFieldByName("post_state_root")->nullable());
   EXPECT_TRUE(txs->GetFieldByName("access_list")->nullable());
   EXPECT_TRUE(txs->GetFieldByName("authorization_list")->type()->Equals(AuthorizationListType()));
   EXPECT_EQ(blocks->num_fields(), 23);

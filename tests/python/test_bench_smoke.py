@@ -37,6 +37,9 @@ def test_bench_tiny_writes_complete_report(tmp_path):
     # Extraction: the chain was filled, fetched raw and backfilled.
     assert results["extraction"]["blocks"] == results["config"]["ext_blocks"]
     assert results["extraction"]["txs_per_block"] > 0
+    # Verification: the same chain extracted with and without verify, then sluice verify.
+    assert results["verification"]["blocks"] == results["config"]["ver_blocks"] + 1  # and genesis
+    assert results["verification"]["transactions"] > 0
 
     # Two chains: both backfilled, alone and together.
     m = results["multichain"]
@@ -45,7 +48,7 @@ def test_bench_tiny_writes_complete_report(tmp_path):
 
     for heading in ("## 1. Batch throughput", "## 2. Time to first batch", "## 3. Server memory",
                     "## 4. Tip latency", "## 5. Extraction", "## 6. Client memory",
-                    "## 7. Extraction of two chains at once"):
+                    "## 7. Extraction of two chains at once", "## 8. Verification"):
         assert heading in text, heading
     for must in ("- Machine: ", "- Date: ", "- Command: ", "(a) pyarrow.flight from memory",
                  "(b) pyarrow.flight + duckdb", "sluice_client_read_all"):

@@ -17,6 +17,14 @@ def q(hexstr):
     return None if hexstr is None else int(hexstr, 16)
 
 
+def parity(tx):
+    """A signature's y parity: yParity, else from v (27/28, or EIP-155 35 + 2 chain id + parity)."""
+    if tx.get("yParity") is not None:
+        return q(tx["yParity"]) == 1
+    v = q(tx["v"])
+    return v == 28 if v in (27, 28) else (v - 35) % 2 == 1
+
+
 @pytest.fixture(scope="module")
 def truth(chain, server):
     """The node's answers for every block the server stored."""
@@ -60,8 +68,17 @@ def test_blocks_equal_node(server, truth):
         assert row["gas_limit"] == q(blk["gasLimit"])
         assert int(row["timestamp"].timestamp()) == q(blk["timestamp"])
         assert row["nonce"] == q(blk["nonce"])
-        if blk.get("baseFeePerGas") is not None:
-            assert int(row["base_fee_per_gas"]) == q(blk["baseFeePerGas"])
+        assert row["ommers_hash"] == b(blk["sha3Uncles"])
+        assert row["mix_hash"] == b(blk["mixHash"])
+        assert int(row["difficulty"]) == q(blk["difficulty"])
+        # The later forks' header fields: null where the node leaves them out.
+        dec = row["base_fee_per_gas"]
+        assert (None if dec is None else int(dec)) == q(blk.get("baseFeePerGas"))
+        assert row["withdrawals_root"] == b(blk.get("withdrawalsRoot"))
+        assert row["blob_gas_used"] == q(blk.get("blobGasUsed"))
+        assert row["excess_blob_gas"] == q(blk.get("excessBlobGas"))
+        assert row["parent_beacon_root"] == b(blk.get("parentBeaconBlockRoot"))
+        assert row["requests_hash"] == b(blk.get("requestsHash"))
 
 
 def test_transactions_equal_node(server, truth):
@@ -86,7 +103,15 @@ def test_transactions_equal_node(server, truth):
             assert row["input"] == b(tx["input"])
             assert row["type"] == q(tx.get("type"))  # null when a node omits it
             assert row["gas_used"] == q(rcpt["gasUsed"])
+            assert row["cumulative_gas_used"] == q(rcpt["cumulativeGasUsed"])
             assert row["status"] == (q(rcpt["status"]) == 1)
+            assert row["post_state_root"] == b(rcpt.get("root"))
+            # The signature: r and s as 32-byte words, v as the node gives it.
+            assert row["r"] == q(tx["r"]).to_bytes(32, "big")
+            assert row["s"] == q(tx["s"]).to_bytes(32, "big")
+            assert int(row["v"]) == q(tx["v"])
+            assert row["v_parity"] == parity(tx)
+            assert row["chain_id"] == q(tx.get("chainId"))
             access = tx.get("accessList")
             assert row["access_list"] == (None if access is None else [
                 {"address": b(e["address"]), "storage_keys": [b(k) for k in e["storageKeys"]]}
