@@ -48,12 +48,15 @@ def read_all(client: flight.FlightClient, sql: str = SQL) -> dict:
 
 def start_sluice(data_dir: Path, *extra: str):
     """`sluice serve --extract false` over data_dir; an extra argument bin=PATH
-    runs another sluice binary (a build from before a change)."""
+    runs another sluice binary (a build from before a change), data=PATH serves
+    another data directory (one written in another segment format)."""
     binary = str(ROOT / "build" / "sluice")
     for e in extra:
         if e.startswith("bin="):
             binary = e[4:]
-    extra = tuple(e for e in extra if not e.startswith("bin="))
+        if e.startswith("data="):
+            data_dir = Path(e[5:])
+    extra = tuple(e for e in extra if not e.startswith(("bin=", "data=")))
     return common.start_line_server(
         [binary, "serve", "--extract", "false", "--data-dir", str(data_dir),
          "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0", "--admin-api-addr",

@@ -2,17 +2,24 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <charconv>
+#include <functional>
+#include <limits>
 #include <map>
 #include <set>
 
 #include "arrow/array/array_base.h"
 #include "arrow/array/util.h"
+#include "arrow/builder.h"
 #include "arrow/compute/api.h"
 #include "arrow/io/file.h"
 #include "arrow/util/byte_size.h"
 #include "parquet/arrow/reader.h"
 #include "parquet/arrow/schema.h"
+#include "parquet/bloom_filter.h"
+#include "parquet/bloom_filter_reader.h"
+#include "parquet/exception.h"
 #include "parquet/file_reader.h"
 #include "parquet/metadata.h"
 #include "parquet/properties.h"
@@ -20,6 +27,7 @@
 #include "common/server_metrics.h"
 #include "sql/engine.h"
 #include "sql/scan_cache.h"
+#include "sql/scan_memory.h"
 
 namespace sluice::sql {
 
@@ -139,6 +147,99 @@ bool BlockRangeOf(const nlohmann::json& e, const TableRef& table, __int128* lo, 
   return false;
 }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The bytes of a BLOB constant as DuckDB prints them: `\xHH` escapes and other
+// characters as themselves (a backslash otherwise: not handled).
+std::optional<std::string> BlobLiteral(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 3 >= text.size()) return std::nullopt;
+    if (text[i + 1] != 'x' && text[i + 1] != 'X') return std::nullopt;
+    int a = HexDigit(text[i + 2]);
+    int b = HexDigit(text[i + 3]);
+    if (a < 0 || b < 0) return std::nullopt;
+    out.push_back(static_cast<char>(a * 16 + b));
+    i += 3;
+  }
+  return out;
+}
+
+// The value of a BLOB constant expression: a BLOB constant, `'…'::BLOB`, or
+// from_hex/unhex of an even-length string of hex digits (other forms: DuckDB).
+std::optional<std::string> BlobConstant(const nlohmann::json& e) {
+  const std::string cls = e.value("class", "");
+  auto string_constant = [](const nlohmann::json& c, const char* type) -> std::optional<std::string> {
+    if (c.value("class", "") != "CONSTANT") return std::nullopt;
+    const auto& v = c.at("value");
+    if (v.value("is_null", true) || v.at("type").value("id", "") != type) return std::nullopt;
+    if (!v.at("value").is_string()) return std::nullopt;
+    return v.at("value").get<std::string>();
+  };
+  if (cls == "CONSTANT") {
+    auto text = string_constant(e, "BLOB");
+    return text ? BlobLiteral(*text) : std::nullopt;
+  }
+  if (cls == "CAST" && e.at("cast_type").value("id", "") == "BLOB" && !e.value("try_cast", false)) {
+    auto text = string_constant(e.at("child"), "VARCHAR");
+    return text ? BlobLiteral(*text) : std::nullopt;
+  }
+  if (cls == "FUNCTION") {
+    const std::string fn = Lower(e.value("function_name", ""));
+    if ((fn != "from_hex" && fn != "unhex") || !e.value("schema", "").empty() ||
+        e.at("children").size() != 1 || !IsNullOrEmpty(e, "filter") || e.value("distinct", false) ||
+        !e.at("order_bys").at("orders").empty()) {
+      return std::nullopt;
+    }
+    auto text = string_constant(e.at("children")[0], "VARCHAR");
+    if (!text || text->size() % 2 != 0) return std::nullopt;
+    std::string out;
+    for (size_t i = 0; i < text->size(); i += 2) {
+      int a = HexDigit((*text)[i]);
+      int b = HexDigit((*text)[i + 1]);
+      if (a < 0 || b < 0) return std::nullopt;
+      out.push_back(static_cast<char>(a * 16 + b));
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+// `column = <BLOB constant>` (either side) or an OR of such: the clause's
+// equalities. `column_of` resolves a column reference to a fixed-size binary
+// column of the table (nullopt: not one).
+bool EqualityClauseOf(const nlohmann::json& e,
+                      const std::function<std::optional<std::string>(const nlohmann::json&)>& column_of,
+                      std::vector<ScanEquality>* out) {
+  const std::string cls = e.value("class", "");
+  const std::string type = e.value("type", "");
+  if (cls == "CONJUNCTION" && type == "CONJUNCTION_OR") {
+    for (const auto& child : e.at("children")) {
+      if (!EqualityClauseOf(child, column_of, out)) return false;
+    }
+    return true;
+  }
+  if (cls != "COMPARISON" || type != "COMPARE_EQUAL") return false;
+  for (const auto& [col, val] : {std::pair{"left", "right"}, std::pair{"right", "left"}}) {
+    auto column = column_of(e.at(col));
+    if (!column) continue;
+    auto value = BlobConstant(e.at(val));
+    if (!value) return false;
+    out->push_back({*column, *value});
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<ScanPlan> PlainScanOf(
@@ -206,7 +307,30 @@ std::optional<ScanPlan> PlainScanOf(
     if (!where.is_null()) {
       __int128 lo = 0;
       __int128 hi = UINT64_MAX;
-      if (!BlockRangeOf(where, table, &lo, &hi)) return std::nullopt;
+      auto binary_column = [&](const nlohmann::json& x) -> std::optional<std::string> {
+        auto name = ColumnRefName(x, table);
+        if (!name) return std::nullopt;
+        auto column = column_named(*name);
+        if (!column) return std::nullopt;
+        if (def->schema->GetFieldByName(*column)->type()->id() != arrow::Type::FIXED_SIZE_BINARY) {
+          return std::nullopt;
+        }
+        return column;
+      };
+      // AND of terms: block_num ranges and equality clauses.
+      std::vector<const nlohmann::json*> terms;
+      if (where.value("class", "") == "CONJUNCTION" &&
+          where.value("type", "") == "CONJUNCTION_AND") {
+        for (const auto& child : where.at("children")) terms.push_back(&child);
+      } else {
+        terms.push_back(&where);
+      }
+      for (const auto* term : terms) {
+        if (BlockRangeOf(*term, table, &lo, &hi)) continue;
+        std::vector<ScanEquality> clause;
+        if (!EqualityClauseOf(*term, binary_column, &clause)) return std::nullopt;
+        plan.match.push_back(std::move(clause));
+      }
       if (lo > hi || hi < 0 || lo > static_cast<__int128>(UINT64_MAX)) {
         plan.lo = 1;
         plan.hi = 0;  // no rows
@@ -272,6 +396,14 @@ class ScanReader : public ResultReader {
     batch_bytes_ = std::min(options_.first_batch_bytes, options_.soft_batch_bytes);
     filter_ = plan_.lo > 0 || plan_.hi < UINT64_MAX;
     if (filter_) target.emplace("block_num", arrow::uint64());
+    // Columns compared by equality filters: read as stored when not answered.
+    for (const auto& clause : plan_.match) {
+      for (const auto& eq : clause) {
+        auto f = table_schema->GetFieldByName(eq.column);
+        if (f == nullptr) return arrow::Status::Invalid("direct scan: no column ", eq.column);
+        target.emplace(eq.column, f->type());
+      }
+    }
     // The wide fields: the table's columns the plan needs, in table order.
     std::vector<std::shared_ptr<arrow::Field>> wide;
     for (int i = 0; i < table_schema->num_fields(); ++i) {
@@ -293,6 +425,13 @@ class ScanReader : public ResultReader {
     all_columns_ = static_cast<int>(table_fields_.size()) == table_schema->num_fields();
     for (const auto& c : plan_.columns) output_fields_.push_back(wide_schema_->GetFieldIndex(c));
     if (filter_) block_num_ = wide_schema_->GetFieldIndex("block_num");
+    for (const auto& clause : plan_.match) {
+      std::vector<std::pair<int, std::string>> resolved;
+      for (const auto& eq : clause) {
+        resolved.emplace_back(wide_schema_->GetFieldIndex(eq.column), eq.value);
+      }
+      match_.push_back(std::move(resolved));
+    }
     return arrow::Status::OK();
   }
 
@@ -337,6 +476,10 @@ class ScanReader : public ResultReader {
       if (file_reader_) {
         std::shared_ptr<arrow::RecordBatch> raw;
         ARROW_RETURN_NOT_OK(file_reader_->ReadNext(&raw));
+        if (raw && !match_.empty()) {
+          ARROW_ASSIGN_OR_RAISE(raw, Match(std::move(raw)));
+          if (raw->num_rows() == 0) continue;
+        }
         if (raw) {
           ARROW_ASSIGN_OR_RAISE(*out, Convert(raw));
           if (cache_writer_) {
@@ -364,7 +507,8 @@ class ScanReader : public ResultReader {
   }
 
   arrow::Status OpenFile(const std::filesystem::path& path) {
-    if (options_.cache) {
+    // A needle query reads few row groups of a segment: never from the cache.
+    if (options_.cache && match_.empty()) {
       ARROW_ASSIGN_OR_RAISE(cached_, options_.cache->Find(path, *wide_schema_));
       if (cached_) {
         cached_next_ = 0;
@@ -373,27 +517,32 @@ class ScanReader : public ResultReader {
       }
     }
     parquet::ArrowReaderProperties props;
-    props.set_use_threads(false);  // the client needs the other core (bench/FIXES.md)
+    // The client needs the other core (bench/FIXES.md), but not for the few rows of
+    // a needle query: then columns are decoded side by side.
+    props.set_use_threads(!match_.empty());
     // Column chunks are read as they are decoded: pre-buffering would read (and
     // hold) every row group of the file before the first batch.
     props.set_pre_buffer(false);
-    ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path.string()));
-    // Pages are read as they are decoded, not a whole column chunk (about 1 MB
-    // per column of a row group) before the first rows.
-    parquet::ReaderProperties reader_props;
-    reader_props.enable_buffered_stream();
-    reader_props.set_buffer_size(64 << 10);
+    // Mapped, not read: a column chunk is decompressed straight from the page
+    // cache, with no copy into a read buffer (bench/FIXES.md); pages are touched
+    // only as they are decoded, and unmapped with the file.
+    ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::MemoryMappedFile::Open(path.string(),
+                                                                   arrow::io::FileMode::READ));
+    parquet::ReaderProperties reader_props(ScanMemoryPool());
     parquet::arrow::FileReaderBuilder builder;
     ARROW_RETURN_NOT_OK(builder.Open(in, reader_props));
-    ARROW_ASSIGN_OR_RAISE(parquet_, builder.properties(props)->Build());
+    ARROW_ASSIGN_OR_RAISE(parquet_,
+                          builder.memory_pool(ScanMemoryPool())->properties(props)->Build());
     const auto& manifest = parquet_->manifest();
     std::vector<int> leaves;
     int block_num_leaf = -1;
+    std::vector<int> wide_leaf(table_fields_.size(), -1);  // per wide field, if a leaf
     for (size_t k = 0; k < table_fields_.size(); ++k) {
       const auto& f = manifest.schema_fields.at(static_cast<size_t>(table_fields_[k]));
       if (f.field->name() != wide_schema_->field(static_cast<int>(k))->name()) {
         return arrow::Status::Invalid("direct scan: ", path.string(), " has other columns");
       }
+      if (f.is_leaf()) wide_leaf[k] = f.column_index;
       if (f.field->name() == "block_num" && f.is_leaf()) block_num_leaf = f.column_index;
       LeafColumns(f, &leaves);
     }
@@ -414,6 +563,7 @@ class ScanReader : public ResultReader {
           if (max < plan_.lo || min > plan_.hi) continue;
         }
       }
+      if (!match_.empty() && RuledOut(g, *rg, wide_leaf)) continue;
       row_groups.push_back(g);
       rows += rg->num_rows();
       for (int leaf : leaves) bytes += rg->ColumnChunk(leaf)->total_uncompressed_size();
@@ -433,11 +583,99 @@ class ScanReader : public ResultReader {
     parquet_->set_batch_size(batch_rows);
     ARROW_ASSIGN_OR_RAISE(file_reader_, parquet_->GetRecordBatchReader(row_groups, leaves));
     // A whole segment read in full: keep its conversion for the next scans.
-    if (options_.cache && all_columns_ &&
+    if (options_.cache && all_columns_ && match_.empty() &&
         static_cast<int>(row_groups.size()) == metadata->num_row_groups()) {
       cache_writer_ = options_.cache->Begin(path, wide_schema_);
     }
     return arrow::Status::OK();
+  }
+
+  // Whether row group `g` surely holds no row of some equality clause: for each
+  // of its equalities the column's statistics or bloom filter exclude the value.
+  bool RuledOut(int g, parquet::RowGroupMetaData& rg, const std::vector<int>& wide_leaf) {
+    auto& blooms = parquet_->parquet_reader()->GetBloomFilterReader();
+    std::shared_ptr<parquet::RowGroupBloomFilterReader> group;
+    for (const auto& clause : match_) {
+      bool possible = false;
+      for (const auto& [field, value] : clause) {
+        const int leaf = wide_leaf[static_cast<size_t>(field)];
+        if (leaf < 0 ||
+            rg.schema()->Column(leaf)->physical_type() != parquet::Type::FIXED_LEN_BYTE_ARRAY) {
+          possible = true;
+          break;
+        }
+        const int width = rg.schema()->Column(leaf)->type_length();
+        if (static_cast<int>(value.size()) != width) continue;  // never equal
+        auto chunk = rg.ColumnChunk(leaf);
+        auto stats = chunk->statistics();
+        if (stats && stats->HasMinMax()) {
+          auto typed = std::static_pointer_cast<parquet::FLBAStatistics>(stats);
+          const auto* v = reinterpret_cast<const uint8_t*>(value.data());
+          if (std::memcmp(v, typed->min().ptr, width) < 0 ||
+              std::memcmp(v, typed->max().ptr, width) > 0) {
+            continue;
+          }
+        }
+        if (!group) {
+          try {
+            group = blooms.RowGroup(g);
+          } catch (const parquet::ParquetException&) {
+            possible = true;  // unreadable: read the row group
+            break;
+          }
+        }
+        std::unique_ptr<parquet::BloomFilter> bloom;
+        if (group) {
+          try {
+            bloom = group->GetColumnBloomFilter(leaf);
+          } catch (const parquet::ParquetException&) {
+            bloom.reset();
+          }
+        }
+        parquet::FixedLenByteArray flba(reinterpret_cast<const uint8_t*>(value.data()));
+        if (!bloom || bloom->FindHash(bloom->Hash(&flba, static_cast<uint32_t>(width)))) {
+          possible = true;
+          break;
+        }
+      }
+      if (!possible) return true;
+    }
+    return false;
+  }
+
+  // The rows of a raw batch (the table's types) that pass every equality clause.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Match(
+      std::shared_ptr<arrow::RecordBatch> raw) {
+    const int64_t n = raw->num_rows();
+    std::vector<uint8_t> keep(static_cast<size_t>(n), 1);
+    for (const auto& clause : match_) {
+      std::vector<uint8_t> any(static_cast<size_t>(n), 0);
+      for (const auto& [field, value] : clause) {
+        const auto& col = raw->column(field);
+        if (col->type_id() != arrow::Type::FIXED_SIZE_BINARY) {
+          return arrow::Status::Invalid("direct scan: ", col->type()->ToString(), " compared");
+        }
+        const auto& fsb = static_cast<const arrow::FixedSizeBinaryArray&>(*col);
+        if (fsb.byte_width() != static_cast<int>(value.size())) continue;
+        const size_t width = value.size();
+        for (int64_t i = 0; i < n; ++i) {
+          if (!any[static_cast<size_t>(i)] && keep[static_cast<size_t>(i)] && fsb.IsValid(i) &&
+              std::memcmp(fsb.GetValue(i), value.data(), width) == 0) {
+            any[static_cast<size_t>(i)] = 1;
+          }
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= any[static_cast<size_t>(i)];
+    }
+    arrow::UInt32Builder indices;
+    for (int64_t i = 0; i < n; ++i) {
+      if (keep[static_cast<size_t>(i)]) ARROW_RETURN_NOT_OK(indices.Append(static_cast<uint32_t>(i)));
+    }
+    if (indices.length() == n) return raw;
+    if (indices.length() == 0) return raw->Slice(0, 0);
+    ARROW_ASSIGN_OR_RAISE(auto taken, indices.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto out, cp::Take(raw, taken));
+    return out.record_batch();
   }
 
   // A batch as the Parquet reader returns it -> the answer's types.
@@ -452,14 +690,60 @@ class ScanReader : public ResultReader {
     for (int i = 0; i < raw->num_columns(); ++i) {
       const auto& to = wide_schema_->field(i)->type();
       const auto& col = raw->column(i);
-      if (col->type()->Equals(*to)) {
-        columns.push_back(col);
-      } else {
-        ARROW_ASSIGN_OR_RAISE(auto cast, cp::Cast(*col, to, ConversionOptions(to)));
-        columns.push_back(std::move(cast));
-      }
+      ARROW_ASSIGN_OR_RAISE(auto data, ConvertData(col->data(), to));
+      columns.push_back(arrow::MakeArray(std::move(data)));
     }
     return arrow::RecordBatch::Make(wide_schema_, raw->num_rows(), std::move(columns));
+  }
+
+  // One column (or a list's or struct's child) to type `to`. Fixed-size binary
+  // becomes binary without copying its values: the binary array shares the value
+  // buffer and gets offsets i × width (a null slot spans its unused bytes, which
+  // Arrow allows); lists and structs keep their buffers and convert their
+  // children; anything else is cast.
+  arrow::Result<std::shared_ptr<arrow::ArrayData>> ConvertData(
+      const std::shared_ptr<arrow::ArrayData>& data, const std::shared_ptr<arrow::DataType>& to) {
+    const auto& from = data->type;
+    if (from->Equals(*to)) return data;
+    if (from->id() == arrow::Type::FIXED_SIZE_BINARY && to->id() == arrow::Type::BINARY) {
+      const int64_t width = static_cast<const arrow::FixedSizeBinaryType&>(*from).byte_width();
+      const int64_t slots = data->offset + data->length;
+      if (slots * width < std::numeric_limits<int32_t>::max() && data->buffers.size() == 2 &&
+          data->buffers[1] != nullptr) {
+        ARROW_ASSIGN_OR_RAISE(auto offsets, arrow::AllocateBuffer((slots + 1) * sizeof(int32_t),
+                                                                   ScanMemoryPool()));
+        auto* o = reinterpret_cast<int32_t*>(offsets->mutable_data());
+        for (int64_t i = 0; i <= slots; ++i) o[i] = static_cast<int32_t>(i * width);
+        return arrow::ArrayData::Make(to, data->length,
+                                      {data->buffers[0], std::move(offsets), data->buffers[1]},
+                                      data->null_count, data->offset);
+      }
+    }
+    if (from->id() == arrow::Type::LIST && to->id() == arrow::Type::LIST &&
+        data->child_data.size() == 1) {
+      const auto& value_type = static_cast<const arrow::ListType&>(*to).value_type();
+      ARROW_ASSIGN_OR_RAISE(auto child, ConvertData(data->child_data[0], value_type));
+      auto out = data->Copy();
+      out->type = to;
+      out->child_data = {std::move(child)};
+      return out;
+    }
+    if (from->id() == arrow::Type::STRUCT && to->id() == arrow::Type::STRUCT &&
+        from->num_fields() == to->num_fields() &&
+        static_cast<int>(data->child_data.size()) == to->num_fields()) {
+      auto out = data->Copy();
+      out->type = to;
+      for (int k = 0; k < to->num_fields(); ++k) {
+        ARROW_ASSIGN_OR_RAISE(out->child_data[static_cast<size_t>(k)],
+                              ConvertData(data->child_data[static_cast<size_t>(k)],
+                                          to->field(k)->type()));
+      }
+      return out;
+    }
+    cp::ExecContext context(ScanMemoryPool());
+    ARROW_ASSIGN_OR_RAISE(auto cast, cp::Cast(arrow::MakeArray(data), to, ConversionOptions(to),
+                                              &context));
+    return cast.make_array()->data();
   }
 
   // Keep the rows of [lo, hi] (rows of a segment are in block order, but do not
@@ -544,6 +828,8 @@ class ScanReader : public ResultReader {
   bool all_columns_ = false;
   bool filter_ = false;
   int block_num_ = -1;
+  // plan_.match with each column as its wide (and raw) field index.
+  std::vector<std::vector<std::pair<int, std::string>>> match_;
   size_t next_file_ = 0;
   std::unique_ptr<parquet::arrow::FileReader> parquet_;
   std::unique_ptr<arrow::RecordBatchReader> file_reader_;

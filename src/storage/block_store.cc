@@ -16,6 +16,7 @@
 #include "parquet/arrow/reader.h"
 #include "parquet/arrow/writer.h"
 #include "parquet/properties.h"
+#include "storage/segment_format.h"
 
 namespace fs = std::filesystem;
 using arrow::Result;
@@ -57,15 +58,13 @@ std::string SegmentFileName(const BlockRange& r, uint64_t seq) {
 }
 
 Status WriteParquet(const fs::path& path, const std::shared_ptr<arrow::Table>& table,
-                    int64_t row_group_rows, bool sync) {
+                    int64_t row_group_rows, bool sync,
+                    const std::vector<std::string>& bloom_filter_columns = {}) {
   ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(path.string()));
-  auto props = parquet::WriterProperties::Builder()
-                   .compression(parquet::Compression::SNAPPY)
-                   ->max_row_group_length(row_group_rows)
-                   ->build();
-  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  auto props = SegmentWriterProperties(*table->schema(), row_group_rows, bloom_filter_columns);
   ARROW_RETURN_NOT_OK(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out,
-                                                 row_group_rows, props, arrow_props));
+                                                 row_group_rows, props,
+                                                 SegmentArrowWriterProperties()));
   ARROW_RETURN_NOT_OK(out->Close());
   if (sync) ARROW_RETURN_NOT_OK(FsyncPath(path));
   return Status::OK();
@@ -434,7 +433,11 @@ Result<std::shared_ptr<SegmentFile>> BlockStore::WriteFile(
     const std::string& table, const BlockRange& range, uint64_t seq,
     const std::shared_ptr<arrow::Table>& rows) {
   fs::path p = dir_ / table / SegmentFileName(range, seq);
-  ARROW_RETURN_NOT_OK(WriteParquet(p, rows, options_.row_group_rows, options_.fsync));
+  std::vector<std::string> bloom;
+  for (const auto& t : options_.tables) {
+    if (t.name == table) bloom = t.bloom_filter_columns;
+  }
+  ARROW_RETURN_NOT_OK(WriteParquet(p, rows, options_.row_group_rows, options_.fsync, bloom));
   return std::make_shared<SegmentFile>(p, rows->num_rows());
 }
 
