@@ -4,6 +4,12 @@
 #include <cctype>
 #include <cstring>
 #include <charconv>
+#include <pthread.h>
+#include <sched.h>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <functional>
 #include <limits>
 #include <map>
@@ -366,6 +372,86 @@ cp::CastOptions ConversionOptions(const std::shared_ptr<arrow::DataType>& to) {
   return options;
 }
 
+// Writes a segment's scan cache entry on a thread of its own, off the answer's
+// path: the scan hands each batch over and goes on. A writer that falls
+// kMaxQueued batches behind (a slow disk) gives the entry up rather than hold the
+// scan or its memory; so does one whose write fails (a cache only costs speed).
+class BackgroundCacheWriter {
+ public:
+  static constexpr size_t kMaxQueued = 4;
+
+  explicit BackgroundCacheWriter(std::unique_ptr<ScanCacheWriter> writer)
+      : writer_(std::move(writer)), thread_([this] { Run(); }) {}
+
+  // Waits for the thread: an entry not committed is deleted.
+  ~BackgroundCacheWriter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!commit_) failed_ = true;  // given up: stop at once
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void Write(std::shared_ptr<arrow::RecordBatch> batch) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_ || stop_) return;
+      if (queue_.size() >= kMaxQueued) {
+        failed_ = true;
+        queue_.clear();
+      } else {
+        queue_.push_back(std::move(batch));
+      }
+    }
+    cv_.notify_all();
+  }
+
+  // The segment is complete: publish the entry once everything queued is written.
+  void Commit() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      commit_ = true;
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Run() {
+    // Only CPU time nothing else wants: the answer and other queries come first.
+    sched_param param{};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return failed_ || stop_ || !queue_.empty(); });
+      if (failed_) break;
+      if (queue_.empty()) break;  // stopped, all written
+      auto batch = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      const bool ok = writer_->Write(*batch).ok();
+      batch.reset();
+      lock.lock();
+      if (!ok) failed_ = true;
+    }
+    const bool commit = commit_ && !failed_;
+    lock.unlock();
+    if (commit) (void)writer_->Commit();
+    writer_.reset();  // not committed: deletes what it wrote
+  }
+
+  std::unique_ptr<ScanCacheWriter> writer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<arrow::RecordBatch>> queue_;
+  bool stop_ = false;
+  bool commit_ = false;
+  bool failed_ = false;
+  std::thread thread_;  // last: starts once the rest is initialized
+};
+
 // Reads a plan's rows from the files one after another: the needed fields ("wide"
 // batches: table order, the answer's types), filtered to [lo, hi], projected to
 // the answer's columns and cut into batches.
@@ -482,16 +568,14 @@ class ScanReader : public ResultReader {
         }
         if (raw) {
           ARROW_ASSIGN_OR_RAISE(*out, Convert(raw));
-          if (cache_writer_) {
-            if (!cache_writer_->Write(**out).ok()) cache_writer_.reset();  // abandoned
-          }
+          if (cache_writer_) cache_writer_->Write(*out);
           return arrow::Status::OK();
         }
         file_reader_.reset();
         parquet_.reset();
         if (cache_writer_) {
-          (void)cache_writer_->Commit();  // a cache that cannot take it only costs speed
-          cache_writer_.reset();
+          cache_writer_->Commit();  // finishes on its thread; the scan goes on
+          cache_committing_ = std::move(cache_writer_);
         }
       }
       if (cached_) {
@@ -585,7 +669,9 @@ class ScanReader : public ResultReader {
     // A whole segment read in full: keep its conversion for the next scans.
     if (options_.cache && all_columns_ && match_.empty() &&
         static_cast<int>(row_groups.size()) == metadata->num_row_groups()) {
-      cache_writer_ = options_.cache->Begin(path, wide_schema_);
+      if (auto w = options_.cache->Begin(path, wide_schema_)) {
+        cache_writer_ = std::make_unique<BackgroundCacheWriter>(std::move(w));
+      }
     }
     return arrow::Status::OK();
   }
@@ -833,7 +919,8 @@ class ScanReader : public ResultReader {
   size_t next_file_ = 0;
   std::unique_ptr<parquet::arrow::FileReader> parquet_;
   std::unique_ptr<arrow::RecordBatchReader> file_reader_;
-  std::unique_ptr<ScanCacheWriter> cache_writer_;
+  std::unique_ptr<BackgroundCacheWriter> cache_writer_;      // of the segment being read
+  std::unique_ptr<BackgroundCacheWriter> cache_committing_;  // of the segment before
   std::shared_ptr<arrow::ipc::RecordBatchFileReader> cached_;
   int cached_next_ = 0;
   struct Pending {

@@ -21,6 +21,6 @@ namespace sluice::sql {
 arrow::MemoryPool* ScanMemoryPool();
 
 /// \brief How many bytes of freed buffers ScanMemoryPool keeps for reuse at most.
-inline constexpr int64_t kScanPoolCacheBytes = int64_t{128} << 20;
+inline constexpr int64_t kScanPoolCacheBytes = int64_t{64} << 20;
 
 }  // namespace sluice::sql
