@@ -8,7 +8,8 @@ sluice reads.
                   Python package, each DoGet runs the query over the Parquet files
                   and streams DuckDB's record batch reader.
 
-Any command (SQL) is answered with the same table. Prints
+Any command (SQL) is answered with the same table (with --sql, duckdb mode runs
+that query instead, `{table}` standing for the files). Prints
 `baseline: flight listening on grpc://127.0.0.1:PORT` when ready.
 
     .venv/bin/python bench/baseline_server.py --mode duckdb --files 'DIR/transactions/*.parquet'
@@ -38,12 +39,13 @@ class MemoryServer(flight.FlightServerBase):
 
 
 class DuckDBServer(flight.FlightServerBase):
-    def __init__(self, location: str, pattern: str, rows_per_batch: int):
+    def __init__(self, location: str, pattern: str, rows_per_batch: int,
+                 sql: str = "SELECT * FROM {table}"):
         import duckdb
 
         super().__init__(location)
         self.db = duckdb.connect()
-        self.sql = f"SELECT * FROM read_parquet('{pattern}')"
+        self.sql = sql.format(table=f"read_parquet('{pattern}')")
         self.rows_per_batch = rows_per_batch
         self.schema = self.db.execute(self.sql + " LIMIT 0").fetch_record_batch().schema
 
@@ -62,13 +64,15 @@ def main() -> None:
     p.add_argument("--mode", choices=["memory", "duckdb"], required=True)
     p.add_argument("--files", required=True, help="glob of the table's Parquet files")
     p.add_argument("--rows-per-batch", type=int, default=65536)
+    p.add_argument("--sql", default="SELECT * FROM {table}",
+                   help="duckdb mode: the query, {table} standing for the files")
     args = p.parse_args()
     files = sorted(f for f in glob.glob(args.files) if not f.endswith("empty.parquet"))
     location = "grpc://127.0.0.1:0"
     if args.mode == "memory":
         server = MemoryServer(location, files)
     else:
-        server = DuckDBServer(location, args.files, args.rows_per_batch)
+        server = DuckDBServer(location, args.files, args.rows_per_batch, args.sql)
     print(f"baseline: flight listening on grpc://127.0.0.1:{server.port}", flush=True)
     server.serve()
 

@@ -48,23 +48,68 @@ def read_all(client: flight.FlightClient, sql: str = SQL) -> dict:
 
 def start_sluice(data_dir: Path, *extra: str):
     """`sluice serve --extract false` over data_dir; an extra argument bin=PATH
-    runs another sluice binary (a build from before a change)."""
+    runs another sluice binary (a build from before a change), data=PATH serves
+    another data directory (one written in another segment format)."""
     binary = str(ROOT / "build" / "sluice")
     for e in extra:
         if e.startswith("bin="):
             binary = e[4:]
-    extra = tuple(e for e in extra if not e.startswith("bin="))
+        if e.startswith("data="):
+            data_dir = Path(e[5:])
+    extra = tuple(e for e in extra if not e.startswith(("bin=", "data=")))
     return common.start_line_server(
         [binary, "serve", "--extract", "false", "--data-dir", str(data_dir),
          "--flight-addr", "127.0.0.1:0", "--jsonl-addr", "127.0.0.1:0", "--admin-api-addr",
          "127.0.0.1:0", "--log-level", "warn", *extra], "sluice: flight listening on ")
 
 
-def start_baseline(mode: str, data_dir: Path):
+def start_baseline(mode: str, data_dir: Path, sql: str | None = None):
     return common.start_line_server(
         [str(PYTHON), str(ROOT / "bench" / "baseline_server.py"), "--mode", mode, "--files",
-         str(data_dir / "eth_rpc" / "transactions" / "*.parquet")],
+         str(data_dir / "eth_rpc" / "transactions" / "*.parquet"),
+         *(["--sql", sql] if sql else [])],
         "baseline: flight listening on ")
+
+
+# Workload 9: a query DuckDB executes (an expression and a filter), not a plain scan.
+# `value` is the wei amount as a decimal string (spec/evm-tables.md): cast to divide.
+EXPRESSION_SQL = ("SELECT block_num, tx_hash, CAST(value AS DOUBLE) / 1e18 AS eth "
+                  "FROM {table} WHERE gas_used > 100000")
+
+
+def expression(data_dir: Path, runs: int, variants: dict | None = None) -> dict:
+    """EXPRESSION_SQL read to the end from sluice and from baseline (b) running the
+    same query over the same files; interleaved runs; per server rows/s, MB/s."""
+    servers = {"sluice": start_sluice(data_dir)}
+    for name, extra in (variants or {}).items():
+        servers[name] = start_sluice(data_dir, *extra)
+    servers["duckdb"] = start_baseline("duckdb", data_dir, EXPRESSION_SQL)
+    samples = {name: [] for name in servers}
+    clients = {}
+    sql = EXPRESSION_SQL.format(table="eth_rpc.transactions")
+    try:
+        for name, (proc, loc) in servers.items():
+            clients[name] = flight.connect(loc)
+            read_all(clients[name], sql + " LIMIT 10")
+        for _ in range(runs):
+            for name in servers:
+                samples[name].append(read_all(clients[name], sql))
+    finally:
+        for c in clients.values():
+            c.close()
+        for proc, _ in servers.values():
+            common.stop(proc)
+    out = {"sql": sql}
+    for name, s in samples.items():
+        if s[0]["rows"] != samples["duckdb"][0]["rows"]:
+            raise RuntimeError(f"{name}: {s[0]['rows']} rows, duckdb {samples['duckdb'][0]['rows']}")
+        out[name] = {"rows": s[0]["rows"],
+                     "rows_per_sec": common.summary([x["rows"] / x["seconds"] for x in s]),
+                     "mb_per_sec": common.summary([x["bytes"] / 1e6 / x["seconds"] for x in s]),
+                     "seconds": common.summary([x["seconds"] for x in s])}
+    out["ratio"] = common.summary([b["seconds"] / a["seconds"]
+                                   for a, b in zip(samples["sluice"], samples["duckdb"])])
+    return out
 
 
 def clear_scan_cache(data_dir: Path) -> None:
@@ -161,7 +206,14 @@ def main() -> None:
                         "as one string, e.g. --variant='--rows-per-batch 65536'; "
                         "bin=PATH among them runs another binary")
     p.add_argument("--data-dir", type=Path, help="serve this store instead of a generated one")
+    p.add_argument("--expression", action="store_true",
+                   help="workload 9 (EXPRESSION_SQL) instead of the plain scan")
     args = p.parse_args()
+    if args.expression:
+        d = args.data_dir or common.dataset(args.rows)
+        r = expression(d, args.runs, {v: v.split() for v in args.variant})
+        print(json.dumps(r, indent=1))
+        return
     d = args.data_dir or common.dataset(args.rows)
     variants = {v: v.split() for v in args.variant}
     r = throughput(d, args.runs, not args.no_baselines, variants)

@@ -18,7 +18,7 @@ GEN = ROOT / "build" / "bench" / "sluice_bench_gen"
 RAWFETCH = ROOT / "build" / "bench" / "sluice_bench_rawfetch"
 CPP_CLIENT = ROOT / "build" / "client" / "sluice_client_read_all"
 # Bump when the generator's rows change: cached data of another version is not reused.
-GEN_VERSION = 3  # 2: transactions' list columns; 3: v, cumulative_gas_used, post_state_root
+GEN_VERSION = 4  # 2: transactions' list columns; 3: v, cumulative_gas_used, post_state_root; 4: logs with needles, segment format 2
 CACHE = Path(os.environ.get("SLUICE_BENCH_CACHE", Path.home() / ".cache" / "sluice" / "bench"))
 
 
@@ -41,6 +41,16 @@ def summary(values: list[float]) -> dict:
     """median, min, max and the number of runs."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
             "runs": len(values)}
+
+
+def fmt(s: dict, digits: int = 1) -> str:
+    """A summary() as `median (min–max)`."""
+    return f"{s['median']:,.{digits}f} ({s['min']:,.{digits}f}–{s['max']:,.{digits}f})"
+
+
+def verdict(ok: bool) -> str:
+    """A target's verdict in BENCHMARKS.md."""
+    return "met" if ok else "**missed**"
 
 
 def dataset(rows: int, txs_per_block: int = 200) -> Path:

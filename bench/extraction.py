@@ -10,20 +10,30 @@ contract that emits one log per call (LOG1 of its calldata). Then, alternating,
     rpc_max_in_flight) and drops the answers;
   - sluice: `sluice serve` on an empty data directory backfills blocks 0..N
     (decode, Arrow, Parquet, fsync); timed from the process start until a query
-    sees block N (so sluice's start-up counts against it).
-Reports blocks/s of both and their ratio.
+    sees block N (so sluice's start-up counts against it);
+  - cryo (c): cryo 0.3.2 from PyPI (bench/requirements.txt), `cryo.freeze` of
+    blocks, transactions and logs of blocks 0..N into Parquet, in a process of its
+    own, timed from its start to its end, with its fastest settings found here
+    (CRYO_ARGS).
+Reports blocks/s of each and the ratios. Then, on the last sluice backfill: for the
+busy and the rare contract, `eth_getLogs` of the node (address and topic, blocks
+0..N) against sluice's `SELECT * FROM eth_rpc.logs WHERE address = … AND topic0 = …`
+(same rows), median of 3 each.
 
     .venv/bin/python bench/extraction.py --blocks 10000 --runs 3
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import pyarrow.flight as flight
 
 import common
 from common import RAWFETCH
@@ -35,19 +45,34 @@ RUNTIME = "366000600037" + "7f" + TOPIC + "36" + "6000" + "a1" + "00"
 INIT = "602c600c600039602c6000f3" + RUNTIME
 
 
-def fill_chain(url: str, blocks: int, txs_per_block: int) -> int:
-    """Mine `blocks` blocks with transactions and logs; return the head."""
+# cryo's fastest settings here (measured on this 2-core machine against anvil):
+# chunks of 1,000 blocks, many requests in flight, no rate limit, no progress report.
+CRYO_ARGS = dict(chunk_size=1000, max_concurrent_requests=16, max_concurrent_chunks=4,
+                 no_verbose=True)
+
+
+def rare_block(b: int, blocks: int) -> bool:
+    """Whether block b is in one of the rare contract's 3 ranges of 20 blocks."""
+    return any(blocks * t // 10 <= b < blocks * t // 10 + 20 for t in (1, 5, 9))
+
+
+def fill_chain(url: str, blocks: int, txs_per_block: int) -> tuple[int, list[str]]:
+    """Mine `blocks` blocks with transactions and logs; return the head and the
+    emitters (busy, second, rare)."""
     accounts = rpc(url, "eth_accounts")
     if txs_per_block > len(accounts):
         raise ValueError(f"at most {len(accounts)} transactions per block (distinct senders)")
-    rpc(url, "eth_sendTransaction", [{"from": accounts[0], "data": "0x" + INIT, "gas": hex(200000)}])
+    for _ in range(3):
+        rpc(url, "eth_sendTransaction", [{"from": accounts[0], "data": "0x" + INIT, "gas": hex(200000)}])
     rpc(url, "evm_mine")
-    receipt = rpc(url, "eth_getBlockReceipts", ["latest"])[0]
-    emitter = receipt["contractAddress"]
+    emitters = [r["contractAddress"] for r in rpc(url, "eth_getBlockReceipts", ["latest"])]
     for b in range(blocks - 1):
         calls = []
         for k in range(txs_per_block):
             if k % 2:
+                emitter = emitters[(k // 2) % 2]
+                if emitter == emitters[0] and rare_block(b, blocks):
+                    emitter = emitters[2]
                 tx = {"from": accounts[k], "to": emitter, "gas": hex(100000),
                       "data": "0x" + f"{b:064x}{k:064x}"}
             else:
@@ -56,7 +81,7 @@ def fill_chain(url: str, blocks: int, txs_per_block: int) -> int:
             calls.append(("eth_sendTransaction", [tx]))
         rpc_batch(url, calls)
         rpc(url, "evm_mine")
-    return int(rpc(url, "eth_blockNumber"), 16)
+    return int(rpc(url, "eth_blockNumber"), 16), emitters
 
 
 def raw_fetch(url: str, head: int, batch: int, in_flight: int) -> dict:
@@ -66,7 +91,63 @@ def raw_fetch(url: str, head: int, batch: int, in_flight: int) -> dict:
     return json.loads(out)
 
 
-def sluice_backfill(url: str, head: int, tmp: Path, batch: int, in_flight: int) -> dict:
+def cryo_backfill(url: str, head: int, tmp: Path) -> dict:
+    """cryo.freeze of blocks, transactions and logs of blocks 0..head, in a process
+    of its own (so its start-up counts, as sluice's does)."""
+    out = tmp / f"cryo-{time.time_ns()}"
+    out.mkdir()
+    code = ("import cryo, json, sys; a = json.loads(sys.argv[1]); "
+            "cryo.freeze(['blocks', 'transactions', 'logs'], **a)")
+    args = dict(CRYO_ARGS, blocks=[f"0:{head + 1}"], rpc=url, output_dir=str(out))
+    t0 = time.perf_counter()
+    subprocess.run([str(common.PYTHON), "-c", code, json.dumps(args)], check=True,
+                   capture_output=True, text=True, timeout=3600)
+    secs = time.perf_counter() - t0
+    files = list(out.rglob("*.parquet"))
+    shutil.rmtree(out, ignore_errors=True)
+    if not files:
+        raise RuntimeError("cryo wrote no files")
+    return {"blocks": head, "seconds": secs, "blocks_per_sec": head / secs}
+
+
+def get_logs_vs_sluice(url: str, data: Path, emitters: list[str], runs: int = 3) -> dict:
+    """eth_getLogs of the node against sluice's needle query, for the busy and the
+    rare emitter over all blocks; rows must agree."""
+    out = {}
+    srv = Server(data, url)
+    try:
+        head = srv.stored_head()
+        client = srv.client()
+        for name, emitter in (("busy", emitters[0]), ("rare", emitters[2])):
+            flt = {"fromBlock": "0x0", "toBlock": hex(head), "address": emitter,
+                   "topics": ["0x" + TOPIC]}
+            sql = ("SELECT * FROM eth_rpc.logs WHERE address = from_hex('" + emitter[2:] +
+                   "') AND topic0 = from_hex('" + TOPIC + "') AND block_num <= " + str(head))
+            node_ms, ours_ms, rows = [], [], None
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                logs = rpc(url, "eth_getLogs", [flt], timeout=600)
+                node_ms.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                info = client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+                table = client.do_get(info.endpoints[0].ticket).read_all()
+                ours_ms.append((time.perf_counter() - t0) * 1000)
+                if table.num_rows != len(logs):
+                    raise RuntimeError(f"{name}: sluice {table.num_rows} rows, eth_getLogs {len(logs)}")
+                rows = len(logs)
+            out[name] = {"address": emitter, "rows": rows, "blocks": head + 1,
+                         "eth_getLogs_ms": common.summary(node_ms),
+                         "sluice_ms": common.summary(ours_ms),
+                         "faster": common.summary([n / o for n, o in zip(node_ms, ours_ms)])}
+        client.close()
+    finally:
+        srv.stop()
+    return out
+
+
+def sluice_backfill(url: str, head: int, tmp: Path, batch: int, in_flight: int,
+                    keep: bool = False) -> dict:
+    """`keep`: leave the data directory (its path in the answer's "data")."""
     data = tmp / f"data-{time.time_ns()}"
     t0 = time.perf_counter()
     srv = Server(data, url, "--rpc-batch-blocks", str(batch), "--rpc-max-in-flight",
@@ -77,34 +158,49 @@ def sluice_backfill(url: str, head: int, tmp: Path, batch: int, in_flight: int) 
         secs = time.perf_counter() - t0
     finally:
         srv.stop()
-        shutil.rmtree(data, ignore_errors=True)
-    return {"blocks": head, "seconds": secs, "blocks_per_sec": head / secs}
+        if not keep:
+            shutil.rmtree(data, ignore_errors=True)
+    return {"blocks": head, "seconds": secs, "blocks_per_sec": head / secs, "data": str(data)}
 
 
 def run(blocks: int, runs: int, txs_per_block: int = 4, batch: int = 50,
-        in_flight: int = 4) -> dict:
+        in_flight: int = 4, with_cryo: bool | None = None) -> dict:
+    """`with_cryo`: run baseline (c); by default when cryo is installed (make bench
+    installs bench/requirements.txt; the smoke test of `make test` does not)."""
+    if with_cryo is None:
+        with_cryo = importlib.util.find_spec("cryo") is not None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         node = Anvil(tmp)
         try:
             t0 = time.monotonic()
-            head = fill_chain(node.url, blocks, txs_per_block)
+            head, emitters = fill_chain(node.url, blocks, txs_per_block)
             fill_secs = time.monotonic() - t0
             counts = rpc_batch(node.url, [("eth_getBlockTransactionCountByNumber", [hex(head)])])
-            raw, ours = [], []
-            for _ in range(runs):
+            raw, ours, cryo = [], [], []
+            for i in range(runs):
                 raw.append(raw_fetch(node.url, head, batch, in_flight))
-                ours.append(sluice_backfill(node.url, head, tmp, batch, in_flight))
+                ours.append(sluice_backfill(node.url, head, tmp, batch, in_flight,
+                                            keep=i == runs - 1))
+                if with_cryo:
+                    cryo.append(cryo_backfill(node.url, head, tmp))
+            needles = get_logs_vs_sluice(node.url, Path(ours[-1]["data"]), emitters)
         finally:
             node.stop()
     raw_bps = [r["blocks_per_sec"] for r in raw]
     our_bps = [r["blocks_per_sec"] for r in ours]
+    extra = {"needles": needles}
+    if cryo:
+        cryo_bps = [r["blocks_per_sec"] for r in cryo]
+        extra["cryo_blocks_per_sec"] = common.summary(cryo_bps)
+        extra["vs_cryo"] = common.summary([o / c for o, c in zip(our_bps, cryo_bps)])
+        extra["cryo_args"] = CRYO_ARGS
     return {"blocks": head, "txs_per_block": int(counts[0], 16), "fill_seconds": fill_secs,
             "rpc_batch_blocks": batch, "rpc_max_in_flight": in_flight,
             "raw_bytes": raw[0]["bytes"],
             "raw_blocks_per_sec": common.summary(raw_bps),
             "sluice_blocks_per_sec": common.summary(our_bps),
-            "ratio": common.summary([o / r for o, r in zip(our_bps, raw_bps)])}
+            "ratio": common.summary([o / r for o, r in zip(our_bps, raw_bps)]), **extra}
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 // writes), for the batch-throughput and memory benchmarks.
 //
 //   sluice_bench_gen --data-dir DIR --transactions N [--txs-per-block 200]
-//                    [--blocks-per-segment 2048] [--row-group-rows R]
+//                    [--blocks-per-segment 2048] [--row-group-rows R] [--logs 0|1]
 //                    [--postgres-url URL --object-store-url S3URL]   (the shared store,
 //                    docs/deploy.md; keys from AMP_CONFIG_OBJECT_STORE_ACCESS_KEY/_SECRET_KEY)
 //
@@ -11,10 +11,26 @@
 // txs_per_block transactions (block 0, the genesis, holds none), so the
 // transactions table has exactly N rows when N is a multiple of txs_per_block.
 // Values come from a counter-based generator (splitmix64 of row and column), so
-// the same arguments always give the same rows. `logs` stays empty. The store is
-// written without fsync; DIR must not hold a store yet.
+// the same arguments always give the same rows. The store is written without
+// fsync; DIR must not hold a store yet.
 //
-// Prints one JSON line: {"blocks":..,"transactions":..,"seconds":..}.
+// With --logs 1 (the default), every transaction emits one log, so `logs` has as
+// many rows as `transactions`. Most logs come from 2,000 ordinary contracts with
+// one of 50 event signatures as topic0; two contracts are there for needle queries
+// (`WHERE address = X AND topic0 = Y`):
+//   - the busy contract: 0.1% of all logs, spread over the whole history (9 in 10
+//     of them with topic0 = the Transfer signature, the others another event);
+//   - the rare contract: 5 logs a block (transactions 0-4) in 3 ranges of 20
+//     blocks, at 10%, 50% and 90% of the history: 300 logs, all Transfers.
+// Accounts likewise, for `WHERE "from" = A OR "to" = A` on transactions: the busy
+// account is the `to` of 0.1% of all transactions (one of the 1,000 `to`
+// addresses); the rare account sends transactions 5-9 of the rare contract's
+// blocks (300 transactions).
+//
+// Prints one JSON line: {"blocks":..,"transactions":..,"logs":..,"seconds":..,
+// "needles":{"transfer_topic":HEX,"busy_contract":HEX,"rare_contract":HEX,
+// "busy_account":HEX,"rare_account":HEX}} (hex without 0x).
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +76,46 @@ Hash32 BlockHash(uint64_t n) {
   Hash32 h;
   Fill(n, 1, h.data(), h.size());
   return h;
+}
+
+// The needles (see above): fixed values from their own columns of Fill.
+std::array<uint8_t, 20> Address(uint64_t key, uint64_t column) {
+  std::array<uint8_t, 20> a;
+  Fill(key, column, a.data(), a.size());
+  return a;
+}
+std::array<uint8_t, 20> ToAddress(uint64_t r) { return Address(r % 1000, 21); }
+std::array<uint8_t, 20> FromAddress(uint64_t r) { return Address(r % 5000, 24); }
+std::array<uint8_t, 20> BusyContract() { return Address(1, 90); }
+std::array<uint8_t, 20> RareContract() { return Address(2, 90); }
+std::array<uint8_t, 20> RareAccount() { return Address(3, 90); }
+std::array<uint8_t, 20> BusyAccount() { return ToAddress(0); }
+Hash32 Topic(uint64_t k) {
+  Hash32 h;
+  Fill(k, 91, h.data(), h.size());
+  return h;
+}
+Hash32 TransferTopic() { return Topic(0); }
+
+uint64_t g_last_block = 0;  // the chain's last block (set in main)
+
+// Whether block n is in one of the rare contract's 3 ranges of 20 blocks.
+bool RareBlock(uint64_t n) {
+  for (uint64_t tenth : {1, 5, 9}) {
+    uint64_t start = g_last_block * tenth / 10;
+    if (n >= start && n < start + 20) return true;
+  }
+  return false;
+}
+
+std::string Hex(const uint8_t* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(digits[p[i] >> 4]);
+    out.push_back(digits[p[i] & 15]);
+  }
+  return out;
 }
 
 #define CHECK_OK(expr)                                              \
@@ -150,8 +206,7 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       CHECK_OK(As<arrow::UInt32Builder>(b[i++])->Append(t));
       Fill(row, 20, buf, 32);
       CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));  // tx_hash
-      Fill(r % 1000, 21, buf, 20);  // `to`: one of 1000 addresses
-      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(ToAddress(r).data()));  // `to`
       CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(r % 5000));  // nonce
       CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(arrow::Decimal128(int64_t(1000000000 + r % 1000000))));
       CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(21000 + r % 200000));
@@ -176,8 +231,8 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(arrow::Decimal128(int64_t(2000000000 + r % 1000))));
       CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->Append(arrow::Decimal128(int64_t(r % 1000000))));
       CHECK_OK(As<arrow::Decimal128Builder>(b[i++])->AppendNull());
-      Fill(r % 5000, 24, buf, 20);  // `from`: one of 5000 addresses
-      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
+      auto from = RareBlock(n) && t >= 5 && t < 10 ? RareAccount() : FromAddress(r);
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(from.data()));
       CHECK_OK(As<arrow::BooleanBuilder>(b[i++])->Append((r % 50) != 0));
       CHECK_OK(b[i++]->AppendNull());  // post_state_root (post-Byzantium receipts)
       // Type-2 transactions, as a node writes them: an empty access list, no blob
@@ -185,6 +240,51 @@ std::shared_ptr<arrow::Table> MakeTransactions(uint64_t first, uint64_t last, in
       CHECK_OK(As<arrow::ListBuilder>(b[i++])->Append());       // access_list
       CHECK_OK(As<arrow::ListBuilder>(b[i++])->AppendNull());   // blob_versioned_hashes
       CHECK_OK(As<arrow::ListBuilder>(b[i++])->AppendNull());   // authorization_list
+    }
+  }
+  return Finish(schema, b);
+}
+
+// One log per transaction (see the top of the file).
+std::shared_ptr<arrow::Table> MakeLogs(uint64_t first, uint64_t last, int txs_per_block) {
+  auto schema = sluice::ingest::LogsSchema();
+  auto b = Builders(*schema);
+  uint8_t buf[64];
+  for (uint64_t n = std::max<uint64_t>(first, 1); n <= last; ++n) {
+    auto hash = BlockHash(n);
+    for (int t = 0; t < txs_per_block; ++t) {
+      uint64_t row = n * 100000 + t;
+      uint64_t r = Mix(row ^ 0x5bd1e995ULL);
+      int i = 0;
+      std::array<uint8_t, 20> address;
+      Hash32 topic0;
+      if (RareBlock(n) && t < 5) {
+        address = RareContract();
+        topic0 = TransferTopic();
+      } else if (r % 1000 == 0) {
+        address = BusyContract();
+        topic0 = (r >> 20) % 10 == 0 ? Topic(1) : TransferTopic();
+      } else {
+        address = Address(2000 + (r >> 12) % 2000, 92);
+        topic0 = Topic((r >> 24) % 50);
+      }
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(hash.data()));
+      CHECK_OK(As<arrow::UInt64Builder>(b[i++])->Append(n));
+      CHECK_OK(As<arrow::TimestampBuilder>(b[i++])->Append((kGenesisTime + 12 * int64_t(n)) * 1000000000LL));
+      Fill(row, 20, buf, 32);  // the transaction's tx_hash
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
+      CHECK_OK(As<arrow::UInt32Builder>(b[i++])->Append(t));
+      CHECK_OK(As<arrow::UInt32Builder>(b[i++])->Append(t));  // log_index
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(address.data()));
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(topic0.data()));
+      std::memset(buf, 0, 12);  // topic1, topic2: addresses as 32-byte words
+      Fill(r % 5000, 24, buf + 12, 20);
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
+      Fill(r % 997, 25, buf + 12, 20);
+      CHECK_OK(As<arrow::FixedSizeBinaryBuilder>(b[i++])->Append(buf));
+      CHECK_OK(b[i++]->AppendNull());  // topic3
+      Fill(row, 26, buf, 32);
+      CHECK_OK(As<arrow::BinaryBuilder>(b[i++])->Append(buf, 32));  // data: an amount
     }
   }
   return Finish(schema, b);
@@ -199,6 +299,7 @@ int main(int argc, char** argv) {
   int txs_per_block = 200;
   int blocks_per_segment = 2048;
   int64_t row_group_rows = sluice::storage::StoreOptions{}.row_group_rows;
+  int logs = 1;
   app.add_option("--data-dir", data_dir, "Directory of the new store")->required();
   app.add_option("--transactions", transactions, "Rows of eth_rpc.transactions")->required();
   app.add_option("--txs-per-block", txs_per_block, "Transactions per block (not block 0)");
@@ -207,6 +308,7 @@ int main(int argc, char** argv) {
   sluice::storage::BackendOptions backends;
   app.add_option("--postgres-url", backends.postgres_url, "Metadata in PostgreSQL");
   app.add_option("--object-store-url", backends.object_store_url, "Segments in an object store");
+  app.add_option("--logs", logs, "1: one log per transaction; 0: logs stays empty");
   CLI11_PARSE(app, argc, argv);
   if (const char* k = std::getenv("AMP_CONFIG_OBJECT_STORE_ACCESS_KEY")) {
     backends.object_store_access_key = k;
@@ -235,6 +337,7 @@ int main(int argc, char** argv) {
   }
   CHECK_OK(store->SetIdentity({kChainId, BlockHash(0)}));
   uint64_t last_block = static_cast<uint64_t>((transactions + txs_per_block - 1) / txs_per_block);
+  g_last_block = last_block;
   for (uint64_t first = 0; first <= last_block; first += blocks_per_segment) {
     uint64_t last = std::min<uint64_t>(last_block, first + blocks_per_segment - 1);
     BlockRangeData data;
@@ -249,15 +352,24 @@ int main(int argc, char** argv) {
     data.tables[sluice::ingest::kBlocksTable] = MakeBlocks(first, last, txs_per_block);
     data.tables[sluice::ingest::kTransactionsTable] = MakeTransactions(first, last, txs_per_block);
     data.tables[sluice::ingest::kLogsTable] =
-        Unwrap(arrow::Table::MakeEmpty(sluice::ingest::LogsSchema()));
+        logs ? MakeLogs(first, last, txs_per_block)
+             : Unwrap(arrow::Table::MakeEmpty(sluice::ingest::LogsSchema()));
     CHECK_OK(store->Append(data));
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   store.reset();
   options = {};
   sluice::storage::ShutdownS3();
-  std::printf("{\"blocks\":%llu,\"transactions\":%llu,\"seconds\":%.1f}\n",
-              static_cast<unsigned long long>(last_block + 1),
-              static_cast<unsigned long long>(last_block * txs_per_block), secs);
+  auto hex20 = [](const std::array<uint8_t, 20>& a) { return Hex(a.data(), a.size()); };
+  const auto topic = TransferTopic();
+  std::printf(
+      "{\"blocks\":%llu,\"transactions\":%llu,\"logs\":%llu,\"seconds\":%.1f,"
+      "\"needles\":{\"transfer_topic\":\"%s\",\"busy_contract\":\"%s\",\"rare_contract\":\"%s\","
+      "\"busy_account\":\"%s\",\"rare_account\":\"%s\"}}\n",
+      static_cast<unsigned long long>(last_block + 1),
+      static_cast<unsigned long long>(last_block * txs_per_block),
+      static_cast<unsigned long long>(logs ? last_block * txs_per_block : 0), secs,
+      Hex(topic.data(), topic.size()).c_str(), hex20(BusyContract()).c_str(),
+      hex20(RareContract()).c_str(), hex20(BusyAccount()).c_str(), hex20(RareAccount()).c_str());
   return 0;
 }

@@ -22,22 +22,27 @@ import time
 from pathlib import Path
 
 import common
+from common import fmt, verdict
 from common import ROOT
 
 import batch
 import client_memory
 import extraction
+import many_cursors
 import multichain
+import needle
 import stream_latency
 import verification
 
 SIZES = {
     "full": dict(rows=20_000_000, runs=3, ttfb_runs=7, ttfb_small=1_000_000, client_rows=10_000_000,
                  clients=[1, 10, 100], tip_blocks=30, ext_blocks=10_000, ext_runs=3,
-                 multi_blocks=3000, multi_runs=2, ver_blocks=10_000, ver_runs=3),
+                 multi_blocks=3000, multi_runs=2, ver_blocks=10_000, ver_runs=3,
+                 needle_runs=3, cursor_clients=100, cursor_history=3000, cursor_blocks=30),
     "tiny": dict(rows=20_000, runs=2, ttfb_runs=2, ttfb_small=2_000, client_rows=10_000,
                  clients=[1, 3], tip_blocks=3, ext_blocks=60, ext_runs=1,
-                 multi_blocks=30, multi_runs=1, ver_blocks=60, ver_runs=1),
+                 multi_blocks=30, multi_runs=1, ver_blocks=60, ver_runs=1,
+                 needle_runs=1, cursor_clients=3, cursor_history=40, cursor_blocks=3),
 }
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
@@ -68,15 +73,6 @@ def git_commit() -> str:
         return sha + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def fmt(s: dict, digits: int = 1) -> str:
-    """median (min–max)"""
-    return f"{s['median']:,.{digits}f} ({s['min']:,.{digits}f}–{s['max']:,.{digits}f})"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
 
 
 def step(name: str):
@@ -132,6 +128,12 @@ def run(size: str, out: Path) -> dict:
     step("verification")
     results["verification"] = verification_workload(cfg)
 
+    step("needle queries")
+    results["needle"] = needle.run(d1, cfg["needle_runs"])
+
+    step("many cursors")
+    results["many_cursors"] = many_cursors_workload(cfg)
+
     results["total_seconds"] = time.monotonic() - t_start
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(report(results))
@@ -163,11 +165,19 @@ def run_only(name: str, size: str, out: Path) -> None:
         results["verification"] = verification_workload(cfg)
     elif name == "multichain":
         results["multichain"] = multichain.run(cfg["multi_blocks"], cfg["multi_runs"])
+    elif name == "needle":
+        results["needle"] = needle.run(common.dataset(cfg["rows"]), cfg["needle_runs"])
+    elif name == "many_cursors":
+        results["many_cursors"] = many_cursors_workload(cfg)
     else:
-        raise SystemExit(f"--only {name}: only 'multichain' and 'verification' run alone")
+        raise SystemExit(f"--only {name}: one of multichain, verification, needle, many_cursors")
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(report(results))
     step(f"wrote {out}")
+
+
+def many_cursors_workload(cfg: dict) -> dict:
+    return many_cursors.run(cfg["cursor_clients"], cfg["cursor_history"], cfg["cursor_blocks"])
 
 
 def client_memory_workload(data_dir: Path, rows: int) -> dict:
@@ -217,6 +227,17 @@ def summary_table(r: dict) -> list[str]:
     rows.append(("6. C++ client RSS growth",
                  "not built" if cpp is None else f"{cpp['rss_growth_bytes'] / 2**20:.1f} MB",
                  "≤ 64 MB", None if cpp is None else cpp["rss_growth_bytes"] <= 64 * 2**20))
+    if "extraction" in r and "vs_cryo" in e:
+        rows.append(("5. Extraction vs (c) cryo", f"{e['vs_cryo']['median']:.2f}×", "≥ 1.0×",
+                     e["vs_cryo"]["median"] >= 1.0))
+    if "needle" in r:
+        rows += needle.targets(r["needle"])
+    if "needles" in e:
+        for kind, x in e["needles"].items():
+            rows.append((f"9. Needle vs the node's eth_getLogs, {kind} contract",
+                         f"{x['faster']['median']:.0f}×", "≥ 10×", x["faster"]["median"] >= 10))
+    if "many_cursors" in r:
+        rows += many_cursors.targets(r["many_cursors"])
     out = ["## Targets", "", "| workload | measured (median) | target | |", "|---|---|---|---|"]
     for name, got, target, ok in rows:
         out.append(f"| {name} | {got} | {target} | {'—' if ok is None else verdict(ok)} |")
@@ -453,6 +474,19 @@ def report(r: dict) -> str:
         f" {e['raw_bytes'] / 1e6:.0f} MB of JSON.)",
         "",
     ]
+    if "vs_cryo" in e:
+        lines[-1:-1] = [
+            f"(c) cryo 0.3.2 (`cryo.freeze` of blocks, transactions and logs, {e['cryo_args']}):"
+            f" {fmt(e['cryo_blocks_per_sec'])} blocks/s; sluice ÷ cryo {fmt(e['vs_cryo'], 2)}×"
+            f" (target ≥ 1.0×: {verdict(e['vs_cryo']['median'] >= 1.0)}).", ""]
+    for kind, x in e.get("needles", {}).items():
+        lines[-1:-1] = [
+            f"- {kind} contract, all {x['blocks']:,} blocks, {x['rows']:,} logs: the node's"
+            f" `eth_getLogs` {fmt(x['eth_getLogs_ms'])} ms, sluice's `SELECT * FROM eth_rpc.logs"
+            f" WHERE address = … AND topic0 = …` {fmt(x['sluice_ms'])} ms:"
+            f" {fmt(x['faster'])}× faster (target ≥ 10×)."]
+    if "needles" in e:
+        lines.insert(len(lines) - 1, "")
 
     cm = r["client_memory"]
     py = cm["python"]
@@ -480,6 +514,10 @@ def report(r: dict) -> str:
         lines += multichain_section(r["multichain"], cfg)
     if "verification" in r:
         lines += verification_section(r["verification"], cfg)
+    if "needle" in r:
+        lines += needle.section(r["needle"], cfg)
+    if "many_cursors" in r:
+        lines += many_cursors.section(r["many_cursors"], cfg)
 
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]
@@ -498,7 +536,7 @@ def main() -> None:
                    help="the report; the raw results go beside it (.json)")
     p.add_argument("--report-only", type=Path, help="rewrite the report from a results JSON")
     p.add_argument("--only", metavar="WORKLOAD",
-                   help="run this workload alone (multichain, verification), merge it into"
+                   help="run this workload alone (multichain, verification, needle, many_cursors), merge it into"
                         " the results beside --out and rewrite the report")
     args = p.parse_args()
     if args.report_only:

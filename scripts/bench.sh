@@ -7,5 +7,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# The baselines' own packages (cryo, baseline (c) of extraction), pinned; once.
+REQ=bench/requirements.txt
+STAMP=.venv/.bench-requirements.sha256
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$(sha256sum "$REQ" | cut -d' ' -f1)" ]; then
+  .venv/bin/python -m pip install -q -r "$REQ"
+  sha256sum "$REQ" | cut -d' ' -f1 >"$STAMP"
+fi
 echo "== .venv/bin/python bench/run_all.py --size ${BENCH_SIZE:-full}"
 .venv/bin/python bench/run_all.py --size "${BENCH_SIZE:-full}" "$@"

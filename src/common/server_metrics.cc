@@ -70,6 +70,13 @@ ServerMetrics::ServerMetrics() {
                                       "decoded; cache: the scan cache's Arrow copy)",
                                       {{"source", c ? "cache" : "parquet"}});
   }
+  for (int c = 0; c < 2; ++c) {
+    scan_row_groups_[c] = &r.GetCounter(
+        "sluice_scan_row_groups_total",
+        "Row groups of segment files that direct scans with equality filters (needle "
+        "queries) read or skipped (by bloom filter or statistics)",
+        {{"outcome", c ? "skipped" : "read"}});
+  }
   scan_cache_bytes_ = &r.GetGauge("sluice_scan_cache_bytes",
                                   "Bytes on disk of the scan cache's entries");
 }

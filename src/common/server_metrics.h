@@ -16,6 +16,8 @@
 //                                                  without the SQL engine
 //   sluice_scan_segments_total{source}    counter  segment files direct scans read;
 //                                                  source: parquet | cache
+//   sluice_scan_row_groups_total{outcome} counter  row groups needle scans (equality
+//                                                  filters) read | skipped
 //   sluice_scan_cache_bytes               gauge    disk the scan cache's entries take
 // Datasets (read at each scrape from the store and the extractor; label dataset):
 //   sluice_stored_head_block              gauge    newest stored (queryable) block
@@ -73,6 +75,9 @@ class ServerMetrics {
   Counter& direct_scans() { return *direct_scans_; }
   /// \brief Segment files read by direct scans: from the scan cache or Parquet.
   Counter& scan_segments(bool cached) { return *scan_segments_[cached ? 1 : 0]; }
+  /// Row groups of segment files a direct scan with equality filters read, or
+  /// skipped by their bloom filters or statistics.
+  Counter& scan_row_groups(bool skipped) { return *scan_row_groups_[skipped ? 1 : 0]; }
   Gauge& scan_cache_bytes() { return *scan_cache_bytes_; }
 
  private:
@@ -84,6 +89,7 @@ class ServerMetrics {
   Counter* microbatches_;
   Counter* direct_scans_;
   Counter* scan_segments_[2];
+  Counter* scan_row_groups_[2];
   Gauge* scan_cache_bytes_;
 };
 

@@ -120,9 +120,11 @@ std::shared_ptr<arrow::Schema> LogsSchema() {
 }
 
 std::vector<storage::TableDef> EvmTables() {
-  return {{kBlocksTable, BlocksSchema()},
-          {kTransactionsTable, TransactionsSchema()},
-          {kLogsTable, LogsSchema()}};
+  // Bloom filters on the hashes and addresses that needle queries look up with
+  // `=` (a transaction, an account's transactions, a contract's events).
+  return {{kBlocksTable, BlocksSchema(), {"hash"}},
+          {kTransactionsTable, TransactionsSchema(), {"tx_hash", "from", "to"}},
+          {kLogsTable, LogsSchema(), {"tx_hash", "address", "topic0", "topic1", "topic2", "topic3"}}};
 }
 
 }  // namespace sluice::ingest

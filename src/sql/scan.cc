@@ -1,18 +1,28 @@
 #include "sql/scan.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
-#include <cctype>
-#include <charconv>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <limits>
 #include <map>
-#include <set>
+#include <mutex>
+#include <thread>
 
 #include "arrow/array/array_base.h"
 #include "arrow/array/util.h"
+#include "arrow/builder.h"
 #include "arrow/compute/api.h"
 #include "arrow/io/file.h"
 #include "arrow/util/byte_size.h"
 #include "parquet/arrow/reader.h"
 #include "parquet/arrow/schema.h"
+#include "parquet/bloom_filter.h"
+#include "parquet/bloom_filter_reader.h"
+#include "parquet/exception.h"
 #include "parquet/file_reader.h"
 #include "parquet/metadata.h"
 #include "parquet/properties.h"
@@ -20,206 +30,9 @@
 #include "common/server_metrics.h"
 #include "sql/engine.h"
 #include "sql/scan_cache.h"
+#include "sql/scan_memory.h"
 
 namespace sluice::sql {
-
-namespace {
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool EqualsIgnoreCase(const std::string& a, const std::string& b) { return Lower(a) == Lower(b); }
-
-bool IsNullOrEmpty(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return true;
-  if (it->is_array() || it->is_object()) return it->empty();
-  if (it->is_string()) return it->get<std::string>().empty();
-  if (it->is_boolean()) return !it->get<bool>();
-  return false;
-}
-
-// The name a column reference uses for the table: its alias, else its name.
-struct TableRef {
-  std::string name;
-  std::string alias;
-  bool Names(const std::string& qualifier) const {
-    return EqualsIgnoreCase(qualifier, alias.empty() ? name : alias);
-  }
-};
-
-// A column reference `col` or `t.col` to the scanned table: the column's name.
-std::optional<std::string> ColumnRefName(const nlohmann::json& e, const TableRef& table) {
-  if (e.value("class", "") != "COLUMN_REF") return std::nullopt;
-  const auto& names = e.at("column_names");
-  if (names.size() == 1) return names[0].get<std::string>();
-  if (names.size() == 2 && table.Names(names[0].get<std::string>())) return names[1].get<std::string>();
-  return std::nullopt;
-}
-
-// An integer constant of the parse tree.
-std::optional<__int128> IntegerConstant(const nlohmann::json& e) {
-  if (e.value("class", "") != "CONSTANT") return std::nullopt;
-  const auto& v = e.at("value");
-  if (v.value("is_null", true)) return std::nullopt;
-  static const std::set<std::string> kIntegers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
-                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
-  if (!kIntegers.count(v.at("type").value("id", ""))) return std::nullopt;
-  const auto& n = v.at("value");
-  if (n.is_number_unsigned()) return static_cast<__int128>(n.get<uint64_t>());
-  if (n.is_number_integer()) return static_cast<__int128>(n.get<int64_t>());
-  return std::nullopt;
-}
-
-// Narrow [lo, hi] by `block_num <op> c` (or `c <op> block_num` when flipped).
-bool ApplyComparison(const std::string& type, __int128 c, bool flipped, __int128* lo,
-                     __int128* hi) {
-  static const std::map<std::string, std::string> kFlip = {
-      {"COMPARE_EQUAL", "COMPARE_EQUAL"},
-      {"COMPARE_LESSTHAN", "COMPARE_GREATERTHAN"},
-      {"COMPARE_GREATERTHAN", "COMPARE_LESSTHAN"},
-      {"COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHANOREQUALTO"},
-      {"COMPARE_GREATERTHANOREQUALTO", "COMPARE_LESSTHANOREQUALTO"}};
-  auto it = kFlip.find(type);
-  if (it == kFlip.end()) return false;
-  const std::string& op = flipped ? it->second : it->first;
-  if (op == "COMPARE_EQUAL") {
-    *lo = std::max(*lo, c);
-    *hi = std::min(*hi, c);
-  } else if (op == "COMPARE_LESSTHAN") {
-    *hi = std::min(*hi, c - 1);
-  } else if (op == "COMPARE_LESSTHANOREQUALTO") {
-    *hi = std::min(*hi, c);
-  } else if (op == "COMPARE_GREATERTHAN") {
-    *lo = std::max(*lo, c + 1);
-  } else {
-    *lo = std::max(*lo, c);
-  }
-  return true;
-}
-
-// A WHERE clause made only of block_num comparisons with integer constants joined
-// by AND: narrows [lo, hi]. False for anything else.
-bool BlockRangeOf(const nlohmann::json& e, const TableRef& table, __int128* lo, __int128* hi) {
-  const std::string cls = e.value("class", "");
-  const std::string type = e.value("type", "");
-  auto is_block_num = [&](const nlohmann::json& x) {
-    auto name = ColumnRefName(x, table);
-    return name && EqualsIgnoreCase(*name, "block_num");
-  };
-  if (cls == "CONJUNCTION" && type == "CONJUNCTION_AND") {
-    for (const auto& child : e.at("children")) {
-      if (!BlockRangeOf(child, table, lo, hi)) return false;
-    }
-    return true;
-  }
-  if (cls == "COMPARISON") {
-    const auto& l = e.at("left");
-    const auto& r = e.at("right");
-    if (is_block_num(l)) {
-      auto c = IntegerConstant(r);
-      return c && ApplyComparison(type, *c, false, lo, hi);
-    }
-    if (is_block_num(r)) {
-      auto c = IntegerConstant(l);
-      return c && ApplyComparison(type, *c, true, lo, hi);
-    }
-    return false;
-  }
-  if (cls == "BETWEEN" && type == "COMPARE_BETWEEN" && is_block_num(e.at("input"))) {
-    auto a = IntegerConstant(e.at("lower"));
-    auto b = IntegerConstant(e.at("upper"));
-    if (!a || !b) return false;
-    *lo = std::max(*lo, *a);
-    *hi = std::min(*hi, *b);
-    return true;
-  }
-  return false;
-}
-
-}  // namespace
-
-std::optional<ScanPlan> PlainScanOf(
-    const nlohmann::json& tree, const std::string& catalog,
-    const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& snapshots) {
-  try {
-    const auto& statements = tree.at("statements");
-    if (statements.size() != 1) return std::nullopt;
-    const auto& node = statements[0].at("node");
-    if (node.value("type", "") != "SELECT_NODE") return std::nullopt;
-    for (const char* key : {"modifiers", "group_expressions", "group_sets", "having", "sample",
-                            "qualify"}) {
-      if (!IsNullOrEmpty(node, key)) return std::nullopt;
-    }
-    if (!node.at("cte_map").at("map").empty()) return std::nullopt;
-    if (node.value("aggregate_handling", "") != "STANDARD_HANDLING") return std::nullopt;
-    const auto& from = node.at("from_table");
-    if (from.value("type", "") != "BASE_TABLE") return std::nullopt;
-    for (const char* key : {"sample", "column_name_alias", "at_clause"}) {
-      if (!IsNullOrEmpty(from, key)) return std::nullopt;
-    }
-    const std::string catalog_name = from.value("catalog_name", "");
-    if (!catalog_name.empty() && !EqualsIgnoreCase(catalog_name, catalog)) return std::nullopt;
-    // The dataset and table, as the store spells them.
-    ScanPlan plan;
-    const storage::TableDef* def = nullptr;
-    for (const auto& [name, snap] : snapshots) {
-      if (!EqualsIgnoreCase(name, from.value("schema_name", ""))) continue;
-      for (const auto& t : snap->tables) {
-        if (EqualsIgnoreCase(t.name, from.value("table_name", ""))) {
-          plan.dataset = name;
-          plan.table = t.name;
-          def = &t;
-        }
-      }
-    }
-    if (def == nullptr) return std::nullopt;
-    TableRef table{from.value("table_name", ""), from.value("alias", "")};
-    auto column_named = [&](const std::string& name) -> std::optional<std::string> {
-      for (const auto& f : def->schema->fields()) {
-        if (EqualsIgnoreCase(f->name(), name)) return f->name();
-      }
-      return std::nullopt;
-    };
-    for (const auto& item : node.at("select_list")) {
-      const std::string cls = item.value("class", "");
-      if (cls == "STAR") {
-        for (const char* key : {"exclude_list", "replace_list", "columns", "expr",
-                                "qualified_exclude_list", "rename_list"}) {
-          if (!IsNullOrEmpty(item, key)) return std::nullopt;
-        }
-        const std::string rel = item.value("relation_name", "");
-        if (!rel.empty() && !table.Names(rel)) return std::nullopt;
-        for (const auto& f : def->schema->fields()) plan.columns.push_back(f->name());
-      } else {
-        auto name = ColumnRefName(item, table);
-        if (!name) return std::nullopt;
-        auto column = column_named(*name);
-        if (!column) return std::nullopt;
-        plan.columns.push_back(*column);
-      }
-    }
-    if (plan.columns.empty()) return std::nullopt;
-    const auto& where = node.at("where_clause");
-    if (!where.is_null()) {
-      __int128 lo = 0;
-      __int128 hi = UINT64_MAX;
-      if (!BlockRangeOf(where, table, &lo, &hi)) return std::nullopt;
-      if (lo > hi || hi < 0 || lo > static_cast<__int128>(UINT64_MAX)) {
-        plan.lo = 1;
-        plan.hi = 0;  // no rows
-      } else {
-        plan.lo = static_cast<uint64_t>(std::max<__int128>(lo, 0));
-        plan.hi = static_cast<uint64_t>(std::min<__int128>(hi, UINT64_MAX));
-      }
-    }
-    return plan;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;  // a tree of another shape: DuckDB answers
-  }
-}
 
 namespace {
 
@@ -242,9 +55,99 @@ cp::CastOptions ConversionOptions(const std::shared_ptr<arrow::DataType>& to) {
   return options;
 }
 
+// Writes a segment's scan cache entry on a thread of its own, off the answer's
+// path: the scan hands each batch over and goes on. A writer that falls
+// kMaxQueued batches behind (a slow disk) gives the entry up rather than hold the
+// scan or its memory; so does one whose write fails (a cache only costs speed).
+class BackgroundCacheWriter {
+ public:
+  static constexpr size_t kMaxQueued = 4;
+
+  explicit BackgroundCacheWriter(std::unique_ptr<ScanCacheWriter> writer)
+      : writer_(std::move(writer)), thread_([this] { Run(); }) {}
+
+  // Waits for the thread: an entry not committed is deleted.
+  ~BackgroundCacheWriter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!commit_) failed_ = true;  // given up: stop at once
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void Write(std::shared_ptr<arrow::RecordBatch> batch) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_ || stop_) return;
+      if (queue_.size() >= kMaxQueued) {
+        failed_ = true;
+        queue_.clear();
+      } else {
+        queue_.push_back(std::move(batch));
+      }
+    }
+    cv_.notify_all();
+  }
+
+  // Back to normal priority: whoever waits for this writer (the end of the scan)
+  // waits for its few queued batches, not for the machine to be idle.
+  void Hurry() {
+    sched_param param{};
+    (void)pthread_setschedparam(thread_.native_handle(), SCHED_OTHER, &param);
+  }
+
+  // The segment is complete: publish the entry once everything queued is written.
+  void Commit() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      commit_ = true;
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Run() {
+    // Only CPU time nothing else wants: the answer and other queries come first.
+    sched_param param{};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return failed_ || stop_ || !queue_.empty(); });
+      if (failed_) break;
+      if (queue_.empty()) break;  // stopped, all written
+      auto batch = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      const bool ok = writer_->Write(*batch).ok();
+      batch.reset();
+      lock.lock();
+      if (!ok) failed_ = true;
+    }
+    const bool commit = commit_ && !failed_;
+    lock.unlock();
+    if (commit) (void)writer_->Commit();
+    writer_.reset();  // not committed: deletes what it wrote
+  }
+
+  std::unique_ptr<ScanCacheWriter> writer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<arrow::RecordBatch>> queue_;
+  bool stop_ = false;
+  bool commit_ = false;
+  bool failed_ = false;
+  std::thread thread_;  // last: starts once the rest is initialized
+};
+
 // Reads a plan's rows from the files one after another: the needed fields ("wide"
 // batches: table order, the answer's types), filtered to [lo, hi], projected to
 // the answer's columns and cut into batches.
+// Rows a needle query (equality filters) decodes at a time.
+constexpr int64_t kNeedleDecodeRows = 64 * 1024;
+
 class ScanReader : public ResultReader {
  public:
   ScanReader(ScanPlan plan, std::vector<std::filesystem::path> files,
@@ -272,6 +175,14 @@ class ScanReader : public ResultReader {
     batch_bytes_ = std::min(options_.first_batch_bytes, options_.soft_batch_bytes);
     filter_ = plan_.lo > 0 || plan_.hi < UINT64_MAX;
     if (filter_) target.emplace("block_num", arrow::uint64());
+    // Columns compared by equality filters: read as stored when not answered.
+    for (const auto& clause : plan_.match) {
+      for (const auto& eq : clause) {
+        auto f = table_schema->GetFieldByName(eq.column);
+        if (f == nullptr) return arrow::Status::Invalid("direct scan: no column ", eq.column);
+        target.emplace(eq.column, f->type());
+      }
+    }
     // The wide fields: the table's columns the plan needs, in table order.
     std::vector<std::shared_ptr<arrow::Field>> wide;
     for (int i = 0; i < table_schema->num_fields(); ++i) {
@@ -293,7 +204,18 @@ class ScanReader : public ResultReader {
     all_columns_ = static_cast<int>(table_fields_.size()) == table_schema->num_fields();
     for (const auto& c : plan_.columns) output_fields_.push_back(wide_schema_->GetFieldIndex(c));
     if (filter_) block_num_ = wide_schema_->GetFieldIndex("block_num");
+    for (const auto& clause : plan_.match) {
+      std::vector<std::pair<int, std::string>> resolved;
+      for (const auto& eq : clause) {
+        resolved.emplace_back(wide_schema_->GetFieldIndex(eq.column), eq.value);
+      }
+      match_.push_back(std::move(resolved));
+    }
     return arrow::Status::OK();
+  }
+
+  ~ScanReader() override {
+    if (cache_committing_) cache_committing_->Hurry();  // then joined as a member
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -337,18 +259,20 @@ class ScanReader : public ResultReader {
       if (file_reader_) {
         std::shared_ptr<arrow::RecordBatch> raw;
         ARROW_RETURN_NOT_OK(file_reader_->ReadNext(&raw));
+        if (raw && !match_.empty()) {
+          ARROW_ASSIGN_OR_RAISE(raw, Match(std::move(raw)));
+          if (raw->num_rows() == 0) continue;
+        }
         if (raw) {
           ARROW_ASSIGN_OR_RAISE(*out, Convert(raw));
-          if (cache_writer_) {
-            if (!cache_writer_->Write(**out).ok()) cache_writer_.reset();  // abandoned
-          }
+          if (cache_writer_) cache_writer_->Write(*out);
           return arrow::Status::OK();
         }
         file_reader_.reset();
         parquet_.reset();
         if (cache_writer_) {
-          (void)cache_writer_->Commit();  // a cache that cannot take it only costs speed
-          cache_writer_.reset();
+          cache_writer_->Commit();  // finishes on its thread; the scan goes on
+          cache_committing_ = std::move(cache_writer_);
         }
       }
       if (cached_) {
@@ -358,13 +282,22 @@ class ScanReader : public ResultReader {
         }
         cached_.reset();
       }
-      if (next_file_ >= files_.size()) return arrow::Status::OK();
+      if (next_file_ >= files_.size()) {
+        // The scan is done: the last entry is published before the answer ends,
+        // so the next scan finds it.
+        if (cache_committing_) {
+          cache_committing_->Hurry();
+          cache_committing_.reset();
+        }
+        return arrow::Status::OK();
+      }
       ARROW_RETURN_NOT_OK(OpenFile(files_[next_file_++]));
     }
   }
 
   arrow::Status OpenFile(const std::filesystem::path& path) {
-    if (options_.cache) {
+    // A needle query reads few row groups of a segment: never from the cache.
+    if (options_.cache && match_.empty()) {
       ARROW_ASSIGN_OR_RAISE(cached_, options_.cache->Find(path, *wide_schema_));
       if (cached_) {
         cached_next_ = 0;
@@ -373,27 +306,32 @@ class ScanReader : public ResultReader {
       }
     }
     parquet::ArrowReaderProperties props;
-    props.set_use_threads(false);  // the client needs the other core (bench/FIXES.md)
+    // The client needs the other core (bench/FIXES.md), but not for the few rows of
+    // a needle query: then columns are decoded side by side.
+    props.set_use_threads(!match_.empty());
     // Column chunks are read as they are decoded: pre-buffering would read (and
     // hold) every row group of the file before the first batch.
     props.set_pre_buffer(false);
-    ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path.string()));
-    // Pages are read as they are decoded, not a whole column chunk (about 1 MB
-    // per column of a row group) before the first rows.
-    parquet::ReaderProperties reader_props;
-    reader_props.enable_buffered_stream();
-    reader_props.set_buffer_size(64 << 10);
+    // Mapped, not read: a column chunk is decompressed straight from the page
+    // cache, with no copy into a read buffer (bench/FIXES.md); pages are touched
+    // only as they are decoded, and unmapped with the file.
+    ARROW_ASSIGN_OR_RAISE(auto in, arrow::io::MemoryMappedFile::Open(path.string(),
+                                                                   arrow::io::FileMode::READ));
+    parquet::ReaderProperties reader_props(ScanMemoryPool());
     parquet::arrow::FileReaderBuilder builder;
     ARROW_RETURN_NOT_OK(builder.Open(in, reader_props));
-    ARROW_ASSIGN_OR_RAISE(parquet_, builder.properties(props)->Build());
+    ARROW_ASSIGN_OR_RAISE(parquet_,
+                          builder.memory_pool(ScanMemoryPool())->properties(props)->Build());
     const auto& manifest = parquet_->manifest();
     std::vector<int> leaves;
     int block_num_leaf = -1;
+    std::vector<int> wide_leaf(table_fields_.size(), -1);  // per wide field, if a leaf
     for (size_t k = 0; k < table_fields_.size(); ++k) {
       const auto& f = manifest.schema_fields.at(static_cast<size_t>(table_fields_[k]));
       if (f.field->name() != wide_schema_->field(static_cast<int>(k))->name()) {
         return arrow::Status::Invalid("direct scan: ", path.string(), " has other columns");
       }
+      if (f.is_leaf()) wide_leaf[k] = f.column_index;
       if (f.field->name() == "block_num" && f.is_leaf()) block_num_leaf = f.column_index;
       LeafColumns(f, &leaves);
     }
@@ -414,6 +352,11 @@ class ScanReader : public ResultReader {
           if (max < plan_.lo || min > plan_.hi) continue;
         }
       }
+      if (!match_.empty()) {
+        const bool skip = RuledOut(g, *rg, wide_leaf);
+        common::ServerMetrics::Get().scan_row_groups(skip).Increment();
+        if (skip) continue;
+      }
       row_groups.push_back(g);
       rows += rg->num_rows();
       for (int leaf : leaves) bytes += rg->ColumnChunk(leaf)->total_uncompressed_size();
@@ -429,15 +372,108 @@ class ScanReader : public ResultReader {
           static_cast<int64_t>(static_cast<double>(target) / row_bytes), 1,
           options_.rows_per_batch);
     }
+    // A needle query keeps few of the rows it decodes: decode in large batches
+    // (fewer, larger tasks for the decoding threads), whatever the answer's size.
+    if (!match_.empty()) batch_rows = std::max<int64_t>(batch_rows, kNeedleDecodeRows);
     sent_any_file_ = true;
     parquet_->set_batch_size(batch_rows);
     ARROW_ASSIGN_OR_RAISE(file_reader_, parquet_->GetRecordBatchReader(row_groups, leaves));
     // A whole segment read in full: keep its conversion for the next scans.
-    if (options_.cache && all_columns_ &&
+    if (options_.cache && all_columns_ && match_.empty() &&
         static_cast<int>(row_groups.size()) == metadata->num_row_groups()) {
-      cache_writer_ = options_.cache->Begin(path, wide_schema_);
+      if (auto w = options_.cache->Begin(path, wide_schema_)) {
+        cache_writer_ = std::make_unique<BackgroundCacheWriter>(std::move(w));
+      }
     }
     return arrow::Status::OK();
+  }
+
+  // Whether row group `g` surely holds no row of some equality clause: for each
+  // of its equalities the column's statistics or bloom filter exclude the value.
+  bool RuledOut(int g, parquet::RowGroupMetaData& rg, const std::vector<int>& wide_leaf) {
+    auto& blooms = parquet_->parquet_reader()->GetBloomFilterReader();
+    std::shared_ptr<parquet::RowGroupBloomFilterReader> group;
+    for (const auto& clause : match_) {
+      bool possible = false;
+      for (const auto& [field, value] : clause) {
+        const int leaf = wide_leaf[static_cast<size_t>(field)];
+        if (leaf < 0 ||
+            rg.schema()->Column(leaf)->physical_type() != parquet::Type::FIXED_LEN_BYTE_ARRAY) {
+          possible = true;
+          break;
+        }
+        const int width = rg.schema()->Column(leaf)->type_length();
+        if (static_cast<int>(value.size()) != width) continue;  // never equal
+        auto chunk = rg.ColumnChunk(leaf);
+        auto stats = chunk->statistics();
+        if (stats && stats->HasMinMax()) {
+          auto typed = std::static_pointer_cast<parquet::FLBAStatistics>(stats);
+          const auto* v = reinterpret_cast<const uint8_t*>(value.data());
+          if (std::memcmp(v, typed->min().ptr, width) < 0 ||
+              std::memcmp(v, typed->max().ptr, width) > 0) {
+            continue;
+          }
+        }
+        if (!group) {
+          try {
+            group = blooms.RowGroup(g);
+          } catch (const parquet::ParquetException&) {
+            possible = true;  // unreadable: read the row group
+            break;
+          }
+        }
+        std::unique_ptr<parquet::BloomFilter> bloom;
+        if (group) {
+          try {
+            bloom = group->GetColumnBloomFilter(leaf);
+          } catch (const parquet::ParquetException&) {
+            bloom.reset();
+          }
+        }
+        parquet::FixedLenByteArray flba(reinterpret_cast<const uint8_t*>(value.data()));
+        if (!bloom || bloom->FindHash(bloom->Hash(&flba, static_cast<uint32_t>(width)))) {
+          possible = true;
+          break;
+        }
+      }
+      if (!possible) return true;
+    }
+    return false;
+  }
+
+  // The rows of a raw batch (the table's types) that pass every equality clause.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Match(
+      std::shared_ptr<arrow::RecordBatch> raw) {
+    const int64_t n = raw->num_rows();
+    std::vector<uint8_t> keep(static_cast<size_t>(n), 1);
+    for (const auto& clause : match_) {
+      std::vector<uint8_t> any(static_cast<size_t>(n), 0);
+      for (const auto& [field, value] : clause) {
+        const auto& col = raw->column(field);
+        if (col->type_id() != arrow::Type::FIXED_SIZE_BINARY) {
+          return arrow::Status::Invalid("direct scan: ", col->type()->ToString(), " compared");
+        }
+        const auto& fsb = static_cast<const arrow::FixedSizeBinaryArray&>(*col);
+        if (fsb.byte_width() != static_cast<int>(value.size())) continue;
+        const size_t width = value.size();
+        for (int64_t i = 0; i < n; ++i) {
+          if (!any[static_cast<size_t>(i)] && keep[static_cast<size_t>(i)] && fsb.IsValid(i) &&
+              std::memcmp(fsb.GetValue(i), value.data(), width) == 0) {
+            any[static_cast<size_t>(i)] = 1;
+          }
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= any[static_cast<size_t>(i)];
+    }
+    arrow::UInt32Builder indices;
+    for (int64_t i = 0; i < n; ++i) {
+      if (keep[static_cast<size_t>(i)]) ARROW_RETURN_NOT_OK(indices.Append(static_cast<uint32_t>(i)));
+    }
+    if (indices.length() == n) return raw;
+    if (indices.length() == 0) return raw->Slice(0, 0);
+    ARROW_ASSIGN_OR_RAISE(auto taken, indices.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto out, cp::Take(raw, taken));
+    return out.record_batch();
   }
 
   // A batch as the Parquet reader returns it -> the answer's types.
@@ -452,14 +488,60 @@ class ScanReader : public ResultReader {
     for (int i = 0; i < raw->num_columns(); ++i) {
       const auto& to = wide_schema_->field(i)->type();
       const auto& col = raw->column(i);
-      if (col->type()->Equals(*to)) {
-        columns.push_back(col);
-      } else {
-        ARROW_ASSIGN_OR_RAISE(auto cast, cp::Cast(*col, to, ConversionOptions(to)));
-        columns.push_back(std::move(cast));
-      }
+      ARROW_ASSIGN_OR_RAISE(auto data, ConvertData(col->data(), to));
+      columns.push_back(arrow::MakeArray(std::move(data)));
     }
     return arrow::RecordBatch::Make(wide_schema_, raw->num_rows(), std::move(columns));
+  }
+
+  // One column (or a list's or struct's child) to type `to`. Fixed-size binary
+  // becomes binary without copying its values: the binary array shares the value
+  // buffer and gets offsets i × width (a null slot spans its unused bytes, which
+  // Arrow allows); lists and structs keep their buffers and convert their
+  // children; anything else is cast.
+  arrow::Result<std::shared_ptr<arrow::ArrayData>> ConvertData(
+      const std::shared_ptr<arrow::ArrayData>& data, const std::shared_ptr<arrow::DataType>& to) {
+    const auto& from = data->type;
+    if (from->Equals(*to)) return data;
+    if (from->id() == arrow::Type::FIXED_SIZE_BINARY && to->id() == arrow::Type::BINARY) {
+      const int64_t width = static_cast<const arrow::FixedSizeBinaryType&>(*from).byte_width();
+      const int64_t slots = data->offset + data->length;
+      if (slots * width < std::numeric_limits<int32_t>::max() && data->buffers.size() == 2 &&
+          data->buffers[1] != nullptr) {
+        ARROW_ASSIGN_OR_RAISE(auto offsets, arrow::AllocateBuffer((slots + 1) * sizeof(int32_t),
+                                                                   ScanMemoryPool()));
+        auto* o = reinterpret_cast<int32_t*>(offsets->mutable_data());
+        for (int64_t i = 0; i <= slots; ++i) o[i] = static_cast<int32_t>(i * width);
+        return arrow::ArrayData::Make(to, data->length,
+                                      {data->buffers[0], std::move(offsets), data->buffers[1]},
+                                      data->null_count, data->offset);
+      }
+    }
+    if (from->id() == arrow::Type::LIST && to->id() == arrow::Type::LIST &&
+        data->child_data.size() == 1) {
+      const auto& value_type = static_cast<const arrow::ListType&>(*to).value_type();
+      ARROW_ASSIGN_OR_RAISE(auto child, ConvertData(data->child_data[0], value_type));
+      auto out = data->Copy();
+      out->type = to;
+      out->child_data = {std::move(child)};
+      return out;
+    }
+    if (from->id() == arrow::Type::STRUCT && to->id() == arrow::Type::STRUCT &&
+        from->num_fields() == to->num_fields() &&
+        static_cast<int>(data->child_data.size()) == to->num_fields()) {
+      auto out = data->Copy();
+      out->type = to;
+      for (int k = 0; k < to->num_fields(); ++k) {
+        ARROW_ASSIGN_OR_RAISE(out->child_data[static_cast<size_t>(k)],
+                              ConvertData(data->child_data[static_cast<size_t>(k)],
+                                          to->field(k)->type()));
+      }
+      return out;
+    }
+    cp::ExecContext context(ScanMemoryPool());
+    ARROW_ASSIGN_OR_RAISE(auto cast, cp::Cast(arrow::MakeArray(data), to, ConversionOptions(to),
+                                              &context));
+    return cast.make_array()->data();
   }
 
   // Keep the rows of [lo, hi] (rows of a segment are in block order, but do not
@@ -544,10 +626,13 @@ class ScanReader : public ResultReader {
   bool all_columns_ = false;
   bool filter_ = false;
   int block_num_ = -1;
+  // plan_.match with each column as its wide (and raw) field index.
+  std::vector<std::vector<std::pair<int, std::string>>> match_;
   size_t next_file_ = 0;
   std::unique_ptr<parquet::arrow::FileReader> parquet_;
   std::unique_ptr<arrow::RecordBatchReader> file_reader_;
-  std::unique_ptr<ScanCacheWriter> cache_writer_;
+  std::unique_ptr<BackgroundCacheWriter> cache_writer_;      // of the segment being read
+  std::unique_ptr<BackgroundCacheWriter> cache_committing_;  // of the segment before
   std::shared_ptr<arrow::ipc::RecordBatchFileReader> cached_;
   int cached_next_ = 0;
   struct Pending {

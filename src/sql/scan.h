@@ -1,9 +1,11 @@
 // Direct scans: a plain read of one chain table, answered from its Parquet
 // segments with Arrow's Parquet reader instead of DuckDB.
 //
-// A plain scan is `SELECT <* | column, …> FROM <dataset>.<table> [WHERE <block_num
-// comparisons with integer constants, joined by AND>]` with nothing else (no
-// expressions, joins, grouping, ordering, LIMIT, DISTINCT, CTEs or parameters).
+// A plain scan is `SELECT <* | column, …> FROM <dataset>.<table> [WHERE <terms
+// joined by AND>]` with nothing else (no expressions, joins, grouping, ordering,
+// LIMIT, DISTINCT, CTEs or parameters), where a term is a block_num comparison
+// with an integer constant or an equality of a hash/address column with a BLOB
+// constant, alone or ORed with others (`"from" = A OR "to" = A`).
 // It is the query a user exports a table with, and in DuckDB most of its cost is
 // decoding every hash into a BLOB and converting it back to Arrow
 // (bench/FIXES.md). The direct scan reads the same files the session's snapshot
@@ -35,6 +37,13 @@ class ResultReader;  // sql/engine.h
 /// to make them, large messages cost less per row (bench/FIXES.md).
 inline constexpr int64_t kDirectScanBatchBytes = int64_t{8} << 20;
 
+/// \brief `column = value`: a fixed-size binary column (a hash, an address)
+/// compared with a BLOB constant (`from_hex('…')`, `unhex('…')`, `'\x…'::BLOB`).
+struct ScanEquality {
+  std::string column;  ///< as the table names it
+  std::string value;   ///< the constant's bytes
+};
+
 /// \brief A plain scan of one chain table (see above).
 struct ScanPlan {
   std::string dataset;  ///< as the store names it, e.g. "eth_rpc"
@@ -44,6 +53,10 @@ struct ScanPlan {
   std::vector<std::string> columns;
   uint64_t lo = 0;           ///< first block_num kept (inclusive)
   uint64_t hi = UINT64_MAX;  ///< last block_num kept (inclusive); lo > hi: no rows
+  /// Equality filters, AND of ORs: a row is kept when, for every clause, one of its
+  /// equalities holds (a NULL never equals). Row groups whose bloom filters or
+  /// statistics rule out every equality of a clause are not read (a needle query).
+  std::vector<std::vector<ScanEquality>> match;
 };
 
 /// \brief The plain scan `tree` (DuckDB's json_serialize_sql of one query) asks

@@ -372,8 +372,12 @@ Result<std::shared_ptr<SegmentFile>> BlockStore::WriteFile(
   const fs::path p = options_.segments->StagingPath(object);
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
+  std::vector<std::string> bloom;
+  for (const auto& t : options_.tables) {
+    if (t.name == table) bloom = t.bloom_filter_columns;
+  }
   ARROW_RETURN_NOT_OK(WriteParquet(p, rows, options_.row_group_rows,
-                                   options_.fsync && options_.segments->sync_staged()));
+                                   options_.fsync && options_.segments->sync_staged(), bloom));
   const auto bytes = static_cast<int64_t>(fs::file_size(p, ec));
   return std::make_shared<SegmentFile>(options_.segments, object, rows->num_rows(), bytes);
 }

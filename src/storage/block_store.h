@@ -61,8 +61,9 @@ struct StoreOptions {
   uint64_t compact_target_blocks = 100000;
   /// Merge this many adjacent segments of one size level (see CompactOnce).
   size_t compact_min_segments = 8;
-  /// Rows per Parquet row group.
-  int64_t row_group_rows = 128 * 1024;
+  /// Rows per Parquet row group: the unit a scan skips by block range or bloom
+  /// filter, and a streaming microbatch over-reads at its ends (bench/FIXES.md).
+  int64_t row_group_rows = 32 * 1024;
   bool fsync = true;  ///< false only for benchmarks' bulk generation
   /// How many removed (reorged-out) block headers TruncateAfter remembers, so a
   /// cursor on an abandoned fork can find its common ancestor.

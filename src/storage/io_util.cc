@@ -11,6 +11,7 @@
 #include "parquet/arrow/reader.h"
 #include "parquet/arrow/writer.h"
 #include "parquet/properties.h"
+#include "storage/segment_format.h"
 
 namespace fs = std::filesystem;
 using arrow::Result;
@@ -52,15 +53,13 @@ Status ParallelForLimited(size_t n, size_t width, const std::function<Status(siz
 }
 
 Status WriteParquet(const fs::path& path, const std::shared_ptr<arrow::Table>& table,
-                    int64_t row_group_rows, bool sync) {
+                    int64_t row_group_rows, bool sync,
+                    const std::vector<std::string>& bloom_filter_columns) {
   ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(path.string()));
-  auto props = parquet::WriterProperties::Builder()
-                   .compression(parquet::Compression::SNAPPY)
-                   ->max_row_group_length(row_group_rows)
-                   ->build();
-  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  auto props = SegmentWriterProperties(*table->schema(), row_group_rows, bloom_filter_columns);
   ARROW_RETURN_NOT_OK(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out,
-                                                 row_group_rows, props, arrow_props));
+                                                 row_group_rows, props,
+                                                 SegmentArrowWriterProperties()));
   ARROW_RETURN_NOT_OK(out->Close());
   if (sync) ARROW_RETURN_NOT_OK(FsyncPath(path));
   return Status::OK();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "arrow/result.h"
@@ -26,11 +27,13 @@ arrow::Status ParallelFor(size_t n, const std::function<arrow::Status(size_t)>& 
 arrow::Status ParallelForLimited(size_t n, size_t width,
                                  const std::function<arrow::Status(size_t)>& fn);
 
-/// \brief Write `table` as Parquet (Snappy, `row_group_rows` rows per row group,
-/// the Arrow schema stored), fsync'ed when `sync`.
+/// \brief Write `table` as a segment file in the current segment format
+/// (storage/segment_format.h: codec, encodings, statistics, page index;
+/// `row_group_rows` rows per row group; a bloom filter per row group of each of
+/// `bloom_filter_columns`; the Arrow schema stored), fsync'ed when `sync`.
 arrow::Status WriteParquet(const std::filesystem::path& path,
                            const std::shared_ptr<arrow::Table>& table, int64_t row_group_rows,
-                           bool sync);
+                           bool sync, const std::vector<std::string>& bloom_filter_columns = {});
 
 /// \brief Read a Parquet file whole, or only `columns` (indices).
 arrow::Result<std::shared_ptr<arrow::Table>> ReadParquet(const std::filesystem::path& path,

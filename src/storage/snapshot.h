@@ -47,6 +47,9 @@ struct BlockRange {
 struct TableDef {
   std::string name;
   std::shared_ptr<arrow::Schema> schema;
+  /// Top-level columns whose segments carry a Parquet bloom filter per row group,
+  /// so that equality filters skip row groups (storage/segment_format.h).
+  std::vector<std::string> bloom_filter_columns = {};
 };
 
 /// \brief What the chain is: stored on first append, checked on every open so a

@@ -46,9 +46,21 @@ def test_bench_tiny_writes_complete_report(tmp_path):
     assert m["blocks"] == results["config"]["multi_blocks"]
     assert set(m["together_blocks_per_sec"]) == {"chain_a", "chain_b"}
 
+    # Needle queries: every needle found (sluice's rows equal bare DuckDB's, checked
+    # by the workload) and the streams caught up with the same rows.
+    nd = results["needle"]
+    assert all(q["rows"] > 0 for q in nd["queries"].values()), nd["queries"]
+    assert nd["full_scan_rows"] == {"logs": rows, "transactions": rows}
+    assert all(s["rows"] == nd["queries"][name]["rows"] for name, s in nd["stream"].items())
+    # Many cursors: every resumed stream equals the batch query over its blocks.
+    mc = results["many_cursors"]
+    assert mc["exact_clients"] == mc["clients"] == results["config"]["cursor_clients"]
+    assert mc["tip"]["samples"] == mc["clients"] * results["config"]["cursor_blocks"]
+
     for heading in ("## 1. Batch throughput", "## 2. Time to first batch", "## 3. Server memory",
                     "## 4. Tip latency", "## 5. Extraction", "## 6. Client memory",
-                    "## 7. Extraction of two chains at once", "## 8. Verification"):
+                    "## 7. Extraction of two chains at once", "## 8. Verification",
+                    "## 9. Needle queries", "## 10. Many cursors at once"):
         assert heading in text, heading
     for must in ("- Machine: ", "- Date: ", "- Command: ", "(a) pyarrow.flight from memory",
                  "(b) pyarrow.flight + duckdb", "sluice_client_read_all"):

@@ -1,0 +1,77 @@
+#include "storage/segment_format.h"
+
+#include <algorithm>
+
+#include "arrow/type.h"
+
+namespace sluice::storage {
+
+namespace {
+
+// Columns whose values repeat enough for a dictionary to pay, and whose
+// dictionary Arrow decodes fast: fixed-width numbers, booleans, times.
+bool DictionaryPays(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::BINARY:
+    case arrow::Type::LARGE_BINARY:
+    case arrow::Type::STRING:
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::FIXED_SIZE_BINARY:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// The Parquet leaf column paths of a field ("a", "a.list.element.b", …) with the
+// leaf's type, as Arrow's writer names them.
+void Leaves(const std::string& prefix, const std::shared_ptr<arrow::Field>& field,
+            std::vector<std::pair<std::string, std::shared_ptr<arrow::DataType>>>* out) {
+  const std::string path = prefix.empty() ? field->name() : prefix + "." + field->name();
+  const auto& type = field->type();
+  switch (type->id()) {
+    case arrow::Type::LIST:
+    case arrow::Type::LARGE_LIST:
+    case arrow::Type::FIXED_SIZE_LIST: {
+      auto value = std::static_pointer_cast<arrow::BaseListType>(type)->value_field();
+      Leaves(path + ".list", value->WithName("element"), out);
+      return;
+    }
+    case arrow::Type::STRUCT:
+      for (const auto& child : type->fields()) Leaves(path, child, out);
+      return;
+    default:
+      out->emplace_back(path, type);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
+    const arrow::Schema& schema, int64_t row_group_rows,
+    const std::vector<std::string>& bloom_filter_columns) {
+  parquet::WriterProperties::Builder builder;
+  builder.compression(parquet::Compression::LZ4)  // LZ4_RAW in the file
+      ->max_row_group_length(row_group_rows)
+      ->enable_statistics()
+      ->enable_write_page_index();
+  std::vector<std::pair<std::string, std::shared_ptr<arrow::DataType>>> leaves;
+  for (const auto& f : schema.fields()) Leaves("", f, &leaves);
+  for (const auto& [path, type] : leaves) {
+    if (!DictionaryPays(*type)) builder.disable_dictionary(path);
+  }
+  parquet::BloomFilterOptions bloom;
+  bloom.fpp = 0.01;  // ndv unset: sized for a full row group, folded to the values seen
+  for (const auto& name : bloom_filter_columns) {
+    auto f = schema.GetFieldByName(name);
+    if (f == nullptr || f->type()->id() == arrow::Type::BOOL) continue;
+    builder.enable_bloom_filter(name, bloom);
+  }
+  return builder.build();
+}
+
+std::shared_ptr<parquet::ArrowWriterProperties> SegmentArrowWriterProperties() {
+  return parquet::ArrowWriterProperties::Builder().store_schema()->build();
+}
+
+}  // namespace sluice::storage

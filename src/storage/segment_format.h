@@ -1,0 +1,43 @@
+// How the store writes a segment's Parquet file: codec, encodings, row groups,
+// statistics, page indexes and bloom filters (bench/FIXES.md measures each).
+//
+// Format 2 (this version): every column LZ4_RAW-compressed; dictionary encoding
+// only for fixed-width numeric, boolean and timestamp columns (binary, string and
+// fixed-size binary columns — hashes, addresses, calldata — are PLAIN: their
+// dictionaries rarely pay and Arrow decodes a dictionary-encoded fixed-size binary
+// column at a third of the speed); min/max statistics and the page index (column
+// and offset indexes) of every column; a split-block bloom filter per row group of
+// each column a table names in TableDef::bloom_filter_columns (hashes and
+// addresses that needle queries compare with `=`).
+// Format 1 (before): Snappy, dictionary encoding everywhere, no bloom filters. A
+// store of format-1 segments is read as is (every reader handles both: Parquet
+// names the codec and encodings per column chunk, and a segment without bloom
+// filters is simply never skipped by one); new and compacted segments are written
+// in format 2, so compaction upgrades a store's history as it merges it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/type_fwd.h"
+#include "parquet/properties.h"
+
+namespace sluice::storage {
+
+/// \brief The segment format new files are written in (see above).
+inline constexpr int kSegmentFormat = 2;
+
+/// \brief Writer properties of a segment of a table with `schema`, `row_group_rows`
+/// rows per row group, bloom filters on the top-level columns `bloom_filter_columns`
+/// (names absent from the schema are ignored).
+std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
+    const arrow::Schema& schema, int64_t row_group_rows,
+    const std::vector<std::string>& bloom_filter_columns);
+
+/// \brief Arrow-level writer properties of a segment (the Arrow schema is stored,
+/// so timestamps keep their unit and time zone).
+std::shared_ptr<parquet::ArrowWriterProperties> SegmentArrowWriterProperties();
+
+}  // namespace sluice::storage
