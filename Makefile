@@ -1,6 +1,7 @@
 # sluice: SQL over live blockchain data, streamed as Arrow over Flight.
 #
 #   make run     install what is missing, build, start a demo chain and the server
+#   make run-cluster  the same over PostgreSQL + MinIO: 2 extract workers, 3 query servers
 #   make test    install what is missing, build, run every test (C++ and Python)
 #   make build   build build/sluice (Release with debug info)
 #   make bench   run the benchmark suite, write BENCHMARKS.md
@@ -17,7 +18,7 @@ PY := .venv/bin/python
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 
-.PHONY: all bootstrap configure build run test test-cpp test-python bench clean
+.PHONY: all bootstrap configure build run run-cluster test test-cpp test-python bench clean
 
 all: build
 
@@ -35,6 +36,11 @@ build: configure
 
 run: build
 	@bash scripts/demo.sh
+
+# The distributed roles (docs/deploy.md): anvil, PostgreSQL, MinIO, two extract
+# workers and three query servers (Flight on ports 1620-1622). Ctrl-C stops all.
+run-cluster: build
+	@$(PY) scripts/run_cluster.py
 
 test: build
 	@bash scripts/test.sh

@@ -4,6 +4,8 @@
 //
 //   sluice_bench_gen --data-dir DIR --transactions N [--txs-per-block 200]
 //                    [--blocks-per-segment 2048] [--row-group-rows R]
+//                    [--postgres-url URL --object-store-url S3URL]   (the shared store,
+//                    docs/deploy.md; keys from AMP_CONFIG_OBJECT_STORE_ACCESS_KEY/_SECRET_KEY)
 //
 // Blocks 0..B-1 with B = ceil(N / txs_per_block); every block but block 0 holds
 // txs_per_block transactions (block 0, the genesis, holds none), so the
@@ -15,6 +17,7 @@
 // Prints one JSON line: {"blocks":..,"transactions":..,"seconds":..}.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -25,6 +28,7 @@
 #include "arrow/table.h"
 #include "arrow/util/decimal.h"
 #include "ingest/evm_schema.h"
+#include "storage/backends.h"
 #include "storage/block_store.h"
 
 namespace {
@@ -200,7 +204,16 @@ int main(int argc, char** argv) {
   app.add_option("--txs-per-block", txs_per_block, "Transactions per block (not block 0)");
   app.add_option("--blocks-per-segment", blocks_per_segment, "Blocks per appended segment");
   app.add_option("--row-group-rows", row_group_rows, "Rows per Parquet row group (store default)");
+  sluice::storage::BackendOptions backends;
+  app.add_option("--postgres-url", backends.postgres_url, "Metadata in PostgreSQL");
+  app.add_option("--object-store-url", backends.object_store_url, "Segments in an object store");
   CLI11_PARSE(app, argc, argv);
+  if (const char* k = std::getenv("AMP_CONFIG_OBJECT_STORE_ACCESS_KEY")) {
+    backends.object_store_access_key = k;
+  }
+  if (const char* k = std::getenv("AMP_CONFIG_OBJECT_STORE_SECRET_KEY")) {
+    backends.object_store_secret_key = k;
+  }
   if (txs_per_block < 1 || txs_per_block > 100000 || transactions < 1 || blocks_per_segment < 1) {
     std::cerr << "sluice_bench_gen: --transactions, --txs-per-block (<= 100000) and "
                  "--blocks-per-segment must be positive\n";
@@ -212,6 +225,9 @@ int main(int argc, char** argv) {
   options.tables = sluice::ingest::EvmTables();
   options.fsync = false;
   options.row_group_rows = row_group_rows;
+  if (!backends.postgres_url.empty()) {
+    Unwrap(sluice::storage::MakeBackends(backends, sluice::storage::StoreRole::kWriter, &options));
+  }
   auto store = Unwrap(sluice::storage::BlockStore::Open(options));
   if (store->head()) {
     std::cerr << "sluice_bench_gen: " << data_dir << " already holds a store\n";
@@ -237,6 +253,9 @@ int main(int argc, char** argv) {
     CHECK_OK(store->Append(data));
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  store.reset();
+  options = {};
+  sluice::storage::ShutdownS3();
   std::printf("{\"blocks\":%llu,\"transactions\":%llu,\"seconds\":%.1f}\n",
               static_cast<unsigned long long>(last_block + 1),
               static_cast<unsigned long long>(last_block * txs_per_block), secs);

@@ -42,6 +42,7 @@ SIZES = {
 FIXES = ROOT / "bench" / "FIXES.md"
 ANALYSIS = ROOT / "bench" / "ANALYSIS.md"
 MEASURED = ROOT / "bench" / "MEASURED.md"
+CLUSTER = ROOT / "bench" / "CLUSTER.md"
 
 
 def machine() -> str:
@@ -484,6 +485,9 @@ def report(r: dict) -> str:
         lines += [FIXES.read_text().rstrip(), ""]
     if MEASURED.exists():
         lines += [MEASURED.read_text().rstrip(), ""]
+    # The distributed roles, measured separately (bench/cluster.py --report).
+    if CLUSTER.exists():
+        lines += [CLUSTER.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@
 #   .deps/duckdb/     libduckdb.so + duckdb.h (DuckDB C API)
 #   .deps/anvil       the anvil binary (local Ethereum node)
 #   .deps/geth        geth, built from the Go module proxy (go install; needs Go >= 1.24)
+#   .deps/minio       the MinIO server (object store of the cluster tests and make run-cluster)
 #   .deps/contracts/  compiled demo contracts (built by demo/build_contracts.sh)
 #   the third-party clients the tests run (scripts/install_clients.sh): spicepy,
 #   the Amp TypeScript SDK, spice.js, the Flight SQL JDBC driver, arrow-go
@@ -30,6 +31,9 @@ ANVIL_SHA256=5727dd8f08f3bf6dde4ec1d9832e87c43f9315ef824bff1ab18486bf51bc7af3
 # geth: built once with `go install` (the module proxy checks the module's hashes
 # against the checksum database), cached in $CACHE/geth-$GETH_VERSION.
 GETH_VERSION=1.17.10
+# MinIO, built from source through the Go module proxy (go.sum pins every module).
+MINIO_MODULE=github.com/minio/minio
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
@@ -38,6 +42,9 @@ APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config libcurl4-openssl-dev libss
   # Fuzzing (libFuzzer) and the sanitizer builds: make fuzz, make test-asan, make test-tsan.
   clang-16 libclang-rt-16-dev)
 APT_PACKAGES+=(curl)  # the curl examples of docs/http.md run in tests/python/test_docs_http.py
+# The distributed roles (docs/deploy.md): PostgreSQL metadata through libpq; the
+# tests and make run-cluster start throwaway PostgreSQL clusters (initdb, pg_ctl).
+APT_PACKAGES+=(libpq-dev postgresql)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
@@ -91,6 +98,10 @@ fi
 chmod +x "$ANVIL_DIR/package/bin/anvil"
 ln -sfn "$ANVIL_DIR/package/bin/anvil" "$ROOT/.deps/anvil"
 
+# Go builds geth and MinIO below (once each; the binaries are cached).
+GO="$(command -v go || true)"
+[ -z "$GO" ] && [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go
+
 # ---- geth (go install from the Go module proxy; about 10 minutes the first time) --
 GETH_DIR="$CACHE/geth-$GETH_VERSION"
 geth_ok() {
@@ -99,8 +110,6 @@ geth_ok() {
   grep -qx "Version: $GETH_VERSION-stable" <<<"$out"
 }
 if ! geth_ok; then
-  GO="$(command -v go || true)"
-  [ -z "$GO" ] && [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go
   [ -n "$GO" ] || { log "geth $GETH_VERSION needs Go (>= 1.24) to build: install Go, or put it on PATH"; exit 1; }
   log "building geth $GETH_VERSION with $("$GO" version | cut -d' ' -f3) (once; cached in $GETH_DIR)"
   mkdir -p "$GETH_DIR/bin" "$CACHE/go"
@@ -109,6 +118,19 @@ if ! geth_ok; then
   geth_ok || { log "geth built in $GETH_DIR/bin does not say version $GETH_VERSION"; exit 1; }
 fi
 ln -sfn "$GETH_DIR/bin/geth" "$ROOT/.deps/geth"
+
+# ---- MinIO (S3-compatible object store for the cluster tests) ---------------------
+# `go install` of the pinned version, about 3 minutes once; the binary is cached.
+MINIO_DIR="$CACHE/minio-$MINIO_VERSION"
+if [ ! -x "$MINIO_DIR/minio" ]; then
+  [ -n "$GO" ] || { log "MinIO needs Go (go install $MINIO_MODULE); install Go 1.24 or newer"; exit 1; }
+  log "building MinIO $MINIO_VERSION with go install (a few minutes, once)"
+  rm -rf "$MINIO_DIR.tmp"; mkdir -p "$MINIO_DIR.tmp"
+  (cd "$MINIO_DIR.tmp" && GOBIN="$MINIO_DIR.tmp" GOMODCACHE="$CACHE/go/pkg/mod" GOFLAGS="-modcacherw -buildvcs=false" \
+    nice "$GO" install "$MINIO_MODULE@$MINIO_VERSION")
+  rm -rf "$MINIO_DIR"; mv "$MINIO_DIR.tmp" "$MINIO_DIR"
+fi
+ln -sfn "$MINIO_DIR/minio" "$ROOT/.deps/minio"
 
 # ---- Python virtual environment -----------------------------------------------
 VENV="$ROOT/.venv"
@@ -130,3 +152,4 @@ SLUICE_CACHE="$CACHE" bash "$ROOT/scripts/install_clients.sh"
 if [ -x "$ROOT/demo/build_contracts.sh" ]; then
   SLUICE_CACHE="$CACHE" "$ROOT/demo/build_contracts.sh"
 fi
+

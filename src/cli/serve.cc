@@ -12,16 +12,17 @@
 
 #include "arrow/flight/server.h"
 #include "cli/commands.h"
+#include "cli/roles.h"
 #include "common/auth.h"
 #include "common/config.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "flight/auth.h"
+#include "flight/endpoints.h"
 #include "flight/service.h"
 #include "http/admin_server.h"
 #include "http/jsonl_server.h"
 #include "ingest/eth_call.h"
-#include "ingest/evm_schema.h"
 #include "ingest/extractor.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "sql/engine.h"
@@ -30,13 +31,6 @@
 namespace sluice::cli {
 
 namespace {
-
-std::string Dashed(std::string s) {
-  for (auto& c : s) {
-    if (c == '_') c = '-';
-  }
-  return s;
-}
 
 arrow::Result<std::pair<std::string, int>> SplitHostPort(const std::string& addr) {
   auto colon = addr.rfind(':');
@@ -101,36 +95,6 @@ arrow::Result<std::shared_ptr<common::Authenticator>> MakeAuthenticator(const Co
   options.token_ttl = std::chrono::seconds(config.auth_token_ttl_secs);
   options.secret_hex = config.ticket_secret;
   return common::Authenticator::Make(std::move(options));
-}
-
-std::chrono::milliseconds Millis(double secs) {
-  return std::chrono::milliseconds(static_cast<int64_t>(secs * 1000.0 + 0.5));
-}
-
-// The extractor options of a dataset's settings (common/config.h).
-ingest::ExtractorOptions ExtractorOptionsOf(const DatasetConfig& d) {
-  ingest::ExtractorOptions ex;
-  ex.node.urls = d.rpc_url;
-  ex.node.request_timeout = Millis(d.rpc_timeout_secs);
-  ex.node.failback = Millis(d.rpc_failback_secs);
-  ex.node.retry_after_max = Millis(d.rpc_retry_after_max_secs);
-  ex.node.max_batch_calls = static_cast<uint32_t>(d.rpc_batch_max_calls);
-  ex.node.max_requests_per_sec = d.rpc_max_requests_per_sec;
-  ex.receipts = d.rpc_receipts == "block"         ? ingest::ReceiptsMode::kBlock
-                : d.rpc_receipts == "transaction" ? ingest::ReceiptsMode::kTransaction
-                                                  : ingest::ReceiptsMode::kAuto;
-  const std::string tag = d.EffectiveFinalityTag();
-  ex.finality = tag == "finalized" ? ingest::FinalityTag::kFinalized
-                : tag == "safe"    ? ingest::FinalityTag::kSafe
-                                   : ingest::FinalityTag::kLatest;
-  ex.start_block = static_cast<uint64_t>(d.start_block);
-  ex.batch_blocks = static_cast<uint32_t>(d.rpc_batch_blocks);
-  ex.max_in_flight = static_cast<uint32_t>(d.rpc_max_in_flight);
-  ex.finality_depth = static_cast<uint64_t>(d.finality_depth);
-  ex.max_reorg_depth = static_cast<uint32_t>(d.max_reorg_depth);
-  ex.verify = d.verify;
-  ex.poll_interval = Millis(d.poll_interval_secs);
-  return ex;
 }
 
 // Start every extractor; their start checks (each waiting up to its
@@ -241,35 +205,30 @@ arrow::Status Serve(const Config& config) {
       std::chrono::milliseconds(static_cast<int64_t>(config.query_timeout_secs * 1000.0 + 0.5));
   common::Limits limits(limits_options);  // outlives the servers below
 
-  // A relative data_dir is relative to the working directory (not to the config
-  // file). Resolved once here: the engine's sandbox allows exactly this directory,
-  // so every path the store hands the engine must be under it as written.
-  std::error_code ec;
-  const std::string data_dir =
-      std::filesystem::absolute(config.data_dir, ec).lexically_normal().string();
-  if (ec) {
-    return arrow::Status::IOError("setting data_dir: cannot resolve '", config.data_dir,
-                                  "': ", ec.message());
+  ARROW_ASSIGN_OR_RAISE(const auto data_dir, AbsoluteDataDir(config));
+  const std::vector<DatasetConfig> datasets = config.Datasets();
+
+  // The role (docs/deploy.md): with postgres_url, a stateless query server of
+  // every dataset, which `sluice extract` workers extract.
+  const auto role =
+      config.postgres_url.empty() ? storage::StoreRole::kSingle : storage::StoreRole::kReader;
+  for (const auto& d : datasets) {
+    if (role == storage::StoreRole::kReader && d.extract) {
+      return arrow::Status::Invalid(
+          "dataset ", d.dataset, ": with postgres_url, sluice serve is a query server: add "
+          "--no-extract (extract = false) and run `sluice extract` workers");
+    }
   }
 
-  // Every dataset: its store under data_dir, its tables in the engine.
-  const std::vector<DatasetConfig> datasets = config.Datasets();
+  // Every dataset: its store, its tables in the engine.
   std::vector<std::unique_ptr<storage::BlockStore>> stores;
   for (const auto& d : datasets) {
-    storage::StoreOptions store_options;
-    store_options.data_dir = data_dir;
-    store_options.dataset = d.dataset;
-    store_options.network = d.network;
-    store_options.tables = ingest::EvmTables();
-    auto store = storage::BlockStore::Open(store_options);
-    if (!store.ok()) {
-      return store.status().WithMessage("dataset ", d.dataset, ": ", store.status().message());
+    ARROW_ASSIGN_OR_RAISE(auto store, OpenDatasetStore(config, data_dir, d, role));
+    if (auto head = store->head()) {
+      LOG_INFO("dataset {}: blocks {}..{} stored", d.dataset, store->snapshot()->range->start,
+               head->number);
     }
-    if (auto head = (*store)->head()) {
-      LOG_INFO("dataset {}: blocks {}..{} stored in {}", d.dataset,
-               (*store)->snapshot()->range->start, head->number, data_dir);
-    }
-    stores.push_back(std::move(*store));
+    stores.push_back(std::move(store));
   }
 
   sql::EngineOptions engine_options;
@@ -314,6 +273,8 @@ arrow::Status Serve(const Config& config) {
           ? std::chrono::milliseconds(config.testing_keep_alive_interval_ms)
           : std::chrono::milliseconds(config.keep_alive_interval * 1000);
   service_options.limits = &limits;
+  service_options.endpoint_max_blocks = static_cast<uint64_t>(config.endpoint_max_blocks);
+  service_options.endpoint_locations = flight::SplitLocations(config.endpoint_locations);
   flight::FlightService service(engine.get(), std::move(signer), service_options);
   ARROW_ASSIGN_OR_RAISE(auto host_port, SplitHostPort(config.flight_addr));
   const auto& [flight_host, flight_port] = host_port;
@@ -374,7 +335,9 @@ arrow::Status Serve(const Config& config) {
   }
   for (const auto& d : datasets) {
     LOG_INFO("serving dataset {} (network {}){}", d.dataset, d.network,
-             d.extract ? "" : " without extraction");
+             role == storage::StoreRole::kReader ? " as a query server of the shared store"
+             : d.extract                         ? ""
+                                                 : " without extraction");
   }
   LOG_INFO("flight port {}, jsonl port {}, admin port {}", service.port(), jsonl->port(),
            admin->port());
@@ -393,34 +356,14 @@ arrow::Status Serve(const Config& config) {
 void AddServeCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "serve",
-      "Extract chains from their nodes and serve SQL over Arrow Flight. Settings marked "
+      "Extract chains from their nodes and serve SQL over Arrow Flight; with postgres_url and "
+      "--no-extract, a query server of the shared store (docs/deploy.md). Settings marked "
       "(dataset) belong to each dataset: as flags they set the one dataset of the shorthand, or "
       "the defaults of the config file's [[datasets]] tables (docs/datasets.md)");
-  auto config_file = std::make_shared<std::string>();
-  auto flags = std::make_shared<std::map<std::string, std::string>>();
-  cmd->add_option("--config", *config_file,
-                  "TOML configuration file (default: .amp/config.toml when present)");
-  for (const auto& s : Settings()) {
-    auto* opt = cmd->add_option_function<std::string>(
-        "--" + Dashed(s.name), [flags, name = s.name](const std::string& v) { (*flags)[name] = v; },
-        (s.per_dataset ? "(dataset) " : "") + s.description + " [" + s.type + ", default " +
-            s.default_str + "]");
-    opt->type_name(s.type == "string"    ? "TEXT"
-                   : s.type == "list"    ? "TEXT,..."
-                   : s.type == "boolean" ? "BOOL"
-                                         : "NUMBER");
-  }
+  auto make_config = AddSettingFlags(cmd, /*no_extract_flag=*/true);
   cmd->callback([=] {
-    Config config;
     auto run = [&]() -> arrow::Status {
-      std::string path = *config_file;
-      if (path.empty() && std::filesystem::exists(".amp/config.toml")) path = ".amp/config.toml";
-      if (!path.empty()) ARROW_RETURN_NOT_OK(ApplyTomlFile(&config, path));
-      ARROW_RETURN_NOT_OK(ApplyEnvironment(&config));
-      for (const auto& [name, value] : *flags) {
-        ARROW_RETURN_NOT_OK(SetFromString(&config, name, value));
-      }
-      ARROW_RETURN_NOT_OK(config.Validate());
+      ARROW_ASSIGN_OR_RAISE(auto config, make_config());
       return Serve(config);
     };
     auto st = run();

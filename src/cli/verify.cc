@@ -1,5 +1,8 @@
 // `sluice verify`: recompute stored blocks' hashes, roots and blooms from the
-// stored rows (verify/stored_verifier.h, docs/datasets.md#verification).
+// stored rows (verify/stored_verifier.h, docs/datasets.md#verification), of a
+// local data directory (manifest.json) or, with postgres_url, of the shared store
+// of extract workers and query servers (docs/deploy.md): segments in the object
+// store are read through data_dir/.segment_cache.
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +12,10 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/roles.h"
 #include "common/config.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 #include "verify/stored_verifier.h"
 
 namespace sluice::cli {
@@ -20,6 +26,8 @@ struct VerifyOptions {
   std::string config_file;
   std::string data_dir;
   std::string dataset;
+  std::string postgres_url;
+  std::string object_store_url;
   std::optional<uint64_t> from, to;
 };
 
@@ -69,7 +77,8 @@ class ProgressLine {
 // (the shorthand's, or the only [[datasets]] table). Each dataset's storage is
 // <data_dir>/<name>, as `sluice serve` lays it out. A name that is not configured
 // is taken when its storage exists (a dataset stored, then removed from the
-// config); otherwise Invalid, listing the configured datasets.
+// config) or the store is shared (PostgreSQL answers); otherwise Invalid,
+// listing the configured datasets.
 arrow::Result<std::string> DatasetToVerify(const Config& config, const std::string& data_dir,
                                            const std::string& named) {
   std::vector<std::string> names;
@@ -82,7 +91,8 @@ arrow::Result<std::string> DatasetToVerify(const Config& config, const std::stri
                                   "): name one with --dataset");
   }
   if (std::find(names.begin(), names.end(), named) != names.end() ||
-      std::filesystem::exists(std::filesystem::path(data_dir) / named)) {
+      std::filesystem::exists(std::filesystem::path(data_dir) / named) ||
+      !config.postgres_url.empty()) {  // a shared store: PostgreSQL says what it holds
     return named;
   }
   return arrow::Status::Invalid("dataset ", named, " is not configured (configured: ", list,
@@ -90,14 +100,50 @@ arrow::Result<std::string> DatasetToVerify(const Config& config, const std::stri
                                 (std::filesystem::path(data_dir) / named).string());
 }
 
+// Where `dataset` is stored, read-only: its manifest and directory under data_dir,
+// or (with postgres_url) its rows in PostgreSQL and its segments in the shared
+// directory or the object store.
+arrow::Result<verify::StoredVerifyOptions> OpenStored(const Config& config,
+                                                      const std::string& data_dir,
+                                                      const std::string& dataset) {
+  DatasetConfig d;
+  for (const auto& c : config.Datasets()) {
+    if (c.dataset == dataset) d = c;
+  }
+  d.dataset = dataset;
+  const bool shared = !config.postgres_url.empty();
+  const auto dir = std::filesystem::path(data_dir) / dataset;
+  if (!shared && !std::filesystem::exists(dir / "manifest.json")) {
+    return arrow::Status::IOError("no dataset in ", dir.string(), " (no manifest.json)");
+  }
+  auto store = StoreOptionsOf(data_dir, d);
+  ARROW_ASSIGN_OR_RAISE(
+      auto backends,
+      storage::MakeBackends(BackendOptionsOf(config),
+                            shared ? storage::StoreRole::kReader : storage::StoreRole::kSingle,
+                            &store));
+  verify::StoredVerifyOptions options;
+  options.metadata = backends.metadata;
+  options.segments = backends.segments;
+  options.tables = store.tables;
+  options.name = shared ? backends.metadata->Describe() : dir.string();
+  return options;
+}
+
 // 0: every block verified; 1: a block differs; 2: could not verify.
 int RunVerify(const VerifyOptions& o) {
+  // Warnings and errors of the storage layer on stderr; stdout is the report.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
+  spdlog::set_level(spdlog::level::warn);
   Config config;
   auto load = [&]() -> arrow::Status {
     std::string path = o.config_file;
     if (path.empty() && std::filesystem::exists(".amp/config.toml")) path = ".amp/config.toml";
     if (!path.empty()) ARROW_RETURN_NOT_OK(ApplyTomlFile(&config, path));
-    return ApplyEnvironment(&config);
+    ARROW_RETURN_NOT_OK(ApplyEnvironment(&config));
+    if (!o.postgres_url.empty()) config.postgres_url = o.postgres_url;
+    if (!o.object_store_url.empty()) config.object_store_url = o.object_store_url;
+    return arrow::Status::OK();
   };
   if (auto st = load(); !st.ok()) {
     std::cerr << "error: " << st.message() << std::endl;
@@ -110,9 +156,14 @@ int RunVerify(const VerifyOptions& o) {
     return 2;
   }
 
+  auto source = OpenStored(config, data_dir, *dataset);
+  if (!source.ok()) {
+    std::cerr << "error: dataset " << *dataset << ": " << source.status().message() << std::endl;
+    return 2;
+  }
+
   ProgressLine progress;
-  verify::StoredVerifyOptions options;
-  options.dataset_dir = std::filesystem::path(data_dir) / *dataset;
+  verify::StoredVerifyOptions options = std::move(*source);
   options.from = o.from;
   options.to = o.to;
   options.on_progress = [&](const verify::StoredProgress& p) { progress.Update(p); };
@@ -156,6 +207,12 @@ void AddVerifyCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--dataset", o->dataset,
                   "Dataset to verify, stored in <data_dir>/<dataset> (default: the "
                   "configuration's one dataset)");
+  cmd->add_option("--postgres-url", o->postgres_url,
+                  "PostgreSQL of a shared store (docs/deploy.md): verify what extract workers "
+                  "published (default: the configuration's postgres_url; empty: data_dir)");
+  cmd->add_option("--object-store-url", o->object_store_url,
+                  "Object store of the shared store's segments, read through "
+                  "data_dir/.segment_cache (default: the configuration's object_store_url)");
   cmd->add_option("--from", o->from, "First block (default: the first stored)");
   cmd->add_option("--to", o->to, "Last block (default: the last stored)");
   cmd->callback([=] { *exit_code = RunVerify(*o); });

@@ -427,6 +427,20 @@ arrow::Status Config::Validate() const {
   if (scan_cache_max_mb < 0) {
     return arrow::Status::Invalid("setting scan_cache_max_mb must be >= 0 (0: no cache)");
   }
+  if (segment_cache_max_mb < 1) {
+    return arrow::Status::Invalid("setting segment_cache_max_mb must be >= 1");
+  }
+  if (gc_grace_secs < 0) return arrow::Status::Invalid("setting gc_grace_secs must be >= 0");
+  if (lease_poll_secs <= 0) return arrow::Status::Invalid("setting lease_poll_secs must be > 0");
+  if (endpoint_max_blocks < 0) {
+    return arrow::Status::Invalid("setting endpoint_max_blocks must be >= 0 (0: one endpoint)");
+  }
+  if (testing_commit_pause_ms < 0) {
+    return arrow::Status::Invalid("setting testing_commit_pause_ms must be >= 0");
+  }
+  if (!object_store_url.empty() && object_store_url.rfind("s3://", 0) != 0) {
+    return arrow::Status::Invalid("setting object_store_url must start with s3://");
+  }
   if (eth_call_timeout_secs <= 0) {
     return arrow::Status::Invalid("setting eth_call_timeout_secs must be > 0");
   }

@@ -51,6 +51,33 @@ using StringList = std::vector<std::string>;
     "Answer plain scans of chain tables from the segments without the SQL engine")             \
   X(scan_cache_max_mb, int64_t, 8192,                                                          \
     "Disk (MiB) for segments kept as Arrow IPC for direct scans, in data_dir/.scan_cache; 0: off") \
+  X(postgres_url, std::string, "",                                                             \
+    "PostgreSQL URL of the metadata shared by extract workers and query servers "              \
+    "(docs/deploy.md); empty: manifest.json in data_dir (the single process)")                 \
+  X(object_store_url, std::string, "",                                                         \
+    "Segments in an S3-compatible object store: s3://bucket/prefix?endpoint_override="         \
+    "host:port&scheme=http (credentials: object_store_access_key/_secret_key or the AWS "       \
+    "environment); empty: segments in data_dir")                                               \
+  X(object_store_access_key, std::string, "", "Access key of object_store_url")                \
+  X(object_store_secret_key, std::string, "",                                                  \
+    "Secret key of object_store_url (prefer AMP_CONFIG_OBJECT_STORE_SECRET_KEY to a flag)")    \
+  X(segment_cache_max_mb, int64_t, 8192,                                                       \
+    "Disk (MiB) for segments fetched from the object store, in data_dir/.segment_cache, "      \
+    "least recently used evicted first")                                                       \
+  X(gc_grace_secs, int64_t, 600,                                                               \
+    "Seconds a compacted or reorged-away segment stays in the shared store before the "        \
+    "extract worker deletes it (queries older than that may fail and are retried)")           \
+  X(lease_poll_secs, double, 0.5,                                                              \
+    "Seconds between a standby extract worker's attempts to take its dataset's lease")         \
+  X(endpoint_locations, std::string, "",                                                       \
+    "Comma-separated Flight URIs of the query servers sharing this store, named as the "       \
+    "locations of every endpoint of a FlightInfo split by endpoint_max_blocks")                \
+  X(endpoint_max_blocks, int64_t, 0,                                                           \
+    "Split a batch query that can be split by block range into endpoints of at most this "     \
+    "many blocks, read in parallel by clients (0: one endpoint)")                              \
+  X(testing_commit_pause_ms, int64_t, 0,                                                       \
+    "FOR TESTS ONLY: an extract worker's commit waits this long inside its PostgreSQL "        \
+    "transaction before COMMIT (0: no pause)")                                                 \
   X(ticket_ttl_secs, int64_t, 300, "Seconds a ticket from GetFlightInfo stays valid")           \
   X(ticket_secret, std::string, "",                                                            \
     "Hex key that signs tickets (empty: random per process; set it to share tickets "           \

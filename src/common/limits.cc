@@ -14,7 +14,14 @@ class LimitDetail : public arrow::StatusDetail {
   explicit LimitDetail(LimitKind kind) : kind_(kind) {}
   const char* type_id() const override { return "sluice::LimitDetail"; }
   std::string ToString() const override {
-    return kind_ == LimitKind::kResourceExhausted ? "resource exhausted" : "deadline exceeded";
+    switch (kind_) {
+      case LimitKind::kResourceExhausted:
+        return "resource exhausted";
+      case LimitKind::kDeadlineExceeded:
+        return "deadline exceeded";
+      default:
+        return "unavailable";
+    }
   }
   LimitKind kind() const { return kind_; }
 
@@ -31,8 +38,9 @@ Counter& Refusals(const char* limit) {
 }  // namespace
 
 arrow::Status LimitStatus(LimitKind kind, const std::string& message) {
-  auto code = kind == LimitKind::kResourceExhausted ? arrow::StatusCode::CapacityError
-                                                    : arrow::StatusCode::ExecutionError;
+  auto code = kind == LimitKind::kResourceExhausted  ? arrow::StatusCode::CapacityError
+               : kind == LimitKind::kDeadlineExceeded ? arrow::StatusCode::ExecutionError
+                                                      : arrow::StatusCode::IOError;
   return arrow::Status(code, message, std::make_shared<LimitDetail>(kind));
 }
 

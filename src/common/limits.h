@@ -38,10 +38,13 @@ namespace sluice::common {
 enum class LimitKind {
   kResourceExhausted,  ///< too many queries or streams; retry later
   kDeadlineExceeded,   ///< the query ran past query_timeout
+  kUnavailable,        ///< a service the data comes from is unreachable (a query
+                       ///< server's PostgreSQL); retry shortly
 };
 
-/// \brief A status reporting a limit: CapacityError (resource exhausted) or
-/// ExecutionError (deadline exceeded), with a detail saying which.
+/// \brief A status reporting a limit: CapacityError (resource exhausted),
+/// ExecutionError (deadline exceeded) or IOError (unavailable), with a detail
+/// saying which.
 arrow::Status LimitStatus(LimitKind kind, const std::string& message);
 
 /// \brief The limit a status reports, if it is one of LimitStatus's.

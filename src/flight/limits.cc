@@ -13,6 +13,9 @@ arrow::Status ToFlightStatus(arrow::Status status) {
   if (*kind == common::LimitKind::kDeadlineExceeded) {
     return fl::MakeFlightError(fl::FlightStatusCode::TimedOut, status.message());
   }
+  if (*kind == common::LimitKind::kUnavailable) {
+    return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
+  }
   // Arrow Flight's gRPC transport has no RESOURCE_EXHAUSTED: UNAVAILABLE, the
   // retryable code, named in the message; Arrow clients also get the
   // CapacityError code (x-arrow-status).

@@ -11,6 +11,7 @@
 #include "flight/batch_stream.h"
 #include "flight/command.h"
 #include "flight/cursor.h"
+#include "flight/endpoints.h"
 #include "flight/flight_sql.h"
 #include "flight/limits.h"
 #include "sql/settings_clause.h"
@@ -170,7 +171,8 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
 arrow::Status FlightService::Describe(const fl::ServerCallContext& context,
                                       const fl::FlightDescriptor& request,
                                       std::shared_ptr<arrow::Schema>* schema,
-                                      TicketPayload* payload, bool* stream, bool schema_only) {
+                                      TicketPayload* payload, bool* stream, bool schema_only,
+                                      std::unique_ptr<sql::Session>* session_out) {
   if (request.type != fl::FlightDescriptor::CMD) {
     return arrow::Status::Invalid(
         "descriptor must be a command (FlightDescriptor.for_command) holding SQL");
@@ -221,6 +223,7 @@ arrow::Status FlightService::Describe(const fl::ServerCallContext& context,
   payload->resume = query.resume;
   payload->rows_per_batch = query.rows_per_batch;
   ARROW_ASSIGN_OR_RAISE(payload->params, SerializeParameters(params));
+  if (session_out) *session_out = std::move(session);
   return arrow::Status::OK();
 }
 
@@ -229,7 +232,31 @@ arrow::Status FlightService::Plan(const fl::ServerCallContext& context,
                                   std::unique_ptr<fl::FlightInfo>* info, bool* stream) {
   std::shared_ptr<arrow::Schema> schema;
   TicketPayload payload;
-  ARROW_RETURN_NOT_OK(Describe(context, request, &schema, &payload, stream, false));
+  std::unique_ptr<sql::Session> session;
+  ARROW_RETURN_NOT_OK(Describe(context, request, &schema, &payload, stream, false, &session));
+  std::optional<SplitPlan> split;
+  if (session && !payload.stream) {
+    ARROW_ASSIGN_OR_RAISE(split,
+                          PlanSplit(session.get(), payload.sql, options_.endpoint_max_blocks));
+  }
+  if (split) {  // several endpoints, in block order (flight/endpoints.h)
+    std::vector<fl::FlightEndpoint> endpoints;
+    for (size_t i = 0; i < split->ranges.size(); ++i) {
+      TicketPayload part = payload;
+      part.range_table = split->dataset + "." + split->table;
+      part.range_lo = split->ranges[i].start;
+      part.range_hi = split->ranges[i].end;
+      part.range_hash = storage::HashToHex(split->end_hashes[i]);
+      fl::FlightEndpoint e;
+      e.ticket.ticket = signer_.Issue(std::move(part));
+      ARROW_ASSIGN_OR_RAISE(e.locations, EndpointLocations(i, options_.endpoint_locations));
+      endpoints.push_back(std::move(e));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto flight_info, fl::FlightInfo::Make(*schema, request, endpoints, -1,
+                                                                 -1, /*ordered=*/true));
+    *info = std::make_unique<fl::FlightInfo>(std::move(flight_info));
+    return arrow::Status::OK();
+  }
   fl::FlightEndpoint endpoint;
   endpoint.ticket.ticket = signer_.Issue(std::move(payload));
   ARROW_ASSIGN_OR_RAISE(auto flight_info,
@@ -311,6 +338,7 @@ arrow::Status FlightService::Open(const fl::ServerCallContext& context, const fl
         std::move(registration));
     return arrow::Status::OK();
   }
+  if (!payload.range_table.empty()) ARROW_RETURN_NOT_OK(RestrictToRange(session.get(), payload));
   // Watched from here: a client gone or a deadline passed interrupts the engine.
   WatchBatchQuery(options_.limits, context, session.get(), &admission);
   const int64_t rows_per_batch =

@@ -26,6 +26,10 @@ struct ServiceOptions {
   StreamOptions stream;            ///< streaming queries
   /// Admission and timeouts of DoGet (flight/limits.h); not owned; null: none.
   common::Limits* limits = nullptr;
+  /// Split answers (flight/endpoints.h): ranges of at most this many blocks
+  /// (0: one endpoint), each naming these Flight URIs (empty: none, i.e. this server).
+  uint64_t endpoint_max_blocks = 0;
+  std::vector<std::string> endpoint_locations;
 };
 
 /// \brief The Flight service. Thread-safe: gRPC calls it from many threads.
@@ -105,11 +109,13 @@ class FlightService : public arrow::flight::FlightServerBase {
                      std::unique_ptr<arrow::flight::FlightInfo>* info, bool* stream);
   // The answer's schema and the ticket's payload of a request. `schema_only`
   // (GetSchema): a prepared statement without bound parameters is described
-  // without their types.
+  // without their types. `session_out` (when not null) receives the session a
+  // query was described in (left null for a metadata command).
   arrow::Status Describe(const arrow::flight::ServerCallContext& context,
                          const arrow::flight::FlightDescriptor& request,
                          std::shared_ptr<arrow::Schema>* schema, TicketPayload* payload,
-                         bool* stream, bool schema_only);
+                         bool* stream, bool schema_only,
+                         std::unique_ptr<sql::Session>* session_out = nullptr);
   // CancelFlightInfo / CancelQuery of `info`.
   arrow::Status Cancel(const arrow::flight::FlightInfo& info);
   arrow::Status Open(const arrow::flight::ServerCallContext& context,

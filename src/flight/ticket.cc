@@ -58,6 +58,12 @@ std::string TicketSigner::Issue(TicketPayload payload) const {
   if (!payload.params.empty()) j["params"] = common::ToHex(payload.params);
   if (!payload.command.empty()) j["command"] = common::ToHex(payload.command);
   if (payload.rows_per_batch > 0) j["rpb"] = payload.rows_per_batch;
+  if (!payload.range_table.empty()) {
+    j["range"] = {{"t", payload.range_table},
+                  {"lo", payload.range_lo},
+                  {"hi", payload.range_hi},
+                  {"h", payload.range_hash}};
+  }
   // Strings are UTF-8 (flight/command.cc checks the SQL); should one not be, its
   // invalid bytes become U+FFFD rather than an exception escaping the RPC.
   std::string body =
@@ -93,6 +99,14 @@ arrow::Result<TicketPayload> TicketSigner::Redeem(const std::string& ticket) con
     if (j.contains("rpb")) {  // absent in tickets without a fetch size
       if (!j.at("rpb").is_number_integer()) return invalid;
       p.rows_per_batch = j.at("rpb").get<int64_t>();
+    }
+    if (j.contains("range")) {  // only in the endpoints of a split answer
+      const auto& r = j.at("range");
+      if (!r.at("lo").is_number_unsigned() || !r.at("hi").is_number_unsigned()) return invalid;
+      p.range_table = r.at("t").get<std::string>();
+      p.range_lo = r.at("lo").get<uint64_t>();
+      p.range_hi = r.at("hi").get<uint64_t>();
+      p.range_hash = r.at("h").get<std::string>();
     }
   } catch (const std::exception&) {
     return invalid;

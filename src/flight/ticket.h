@@ -24,6 +24,13 @@ struct TicketPayload {
   std::string command;      ///< a Flight SQL metadata command (Any bytes), or empty
   int64_t rows_per_batch = 0;  ///< the sluice-fetch-size header: rows per record batch; 0: server default
   int64_t expires_ms = 0;   ///< Unix milliseconds after which the ticket is refused
+  /// One endpoint of a split answer (flight/endpoints.h): the chain table
+  /// ("dataset.table") restricted to blocks [range_lo, range_hi], and the hash
+  /// (0x hex) block range_hi had when GetFlightInfo planned it. Empty: the whole answer.
+  std::string range_table;
+  uint64_t range_lo = 0;
+  uint64_t range_hi = 0;
+  std::string range_hash;
 };
 
 /// \brief Signs and verifies tickets with one key.

@@ -227,6 +227,8 @@ const AdminDataset* AdminServer::Find(const std::string& name) const {
 
 std::optional<std::string> AdminServer::NotReadyReason(const AdminDataset& d) const {
   const std::string& name = d.store->options().dataset;
+  // A query server that lost its metadata (PostgreSQL) refuses new queries.
+  if (auto st = d.store->Available(); !st.ok()) return "dataset " + name + ": " + st.message();
   if (!d.extraction) return std::nullopt;  // serves what is stored: ready
   auto e = d.extraction();
   auto with_error = [&](std::string what) {

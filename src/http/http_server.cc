@@ -128,6 +128,7 @@ void HttpServer::Stop() {
 std::pair<int, std::string> HttpStatusOf(const arrow::Status& status) {
   if (auto limit = common::LimitOf(status)) {
     if (*limit == common::LimitKind::kDeadlineExceeded) return {504, "DEADLINE_EXCEEDED"};
+    if (*limit == common::LimitKind::kUnavailable) return {503, "UNAVAILABLE"};
     return {429, "RESOURCE_EXHAUSTED"};
   }
   if (status.IsInvalid() || status.IsTypeError() || status.IsKeyError() ||

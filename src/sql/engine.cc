@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 
 #include "arrow/c/bridge.h"
@@ -12,9 +13,11 @@
 #include "common/log.h"
 #include "fmt/format.h"
 #include "sql/delta_rewrite.h"
+#include "sql/duckdb_reader.h"
 #include "sql/evm_functions.h"
 #include "sql/parse_tree.h"
 #include "sql/sandbox.h"
+#include "sql/table_refs.h"
 
 namespace sluice::sql {
 
@@ -78,20 +81,27 @@ std::string VariablesSql(const std::string& dataset, const std::string& table,
       VarName("hi", dataset, table), range.hi);
 }
 
-// The DuckDB answer of a query (see ResultReader).
-class DuckDBReader : public ResultReader {
- public:
-  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override;
+// A table's empty file alone: what a view lists to be bound or described
+// without any segment (on a query server, segments are local only once fetched).
+std::vector<std::filesystem::path> EmptyFileOnly(const storage::Snapshot& snap,
+                                                 const std::string& table) {
+  return snap.FilesFor(table, 1, 0);
+}
 
-  std::shared_ptr<arrow::Schema> schema_;
-  Result result_;
-  ArrowOptions arrow_options_;
-  int64_t rows_per_batch_ = 65536;
-  int64_t soft_batch_bytes_ = kDefaultBatchBytes;  // <= 0: rows (and kMaxBatchBytes) only
-  std::shared_ptr<arrow::RecordBatch> carry_;  // rows fetched past the last batch
-  bool done_ = false;
-};
+// The three states of a table in a microbatch (sql/delta_rewrite.h), in this order.
+constexpr std::array<RangeState, 3> kRangeStates = {RangeState::kDelta, RangeState::kHistory,
+                                                   RangeState::kNew};
+
+// The ranges of kRangeStates for Δ = `d` and H = `h`: N is their hull (they are
+// adjacent), either of which may be empty (lo > hi).
+std::array<TableRange, 3> StateRanges(const TableRange& d, const TableRange& h) {
+  TableRange n{1, 0};
+  if (d.lo <= d.hi && h.lo <= h.hi) n = {std::min(d.lo, h.lo), std::max(d.hi, h.hi)};
+  else if (d.lo <= d.hi) n = d;
+  else if (h.lo <= h.hi) n = h;
+  return {d, h, n};
+}
+
 
 }  // namespace
 
@@ -184,7 +194,7 @@ arrow::Status Engine::AddDataset(storage::BlockStore* store) {
                          const std::string& var) -> arrow::Status {
     // The view is bound once at creation: point the variables at the empty file.
     ARROW_RETURN_NOT_OK(
-        Exec(admin_.get(), VariablesSql(name, var, snap->FilesFor(table, 1, 0), {})));
+        Exec(admin_.get(), VariablesSql(name, var, EmptyFileOnly(*snap, table), {})));
     return Exec(admin_.get(),
                 fmt::format("CREATE VIEW {}.{} AS SELECT * FROM read_parquet(getvariable('{}')) "
                             "WHERE block_num BETWEEN getvariable('{}') AND getvariable('{}')",
@@ -195,7 +205,7 @@ arrow::Status Engine::AddDataset(storage::BlockStore* store) {
     if (!IsIdentifier(t.name)) return arrow::Status::Invalid("bad table name ", t.name);
     ARROW_RETURN_NOT_OK(create_view(name, t.name, t.name, t.name));
     // The table as a streaming microbatch reads it (sql/delta_rewrite.h).
-    for (auto state : {RangeState::kDelta, RangeState::kHistory, RangeState::kNew}) {
+    for (auto state : kRangeStates) {
       const std::string view = StateViewName(name, t.name, state);
       ARROW_RETURN_NOT_OK(create_view(kStreamSchema, view, t.name, view));
     }
@@ -296,6 +306,10 @@ arrow::Result<std::unique_ptr<Session>> Engine::OpenSession(
   }
   for (const auto& [name, store] : datasets_) {
     auto it = pinned.find(name);
+    if (it == pinned.end()) {
+      // A query server that lost its metadata connection may hold a stale snapshot.
+      ARROW_RETURN_NOT_OK(store->Available());
+    }
     session->snapshots_[name] = it != pinned.end() ? it->second : store->snapshot();
   }
   return session;
@@ -319,35 +333,65 @@ arrow::Status Session::SetMicrobatch(const std::string& dataset, TableRange delt
   return arrow::Status::OK();
 }
 
-arrow::Status Session::ApplyVariables() {
-  if (!variables_dirty_) return arrow::Status::OK();
-  std::string sql;
+std::vector<Session::ViewSource> Session::ViewSources() const {
+  std::vector<ViewSource> out;
   for (const auto& [name, snap] : snapshots_) {
     auto mb = microbatches_.find(name);
     for (const auto& t : snap->tables) {
-      TableRange range;
       auto it = ranges_.find(name + "." + t.name);
-      if (it != ranges_.end()) range = it->second;
-      sql += VariablesSql(name, t.name, snap->FilesFor(t.name, range.lo, range.hi), range);
+      out.push_back({name, t.name, name, t.name, it != ranges_.end() ? it->second : TableRange{}});
       if (mb == microbatches_.end()) continue;
-      const TableRange& d = mb->second.delta;
-      const TableRange& h = mb->second.history;
-      // N: the hull of H and Δ (adjacent), either of which may be empty.
-      TableRange n{1, 0};
-      if (d.lo <= d.hi && h.lo <= h.hi) n = {std::min(d.lo, h.lo), std::max(d.hi, h.hi)};
-      else if (d.lo <= d.hi) n = d;
-      else if (h.lo <= h.hi) n = h;
-      const TableRange states[] = {d, h, n};
-      int i = 0;
-      for (auto state : {RangeState::kDelta, RangeState::kHistory, RangeState::kNew}) {
-        const TableRange& r = states[i++];
-        sql += VariablesSql(name, StateViewName(name, t.name, state),
-                            snap->FilesFor(t.name, r.lo, r.hi), r);
+      const auto ranges = StateRanges(mb->second.delta, mb->second.history);
+      for (size_t i = 0; i < kRangeStates.size(); ++i) {
+        const std::string view = StateViewName(name, t.name, kRangeStates[i]);
+        out.push_back({name, t.name, kStreamSchema, view, ranges[i]});
       }
     }
   }
+  return out;
+}
+
+arrow::Status Session::FetchSegments() {
+  bool remote = false;
+  for (const auto& [name, snap] : snapshots_) {
+    remote |= snap->segment_store && snap->segment_store->remote();
+  }
+  if (!remote) return arrow::Status::OK();
+  // The views the checked query reads (a delta query: the per-state views), each
+  // with the table and range whose files it lists.
+  std::map<std::string, std::vector<std::string>> views;  // schema -> view names
+  std::map<std::string, ViewSource> sources;              // "schema.view" -> source
+  for (auto& v : ViewSources()) {
+    views[v.schema].push_back(v.view);
+    sources[v.schema + "." + v.view] = std::move(v);
+  }
+  for (const auto& key : ChainTablesRead(checked_tree_, engine_->derived_trees_, views)) {
+    const ViewSource& v = sources.at(key);
+    auto it = fetched_.find(key);
+    if (it != fetched_.end() && it->second.range.lo == v.range.lo &&
+        it->second.range.hi == v.range.hi) {
+      continue;  // fetched for this range already
+    }
+    ARROW_ASSIGN_OR_RAISE(auto pin,
+                          snapshots_.at(v.dataset)->Fetch(v.table, v.range.lo, v.range.hi));
+    fetched_[key] = Fetched{v.range, std::move(pin)};
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Session::ApplyVariables(bool empty_files_only) {
+  if (!variables_dirty_ && empty_files_only == empty_files_only_) return arrow::Status::OK();
+  std::string sql;
+  for (const auto& v : ViewSources()) {
+    const auto& snap = snapshots_.at(v.dataset);
+    sql += VariablesSql(v.dataset, v.schema == kStreamSchema ? v.view : v.table,
+                        empty_files_only ? EmptyFileOnly(*snap, v.table)
+                                         : snap->FilesFor(v.table, v.range.lo, v.range.hi),
+                        v.range);
+  }
   ARROW_RETURN_NOT_OK(Exec(conn_.get(), sql));
   variables_dirty_ = false;
+  empty_files_only_ = empty_files_only;
   return arrow::Status::OK();
 }
 
@@ -363,7 +407,8 @@ arrow::Status Session::RememberChecked(const std::string& sql, nlohmann::json pa
   return arrow::Status::OK();
 }
 
-arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql) {
+arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql,
+                                                        bool schema_only) {
   if (sql != checked_sql_) {
     ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
     ARROW_RETURN_NOT_OK(CheckSandbox(parsed));
@@ -372,7 +417,15 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql)
   // EVM decoding calls get typed results, eth_call this query's budget (sql/evm_rewrite.h).
   ARROW_ASSIGN_OR_RAISE(evm_query_, RewriteEvmCalls(engine_->evm_.get(), conn_.get(), engine_sql_,
                                                     engine_tree_));
-  ARROW_RETURN_NOT_OK(ApplyVariables());
+  // DuckDB checks at prepare that every listed file exists. Segments in an object
+  // store are fetched first, unless only the schema is wanted: then the views list
+  // just the (local) empty files, whose schema is the table's.
+  bool remote = false;
+  for (const auto& [name, snap] : snapshots_) {
+    remote |= snap->segment_store && snap->segment_store->remote();
+  }
+  if (!(schema_only && remote)) ARROW_RETURN_NOT_OK(FetchSegments());
+  ARROW_RETURN_NOT_OK(ApplyVariables(schema_only && remote));
   PreparedStatement stmt;
   if (duckdb_prepare(conn_.get(), evm_query_.sql.c_str(), stmt.out()) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(stmt.get());
@@ -384,71 +437,11 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql)
   return stmt;
 }
 
-namespace {
-// The Arrow schema of `n` DuckDB columns.
-arrow::Result<std::shared_ptr<arrow::Schema>> ColumnsSchema(duckdb_connection conn,
-                                                            std::vector<LogicalType> types,
-                                                            std::vector<const char*> names) {
-  const idx_t n = types.size();
-  std::vector<duckdb_logical_type> raw(n);
-  for (idx_t i = 0; i < n; ++i) raw[i] = types[i].get();
-  ArrowOptions options;
-  duckdb_connection_get_arrow_options(conn, options.out());
-  ArrowSchema c_schema;
-  ErrorData err;
-  *err.out() = duckdb_to_arrow_schema(options.get(), raw.data(), names.data(), n, &c_schema);
-  ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
-  return arrow::ImportSchema(&c_schema);
-}
-
-arrow::Result<std::shared_ptr<arrow::Schema>> PreparedSchema(duckdb_connection conn,
-                                                             duckdb_prepared_statement stmt) {
-  idx_t n = duckdb_prepared_statement_column_count(stmt);
-  std::vector<LogicalType> types(n);
-  std::vector<const char*> names(n);
-  // Each name is a copy the caller frees with duckdb_free.
-  struct DuckFree {
-    void operator()(const char* p) const { duckdb_free(const_cast<char*>(p)); }
-  };
-  std::vector<std::unique_ptr<const char, DuckFree>> owned_names(n);
-  for (idx_t i = 0; i < n; ++i) {
-    *types[i].out() = duckdb_prepared_statement_column_logical_type(stmt, i);
-    owned_names[i].reset(duckdb_prepared_statement_column_name(stmt, i));
-    names[i] = owned_names[i].get();
-  }
-  return ColumnsSchema(conn, std::move(types), names);
-}
-
-// The schema of a started query's result (placeholders' types are known by then).
-arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchema(duckdb_connection conn,
-                                                           duckdb_result* result) {
-  idx_t n = duckdb_column_count(result);
-  std::vector<LogicalType> types(n);
-  std::vector<const char*> names(n);
-  for (idx_t i = 0; i < n; ++i) {
-    *types[i].out() = duckdb_column_logical_type(result, i);
-    names[i] = duckdb_column_name(result, i);
-  }
-  return ColumnsSchema(conn, std::move(types), names);
-}
-
-// Start a prepared query as a streaming result.
-arrow::Status StartStreaming(duckdb_prepared_statement stmt, Result* result) {
-  PendingResult pending;
-  if (duckdb_pending_prepared_streaming(stmt, pending.out()) != DuckDBSuccess) {
-    const char* err = duckdb_pending_error(pending.get());
-    return ErrorToStatus(DUCKDB_ERROR_INVALID, err ? err : "cannot start query");
-  }
-  if (duckdb_execute_pending(pending.get(), result->out()) != DuckDBSuccess) {
-    return ResultStatus(result->out());
-  }
-  return arrow::Status::OK();
-}
-}  // namespace
 
 arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string& sql,
                                                                const Parameters& params) {
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  // With parameters the query starts (to learn their types): it needs the files.
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/!params));
   ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
   if (duckdb_nparams(stmt.get()) == 0) return PreparedSchema(conn_.get(), stmt.get());
   Result result;
@@ -458,7 +451,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string
 
 arrow::Result<std::pair<std::shared_ptr<arrow::Schema>, std::shared_ptr<arrow::Schema>>>
 Session::Describe(const std::string& sql) {
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/true));
   std::shared_ptr<arrow::Schema> result;
   auto schema = PreparedSchema(conn_.get(), stmt.get());
   if (schema.ok()) result = *schema;
@@ -534,71 +527,6 @@ std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt
 void Session::Interrupt() {
   interrupted_->store(true);
   duckdb_interrupt(conn_.get());
-}
-
-// ---- DuckDBReader -----------------------------------------------------------------
-
-arrow::Status DuckDBReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
-  out->reset();
-  arrow::RecordBatchVector parts;
-  int64_t rows = 0;
-  int64_t bytes = 0;  // of the parts, as their slices reference
-  if (carry_) {
-    rows = carry_->num_rows();
-    ARROW_ASSIGN_OR_RAISE(bytes, arrow::util::ReferencedBufferSize(*carry_));
-    parts.push_back(std::move(carry_));
-    carry_.reset();
-  }
-  // Wide rows stop at soft_batch_bytes_ (when set): large messages cost more than
-  // they save (bench/FIXES.md); narrow ones still coalesce up to rows_per_batch.
-  while (!done_ && rows < rows_per_batch_ && bytes < kMaxBatchBytes &&
-         (soft_batch_bytes_ <= 0 || bytes < soft_batch_bytes_)) {
-    DataChunk chunk;
-    *chunk.out() = duckdb_fetch_chunk(result_.get());
-    if (!chunk) {
-      // End of the result, or an error (interrupt, out of memory, …).
-      const char* err = duckdb_result_error(result_.out());
-      if (err != nullptr && *err != '\0') return ResultStatus(result_.out());
-      done_ = true;
-      break;
-    }
-    idx_t n = duckdb_data_chunk_get_size(chunk.get());
-    if (n == 0) continue;
-    ArrowArray c_array;
-    ErrorData err;
-    *err.out() = duckdb_data_chunk_to_arrow(arrow_options_.get(), chunk.get(), &c_array);
-    ARROW_RETURN_NOT_OK(ErrorDataStatus(err.get()));
-    ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&c_array, schema_));
-    const int64_t batch_bytes = arrow::util::TotalBufferSize(*batch);
-    if (!parts.empty() && bytes + batch_bytes > kMaxBatchBytes) {
-      carry_ = std::move(batch);  // wide rows: they start the next batch
-      break;
-    }
-    rows += batch->num_rows();
-    bytes += batch_bytes;
-    parts.push_back(std::move(batch));
-  }
-  if (parts.empty()) return arrow::Status::OK();
-  std::shared_ptr<arrow::RecordBatch> batch;
-  if (parts.size() == 1) {
-    batch = std::move(parts[0]);
-  } else {
-    ARROW_ASSIGN_OR_RAISE(batch, arrow::ConcatenateRecordBatches(parts));
-  }
-  int64_t keep = std::min(batch->num_rows(), rows_per_batch_);
-  if (bytes > kMaxBatchBytes && keep > 1) {
-    // About kMaxBatchBytes of rows (the average row), at least one.
-    keep = std::max<int64_t>(
-        1, std::min(keep, static_cast<int64_t>(static_cast<double>(batch->num_rows()) *
-                                               kMaxBatchBytes / static_cast<double>(bytes))));
-  }
-  if (batch->num_rows() > keep) {
-    // (Never with a chunk held back above: that leaves rows and bytes under the limits.)
-    carry_ = batch->Slice(keep);
-    batch = batch->Slice(0, keep);
-  }
-  *out = std::move(batch);
-  return arrow::Status::OK();
 }
 
 }  // namespace sluice::sql

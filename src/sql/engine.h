@@ -106,7 +106,9 @@ class Engine {
   arrow::Status AddEthCall(const std::string& dataset, EthCallFunction call);
 
   /// \brief A new session pinned to the current snapshot of every dataset, or to
-  /// the snapshot given in `pinned` for the datasets it names.
+  /// the snapshot given in `pinned` for the datasets it names. IOError when a
+  /// dataset's store is not available (a query server that lost PostgreSQL:
+  /// storage::BlockStore::Available).
   arrow::Result<std::unique_ptr<Session>> OpenSession(
       const std::map<std::string, std::shared_ptr<const storage::Snapshot>>& pinned = {});
 
@@ -224,14 +226,34 @@ class Session {
  private:
   friend class Engine;
   Session() = default;
-  arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql);
+  // `schema_only`: only the result's schema is wanted (see the .cc).
+  arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql,
+                                                  bool schema_only = false);
   // Keep a query that passed the sandbox and what DuckDB runs for it.
   arrow::Status RememberChecked(const std::string& sql, nlohmann::json parsed);
   // The SQL DuckDB runs for a checked query (`tree` its parse tree), before its
   // EVM calls are renamed: `_block_num` and `block_num()` rewritten
   // (sql/block_names.h), else the query itself.
   arrow::Result<std::string> EngineSql(const std::string& sql, const nlohmann::json& tree);
-  arrow::Status ApplyVariables();
+  // A view of a chain table as this session binds it: `<dataset>.<table>`, or a
+  // per-state view `sluice_stream.<view>` of a microbatch (SetMicrobatch), and
+  // the range of the table whose files it lists.
+  struct ViewSource {
+    std::string dataset;
+    std::string table;
+    std::string schema;  // the view's: the dataset, or kStreamSchema
+    std::string view;
+    TableRange range;
+  };
+  std::vector<ViewSource> ViewSources() const;
+  // Point every view at its files. `empty_files_only`: at its table's empty file
+  // alone (a schema is wanted, and segments of an object store are not fetched).
+  arrow::Status ApplyVariables(bool empty_files_only = false);
+  // Segments in an object store: fetch the files the views the checked query
+  // reads list (within their ranges, per-state views of a delta query included)
+  // into the local cache, pinned for the session's life or until the range of
+  // the view changes.
+  arrow::Status FetchSegments();
   // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
   std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
                                            int64_t soft_batch_bytes);
@@ -245,7 +267,13 @@ class Session {
     TableRange history;
   };
   std::map<std::string, MicrobatchRange> microbatches_;  // key: dataset
+  struct Fetched {
+    TableRange range;
+    std::shared_ptr<void> pin;  // the segment cache's
+  };
+  std::map<std::string, Fetched> fetched_;  // key: "schema.view" (ViewSource)
   bool variables_dirty_ = true;
+  bool empty_files_only_ = false;  // what ApplyVariables last set
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
   std::string engine_sql_;       // it with block names rewritten (EngineSql)

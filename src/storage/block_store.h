@@ -3,23 +3,31 @@
 // A dataset (e.g. `eth_rpc`) holds several tables (blocks, transactions, logs),
 // every one with a UInt64 `block_num` column. Data arrives as contiguous block
 // ranges; each Append writes one Parquet file per table covering exactly that
-// range, makes it durable (fsync), then publishes it by atomically replacing the
-// manifest. A background compactor later merges adjacent small segments into
-// larger ones; a truncation (reorg) removes every block above a height from every
-// table in one manifest swap. Readers take a Snapshot: an immutable view of the
-// segment files and block headers at one manifest version, whose files stay on
-// disk until the last reader releases it.
+// range, makes it durable, then publishes it as a new version. A background
+// compactor later merges adjacent small segments into larger ones; a truncation
+// (reorg) removes every block above a height from every table in one publish.
+// Readers take a Snapshot: an immutable view of the segment files and block
+// headers at one version, whose files stay readable until the last reader
+// releases it.
 //
-// On-disk layout under `<data_dir>/<dataset>/`:
+// Two backends carry a store (storage/backends.h builds them from the settings):
+// - metadata (storage/metadata.h): manifest.json + replaced.json in the dataset's
+//   directory (the single process), or PostgreSQL (extract workers and query
+//   servers: storage/pg_metadata.h);
+// - segments (storage/segment_store.h): a local directory, or an S3-compatible
+//   object store read through a bounded local cache (storage/segment_cache.h).
+//
+// Local layout under `<data_dir>/<dataset>/` (the single process):
 //   manifest.json                          the published state (atomic rename)
+//   replaced.json                          the log of replaced blocks
 //   <table>/empty.parquet                  zero rows, the table's schema
 //   <table>/<first>-<last>.<seq>.parquet   rows of blocks [first, last]
 #pragma once
 
-#include <array>
+#include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -34,123 +42,17 @@
 #include "arrow/status.h"
 #include "arrow/table.h"
 #include "arrow/type_fwd.h"
+#include "storage/metadata.h"
+#include "storage/segment_store.h"
+#include "storage/snapshot.h"
 
 namespace sluice::storage {
 
-/// \brief A 32-byte hash (block hash, parent hash).
-using Hash32 = std::array<uint8_t, 32>;
-
-/// \brief The header facts of one block that the store keeps in memory: enough to
-/// check chain continuity and to fill the `ranges` of app_metadata (protocol.md §4).
-struct BlockHeader {
-  uint64_t number = 0;
-  Hash32 hash{};
-  Hash32 parent_hash{};
-  /// Unix seconds, from the block header's `timestamp`.
-  int64_t timestamp = 0;
-};
-
-/// \brief An inclusive range of block numbers [start, end].
-struct BlockRange {
-  uint64_t start = 0;
-  uint64_t end = 0;
-  uint64_t size() const { return end - start + 1; }
-  bool Contains(uint64_t n) const { return n >= start && n <= end; }
-};
-
-/// \brief A table of a dataset: its name and Arrow schema. The schema must have a
-/// non-nullable UInt64 column `block_num`.
-struct TableDef {
-  std::string name;
-  std::shared_ptr<arrow::Schema> schema;
-};
-
-/// \brief What the chain is: stored on first append, checked on every open so a
-/// data directory is never mixed with another chain's blocks.
-struct ChainIdentity {
-  uint64_t chain_id = 0;
-  Hash32 genesis_hash{};  ///< hash of block 0 as the node reports it
-  bool operator==(const ChainIdentity&) const = default;
-};
-
-/// \brief The rows of a contiguous block range [headers.front(), headers.back()],
-/// one Arrow table per dataset table (a table may have zero rows), rows ordered by
-/// block_num.
-struct BlockRangeData {
-  std::vector<BlockHeader> headers;
-  std::map<std::string, std::shared_ptr<arrow::Table>> tables;
-};
-
-/// \brief One Parquet file of a segment. Deleted from disk when it has been
-/// retired (removed from the manifest) and the last snapshot using it is gone.
-class SegmentFile {
- public:
-  SegmentFile(std::filesystem::path path, int64_t rows) : path_(std::move(path)), rows_(rows) {}
-  ~SegmentFile();
-  const std::filesystem::path& path() const { return path_; }
-  int64_t rows() const { return rows_; }
-  void Retire() { retired_ = true; }
-
- private:
-  std::filesystem::path path_;
-  int64_t rows_;
-  std::atomic<bool> retired_{false};
-};
-
-/// \brief A segment: the files of all tables for one block range.
-struct Segment {
-  BlockRange range;
-  uint64_t seq = 0;  ///< unique id, part of the file names
-  /// table name -> file; absent when the table has no rows in the range.
-  std::map<std::string, std::shared_ptr<SegmentFile>> files;
-};
-
-/// \brief Block headers stored in chunks shared between snapshots, so that taking
-/// a snapshot copies pointers, not headers.
-class HeaderIndex {
- public:
-  static constexpr uint64_t kChunk = 4096;
-  std::optional<uint64_t> first() const { return empty() ? std::nullopt : std::optional(first_); }
-  std::optional<uint64_t> last() const {
-    return empty() ? std::nullopt : std::optional(first_ + count_ - 1);
-  }
-  bool empty() const { return count_ == 0; }
-  /// \brief The header of block `number`, if stored.
-  const BlockHeader* Find(uint64_t number) const;
-  /// \brief Append headers of the next blocks (number must be last()+1, or any if empty).
-  void Append(const BlockHeader& h);
-  /// \brief Drop every header above `number`.
-  void TruncateAfter(uint64_t number);
-
- private:
-  uint64_t first_ = 0;
-  uint64_t count_ = 0;
-  std::vector<std::shared_ptr<std::vector<BlockHeader>>> chunks_;
-};
-
-/// \brief An immutable, consistent view of a dataset at one manifest version.
-/// Holding it keeps its files on disk.
-struct Snapshot {
-  uint64_t version = 0;
-  std::string dataset;
-  std::string network;
-  /// The stored block range, or nullopt when the dataset is empty.
-  std::optional<BlockRange> range;
-  std::vector<Segment> segments;  ///< ordered by range
-  HeaderIndex headers;
-  std::vector<TableDef> tables;
-  std::map<std::string, std::filesystem::path> empty_files;  ///< per table
-
-  /// \brief The files of `table` whose segments intersect [lo, hi], always
-  /// starting with the table's empty file so the list is never empty.
-  std::vector<std::filesystem::path> FilesFor(const std::string& table, uint64_t lo = 0,
-                                              uint64_t hi = UINT64_MAX) const;
-  const BlockHeader* Header(uint64_t number) const { return headers.Find(number); }
-};
-
 /// \brief Options of a dataset's store.
 struct StoreOptions {
-  std::filesystem::path data_dir;  ///< the store lives in data_dir / dataset
+  /// Local files live in data_dir / dataset: the segments and the manifest of
+  /// the single process, the tables' empty files in every role.
+  std::filesystem::path data_dir;
   std::string dataset = "eth_rpc";
   std::string network = "anvil";
   std::vector<TableDef> tables;
@@ -165,15 +67,31 @@ struct StoreOptions {
   /// How many removed (reorged-out) block headers TruncateAfter remembers, so a
   /// cursor on an abandoned fork can find its common ancestor.
   size_t replaced_log_blocks = 4096;
+
+  /// The backends (storage/backends.h). Null: the single process's manifest and
+  /// segment directory under data_dir / dataset.
+  std::shared_ptr<MetadataStore> metadata;
+  std::shared_ptr<SegmentStore> segments;
+  /// A query server's store: it follows what a writer publishes through shared
+  /// metadata (Refresh, woken by the metadata's notifications) and never writes.
+  bool read_only = false;
+  /// Shared metadata: a retired object (compacted or truncated away) is deleted
+  /// from the segment store this long after it was retired, by the writer's
+  /// garbage collection every gc_interval. A query server reading an older
+  /// version than that may find a file gone and fails that query (docs/deploy.md).
+  std::chrono::seconds gc_grace{600};
+  std::chrono::seconds gc_interval{30};
 };
 
 /// \brief A dataset's store. Thread-safe: one writer (the extractor) and any
 /// number of readers (queries, streams).
 class BlockStore {
  public:
-  /// \brief Open or create the store. Deletes files a crash left unpublished.
-  /// Errors: IOError on an unreadable manifest or file; Invalid when the stored
-  /// tables' schemas differ from `options.tables`.
+  /// \brief Open or create the store. A writer over unshared metadata deletes
+  /// files a crash left unpublished. A read-only store starts following its
+  /// metadata's notifications.
+  /// Errors: IOError on an unreadable manifest, file or unreachable backend;
+  /// Invalid when the stored tables' schemas differ from `options.tables`.
   static arrow::Result<std::unique_ptr<BlockStore>> Open(StoreOptions options);
   ~BlockStore();
 
@@ -184,7 +102,8 @@ class BlockStore {
 
   /// \brief Append the next contiguous range: its first block must be head+1 (or
   /// any block when empty) and its first parent_hash must equal the stored hash
-  /// of the block below. Durable (fsync'ed and published) when it returns OK.
+  /// of the block below. Durable (written, uploaded and published) when it
+  /// returns OK. Invalid on a read-only store.
   arrow::Status Append(const BlockRangeData& data);
 
   /// \brief Atomically remove every block above `number` from every table (reorg).
@@ -204,37 +123,72 @@ class BlockStore {
   std::optional<uint64_t> CommonAncestor(const Snapshot& snapshot, uint64_t number,
                                          const Hash32& hash) const;
 
-  /// \brief Block until the manifest version exceeds `version` or `timeout` passes.
-  /// Returns the current version. Wakes immediately on Append/Truncate.
+  /// \brief Block until the version exceeds `version` or `timeout` passes.
+  /// Returns the current version. Wakes immediately on Append/Truncate/Refresh.
   uint64_t WaitForVersion(uint64_t version, std::chrono::milliseconds timeout) const;
 
-  /// \brief Register a callback run (on the writer's thread, after publishing)
-  /// whenever a new version is published. Callbacks must be quick.
+  /// \brief Register a callback run (on the writer's or refreshing thread, after
+  /// publishing) whenever a new version is published. Callbacks must be quick.
   void Subscribe(std::function<void(const Snapshot&)> callback);
 
   /// \brief Merge small segments now (normally done by a background thread).
   arrow::Status CompactOnce();
 
+  /// \brief Read-only stores: catch up with what the shared metadata published
+  /// (new segments, headers, replaced blocks), fetch the new segments into the
+  /// local cache and publish the result as the current snapshot. Called on each
+  /// notification and after the metadata connection comes back.
+  arrow::Status Refresh();
+
+  /// \brief Whether new queries can trust the current snapshot: OK, or
+  /// Unavailable while a read-only store has lost its metadata connection (its
+  /// snapshot may be stale). Queries already running are not affected.
+  arrow::Status Available() const;
+
+  /// \brief Writers over shared metadata: delete objects retired more than
+  /// gc_grace ago, and objects never published (a writer that crashed between
+  /// upload and commit) older than gc_grace. Normally run every gc_interval by the
+  /// background thread. Returns the number of objects deleted.
+  arrow::Result<size_t> CollectGarbage();
+
   const StoreOptions& options() const { return options_; }
+  const std::shared_ptr<SegmentStore>& segment_store() const { return options_.segments; }
 
  private:
   explicit BlockStore(StoreOptions options);
+  // What one publish changes (see Publish).
+  struct Change {
+    std::vector<Segment> segments;  // the whole new list
+    HeaderIndex headers;
+    std::vector<std::shared_ptr<SegmentFile>> retired;
+    std::vector<uint64_t> added;  // seqs of the new segments
+    std::optional<uint64_t> truncate_after;
+    std::vector<BlockHeader> appended;
+    std::vector<BlockHeader> replaced;
+  };
   arrow::Status Load();
-  arrow::Status Publish(std::vector<Segment> segments, HeaderIndex headers,
-                        std::vector<std::shared_ptr<SegmentFile>> retired);
-  /// `sync_dirs`: also make the table directories' entries durable before the swap.
-  arrow::Status WriteManifest(const std::vector<Segment>& segments, uint64_t version,
-                              bool sync_dirs = false);
+  arrow::Status WriteEmptyFiles(Snapshot* snap);
+  arrow::Status LoadHeadersFromFiles(Snapshot* snap);
+  arrow::Status DeleteUnpublished(const std::vector<Segment>& segments);
+  arrow::Status Publish(Change change);
+  void Install(std::shared_ptr<const Snapshot> snap);
+  arrow::Status CheckWritable() const;
+  uint64_t NextSeq();
+  std::shared_ptr<SegmentFile> MakeFile(const FileRecord& record);
+  /// Write one table's rows of a range as a segment file (staged, not yet Put).
   arrow::Result<std::shared_ptr<SegmentFile>> WriteFile(const std::string& table,
                                                        const BlockRange& range, uint64_t seq,
                                                        const std::shared_ptr<arrow::Table>& rows);
-  void CompactorLoop();
+  /// Put the files of `segments` (upload / make durable).
+  arrow::Status PutFiles(const std::vector<const Segment*>& segments);
+  void RememberReplaced(const std::vector<BlockHeader>& headers);
+  void BackgroundLoop();
 
   StoreOptions options_;
   std::filesystem::path dir_;
   std::optional<ChainIdentity> identity_;
   mutable std::mutex write_mu_;  // one writer at a time (append, truncate, compaction publish)
-  mutable std::mutex mu_;        // guards current_ and next_seq_
+  mutable std::mutex mu_;        // guards current_, next_seq_, replaced_, available_
   mutable std::condition_variable changed_;
   std::shared_ptr<const Snapshot> current_;
   uint64_t next_seq_ = 1;
@@ -242,14 +196,11 @@ class BlockStore {
   // Removed blocks, keyed by (number, hash); oldest first in replaced_order_.
   std::map<std::pair<uint64_t, Hash32>, BlockHeader> replaced_;
   std::deque<std::pair<uint64_t, Hash32>> replaced_order_;
-  arrow::Status SaveReplaced();
+  uint64_t replaced_seen_ = 0;  // read-only stores: cursor into the shared log
+  arrow::Status available_;
+  std::mutex refresh_mu_;  // one Refresh at a time
   bool stopping_ = false;
-  std::thread compactor_;
+  std::thread background_;
 };
-
-/// \brief Hex of a hash with 0x prefix.
-std::string HashToHex(const Hash32& h);
-/// \brief Parse 0x-prefixed (or bare) 64-hex-digit hash.
-arrow::Result<Hash32> HashFromHex(std::string_view hex);
 
 }  // namespace sluice::storage

@@ -1,45 +1,61 @@
 #include "verify/stored_verifier.h"
 
-#include "storage/manifest.h"
+#include <algorithm>
+#include <map>
+
+#include "storage/io_util.h"
 
 namespace sluice::verify {
 
-namespace fs = std::filesystem;
 using arrow::Status;
 
 namespace {
 
-// Times the manifest is read again after a file vanished under the reader.
-constexpr int kManifestRereads = 3;
+// Times the metadata is read again after a file vanished under the reader.
+constexpr int kMetadataRereads = 3;
 
-// One table's rows of a segment: its file, or the table's empty file when the
-// segment has no rows of it.
-arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(const fs::path& dir,
-                                                       const storage::Segment& seg,
+// The tables a segment's verification reads.
+constexpr const char* kTables[] = {"blocks", "transactions", "logs"};
+
+// One table's rows of a segment: its file (fetched), or no rows of the table's
+// schema when the segment has none.
+arrow::Result<std::shared_ptr<arrow::Table>> ReadTable(const StoredVerifyOptions& options,
+                                                       const storage::SegmentRecord& seg,
                                                        const std::string& table) {
   auto f = seg.files.find(table);
-  const fs::path path =
-      f != seg.files.end() ? f->second->path() : dir / table / "empty.parquet";
-  auto read = storage::ReadParquetFile(path);
+  if (f == seg.files.end()) {
+    auto def = std::find_if(options.tables.begin(), options.tables.end(),
+                            [&](const storage::TableDef& t) { return t.name == table; });
+    if (def == options.tables.end()) return Status::Invalid("no table ", table, " to verify");
+    return arrow::Table::MakeEmpty(def->schema);
+  }
+  const auto path = options.segments->LocalPath(f->second.object);
+  auto read = storage::ReadParquet(path);
   if (!read.ok()) {
     return Status::IOError("reading ", path.string(), ": ", read.status().message());
   }
   return read;
 }
 
+std::optional<storage::BlockRange> RangeOf(const storage::MetadataState& state) {
+  if (state.segments.empty()) return std::nullopt;
+  return storage::BlockRange{state.segments.front().range.start,
+                             state.segments.back().range.end};
+}
+
 }  // namespace
 
 arrow::Result<VerifyReport> VerifyStored(const StoredVerifyOptions& options) {
-  const fs::path& dir = options.dataset_dir;
+  const std::string& name = options.name;
   VerifyReport total;
-  std::optional<storage::BlockRange> range;  // fixed at the first manifest read
+  std::optional<storage::BlockRange> range;  // fixed at the first read of the metadata
   uint64_t next = 0;                         // first block not yet verified
   for (int reads = 0;; ++reads) {
-    ARROW_ASSIGN_OR_RAISE(auto manifest, storage::ReadManifest(dir));
-    if (!manifest) return Status::IOError("no dataset in ", dir.string(), " (no manifest.json)");
-    auto stored = manifest->range();
+    ARROW_ASSIGN_OR_RAISE(auto state, options.metadata->Load());
+    if (state.version == 0) return Status::IOError("no dataset in ", name, " (nothing published)");
+    auto stored = RangeOf(state);
     if (!range) {
-      if (!stored) return Status::IOError("dataset ", dir.string(), " holds no block");
+      if (!stored) return Status::IOError("dataset ", name, " holds no block");
       range = storage::BlockRange{options.from.value_or(stored->start),
                                   options.to.value_or(stored->end)};
       if (range->start > range->end) {
@@ -47,12 +63,12 @@ arrow::Result<VerifyReport> VerifyStored(const StoredVerifyOptions& options) {
       }
       if (range->start < stored->start || range->end > stored->end) {
         return Status::Invalid("blocks ", range->start, "..", range->end,
-                               " are not all stored: ", dir.string(), " holds blocks ",
-                               stored->start, "..", stored->end);
+                               " are not all stored: ", name, " holds blocks ", stored->start,
+                               "..", stored->end);
       }
       next = range->start;
     } else if (!stored || next < stored->start || range->end > stored->end) {
-      return Status::IOError("the stored blocks changed under verification (", dir.string(),
+      return Status::IOError("the stored blocks changed under verification (", name,
                              " now holds ",
                              stored ? std::to_string(stored->start) + ".." +
                                           std::to_string(stored->end)
@@ -60,16 +76,30 @@ arrow::Result<VerifyReport> VerifyStored(const StoredVerifyOptions& options) {
                              ")");
     }
     Status vanished;
-    for (const auto& seg : manifest->segments) {
+    for (const auto& seg : state.segments) {
       if (seg.range.end < next || seg.range.start > range->end) continue;
-      auto blocks = ReadTable(dir, seg, "blocks");
-      auto txs = blocks.ok() ? ReadTable(dir, seg, "transactions") : blocks;
-      auto logs = txs.ok() ? ReadTable(dir, seg, "logs") : txs;
-      if (!logs.ok()) {
-        vanished = logs.status();
+      // Local for the time it is read (an object store: in the segment cache).
+      std::vector<std::string> objects;
+      for (const char* t : kTables) {
+        auto f = seg.files.find(t);
+        if (f != seg.files.end()) objects.push_back(f->second.object);
+      }
+      auto pin = options.segments->Fetch(objects);
+      if (!pin.ok()) {
+        vanished = pin.status();
         break;
       }
-      const BlockRows rows{*blocks, *txs, *logs};
+      std::map<std::string, std::shared_ptr<arrow::Table>> read;
+      for (const char* t : kTables) {
+        auto table = ReadTable(options, seg, t);
+        if (!table.ok()) {
+          vanished = table.status();
+          break;
+        }
+        read[t] = std::move(*table);
+      }
+      if (!vanished.ok()) break;
+      const BlockRows rows{read["blocks"], read["transactions"], read["logs"]};
       const storage::BlockRange part{std::max(next, seg.range.start),
                                      std::min(range->end, seg.range.end)};
       auto report = VerifyBlocks(rows, part);
@@ -92,9 +122,9 @@ arrow::Result<VerifyReport> VerifyStored(const StoredVerifyOptions& options) {
     }
     if (vanished.ok()) {
       if (next > range->end) return total;
-      return Status::IOError("the manifest of ", dir.string(), " has no segment for block ", next);
+      return Status::IOError("the metadata of ", name, " has no segment for block ", next);
     }
-    if (reads + 1 >= kManifestRereads) return vanished;
+    if (reads + 1 >= kMetadataRereads) return vanished;
   }
 }
 

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "ingest/evm_decode.h"
 #include "ingest/evm_schema.h"
+#include "storage/backends.h"
 #include "storage/block_store.h"
 #include "verify/block_verifier.h"
 #include "verify/evm_encoding.h"
@@ -452,8 +453,23 @@ TEST_F(VerifyAnvilTest, StoredBlocksVerifyFromTheDataDirectory) {
       ASSERT_TRUE(store->Append(*part).ok());
     }
   }
-  StoredVerifyOptions options;
-  options.dataset_dir = dir / "eth_rpc";
+  // The dataset as `sluice verify` reads a data directory: its manifest and files.
+  auto stored = [&](const std::string& dataset) {
+    storage::StoreOptions store;
+    store.data_dir = dir;
+    store.dataset = dataset;
+    store.tables = ingest::EvmTables();
+    auto backends =
+        storage::MakeBackends(storage::BackendOptions{}, storage::StoreRole::kSingle, &store)
+            .ValueOrDie();
+    StoredVerifyOptions o;
+    o.metadata = backends.metadata;
+    o.segments = backends.segments;
+    o.tables = store.tables;
+    o.name = (dir / dataset).string();
+    return o;
+  };
+  StoredVerifyOptions options = stored("eth_rpc");
   int progress_calls = 0;
   options.on_progress = [&](const StoredProgress& p) {
     ++progress_calls;
@@ -478,8 +494,7 @@ TEST_F(VerifyAnvilTest, StoredBlocksVerifyFromTheDataDirectory) {
   ASSERT_TRUE(beyond.status().IsInvalid());
   EXPECT_NE(beyond.status().message().find("are not all stored"), std::string::npos);
 
-  options.dataset_dir = dir / "nope";
-  EXPECT_TRUE(VerifyStored(options).status().IsIOError());
+  EXPECT_TRUE(VerifyStored(stored("nope")).status().IsIOError());
   std::filesystem::remove_all(dir);
 }
 
