@@ -34,10 +34,13 @@ class Terminal:
         import struct
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.output = bytearray()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, daemon=True)
 
     def start(self) -> None:
-        os.close(self.slave)  # the child holds it now
+        # The slave stays open here too until close(): when the last slave fd
+        # closes, Linux may drop what the master has not read yet (a child that
+        # wrote and exited before the first read lost its output under load).
         self._thread.start()
 
     def _drain(self) -> None:
@@ -45,6 +48,8 @@ class Terminal:
             try:
                 r, _, _ = select.select([self.master], [], [], 0.1)
                 if not r:
+                    if self._stop.is_set():
+                        return  # the child has exited and everything is read
                     continue
                 data = os.read(self.master, 65536)
             except OSError as e:  # EIO: the child closed its end
@@ -59,7 +64,10 @@ class Terminal:
         os.write(self.master, data)
 
     def close(self, timeout: float = 10) -> bytes:
+        """Call once the child has exited: read what is left, then close both ends."""
+        self._stop.set()
         self._thread.join(timeout)
+        os.close(self.slave)
         os.close(self.master)
         return bytes(self.output).replace(b"\r\n", b"\n")
 
