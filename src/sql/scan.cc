@@ -57,11 +57,12 @@ cp::CastOptions ConversionOptions(const std::shared_ptr<arrow::DataType>& to) {
 
 // Writes a segment's scan cache entry on a thread of its own, off the answer's
 // path: the scan hands each batch over and goes on. A writer that falls
-// kMaxQueued batches behind (a slow disk) gives the entry up rather than hold the
-// scan or its memory; so does one whose write fails (a cache only costs speed).
+// kMaxQueuedBytes behind (a slow disk, or no idle CPU while the scan runs) gives
+// the entry up rather than hold the scan or more memory; so does one whose write
+// fails (a cache only costs speed).
 class BackgroundCacheWriter {
  public:
-  static constexpr size_t kMaxQueued = 4;
+  static constexpr int64_t kMaxQueuedBytes = int64_t{64} << 20;
 
   explicit BackgroundCacheWriter(std::unique_ptr<ScanCacheWriter> writer)
       : writer_(std::move(writer)), thread_([this] { Run(); }) {}
@@ -81,11 +82,15 @@ class BackgroundCacheWriter {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (failed_ || stop_) return;
-      if (queue_.size() >= kMaxQueued) {
+      // The bytes its rows use (a slice of a larger decoded buffer counts its part).
+      const int64_t bytes = arrow::util::ReferencedBufferSize(*batch).ValueOr(0);
+      if (queued_bytes_ + bytes > kMaxQueuedBytes) {
         failed_ = true;
         queue_.clear();
+        queued_bytes_ = 0;
       } else {
-        queue_.push_back(std::move(batch));
+        queued_bytes_ += bytes;
+        queue_.emplace_back(std::move(batch), bytes);
       }
     }
     cv_.notify_all();
@@ -118,8 +123,9 @@ class BackgroundCacheWriter {
       cv_.wait(lock, [&] { return failed_ || stop_ || !queue_.empty(); });
       if (failed_) break;
       if (queue_.empty()) break;  // stopped, all written
-      auto batch = std::move(queue_.front());
+      auto [batch, bytes] = std::move(queue_.front());
       queue_.pop_front();
+      queued_bytes_ -= bytes;
       lock.unlock();
       const bool ok = writer_->Write(*batch).ok();
       batch.reset();
@@ -135,7 +141,8 @@ class BackgroundCacheWriter {
   std::unique_ptr<ScanCacheWriter> writer_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<arrow::RecordBatch>> queue_;
+  std::deque<std::pair<std::shared_ptr<arrow::RecordBatch>, int64_t>> queue_;
+  int64_t queued_bytes_ = 0;
   bool stop_ = false;
   bool commit_ = false;
   bool failed_ = false;
@@ -272,6 +279,9 @@ class ScanReader : public ResultReader {
         parquet_.reset();
         if (cache_writer_) {
           cache_writer_->Commit();  // finishes on its thread; the scan goes on
+          // ...until the one before it must be finished: at normal priority, so an
+          // idle-priority writer never holds the scan while other work runs.
+          if (cache_committing_) cache_committing_->Hurry();
           cache_committing_ = std::move(cache_writer_);
         }
       }
