@@ -55,7 +55,7 @@ def run(blocks: int, runs: int, txs_per_block: int = 4, batch: int = 50,
         nodes = {"chain_a": Anvil(tmp, chain_id=31337), "chain_b": Anvil(tmp, chain_id=31338)}
         try:
             t0 = time.monotonic()
-            heads = {name: fill_chain(n.url, blocks, txs_per_block) for name, n in nodes.items()}
+            heads = {name: fill_chain(n.url, blocks, txs_per_block)[0] for name, n in nodes.items()}
             fill_secs = time.monotonic() - t0
             urls = {name: n.url for name, n in nodes.items()}
             alone = {name: [] for name in nodes}

@@ -62,7 +62,7 @@ def run(blocks: int, runs: int, txs_per_block: int = 4) -> dict:
         node = Anvil(tmp)
         try:
             t0 = time.monotonic()
-            head = extraction.fill_chain(node.url, blocks, txs_per_block)
+            head, _ = extraction.fill_chain(node.url, blocks, txs_per_block)
             fill_secs = time.monotonic() - t0
             counts = rpc_batch(node.url, [("eth_getBlockTransactionCountByNumber", [hex(head)])])
             plain, verified, stored = [], [], []
