@@ -147,6 +147,11 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
     }
   };
 
+  // kScan: the query planned once as a direct scan (sql::Session::PlanDirectScan),
+  // if it is one; planned on the first microbatch.
+  bool direct_planned_ = false;
+  std::optional<sql::Session::PlannedScan> direct_;
+
   StreamingQuery() = default;
   arrow::Status StartMicrobatch(
       std::map<std::string, std::shared_ptr<const storage::Snapshot>> snapshots, size_t network,

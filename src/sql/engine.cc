@@ -490,21 +490,31 @@ std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt
                                                   int64_t soft_batch_bytes) {
   auto plan = PlainScanOf(checked_tree_, engine_->catalog_, snapshots_);
   if (!plan) return nullptr;
-  // The session's restriction of the table (a streaming microbatch) applies too.
-  auto range = ranges_.find(plan->dataset + "." + plan->table);
-  if (range != ranges_.end()) {
-    plan->lo = std::max(plan->lo, range->second.lo);
-    plan->hi = std::min(plan->hi, range->second.hi);
-  }
   auto schema = PreparedSchema(conn_.get(), stmt);
   if (!schema.ok()) return nullptr;
-  const auto& snap = snapshots_.at(plan->dataset);
+  return ScanReaderFor(std::move(*plan), std::move(*schema), rows_per_batch, soft_batch_bytes);
+}
+
+std::unique_ptr<ResultReader> Session::ScanReaderFor(ScanPlan plan,
+                                                     std::shared_ptr<arrow::Schema> schema,
+                                                     int64_t rows_per_batch,
+                                                     int64_t soft_batch_bytes) {
+  // The session's restriction of the table (a streaming microbatch) applies too.
+  auto range = ranges_.find(plan.dataset + "." + plan.table);
+  if (range != ranges_.end()) {
+    plan.lo = std::max(plan.lo, range->second.lo);
+    plan.hi = std::min(plan.hi, range->second.hi);
+  }
+  auto snap_it = snapshots_.find(plan.dataset);
+  if (snap_it == snapshots_.end()) return nullptr;
+  const auto& snap = snap_it->second;
   auto def = std::find_if(snap->tables.begin(), snap->tables.end(),
-                          [&](const storage::TableDef& t) { return t.name == plan->table; });
+                          [&](const storage::TableDef& t) { return t.name == plan.table; });
+  if (def == snap->tables.end()) return nullptr;
   // The segment files only: the table's empty file (first, for DuckDB's views) holds
   // no rows.
-  auto files = snap->FilesFor(plan->table, plan->lo, plan->hi);
-  auto empty = snap->empty_files.find(plan->table);
+  auto files = snap->FilesFor(plan.table, plan.lo, plan.hi);
+  auto empty = snap->empty_files.find(plan.table);
   if (empty != snap->empty_files.end()) {
     files.erase(std::remove(files.begin(), files.end(), empty->second), files.end());
   }
@@ -515,13 +525,45 @@ std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt
   options.first_batch_bytes = soft_batch_bytes;
   options.interrupted = interrupted_;
   options.cache = engine_->scan_cache_;
-  auto reader = MakeScanReader(*plan, def->schema, std::move(files), std::move(*schema),
+  auto reader = MakeScanReader(plan, def->schema, std::move(files), std::move(schema),
                                std::move(options));
   if (!reader.ok()) {
     LOG_DEBUG("direct scan not possible, DuckDB answers: {}", reader.status().ToString());
     return nullptr;
   }
   return std::move(*reader);
+}
+
+arrow::Result<std::optional<Session::PlannedScan>> Session::PlanDirectScan(
+    const std::string& sql) {
+  if (!engine_->direct_scan_) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/true));
+  if (duckdb_nparams(stmt.get()) != 0) return std::nullopt;
+  auto plan = PlainScanOf(checked_tree_, engine_->catalog_, snapshots_);
+  if (!plan) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(auto schema, PreparedSchema(conn_.get(), stmt.get()));
+  return PlannedScan{std::move(*plan), std::move(schema)};
+}
+
+arrow::Result<std::unique_ptr<ResultReader>> Session::ExecuteDirectScan(
+    const PlannedScan& planned, const std::string& sql, int64_t rows_per_batch,
+    int64_t soft_batch_bytes) {
+  interrupted_->store(false);
+  const auto& p = planned.plan;
+  auto snap = snapshots_.find(p.dataset);
+  if (snap != snapshots_.end()) {
+    // Segments in an object store: this range's files, fetched and pinned for the
+    // session (as Execute's FetchSegments does for the views it reads).
+    TableRange r{p.lo, p.hi};
+    auto range = ranges_.find(p.dataset + "." + p.table);
+    if (range != ranges_.end()) r = {std::max(r.lo, range->second.lo), std::min(r.hi, range->second.hi)};
+    ARROW_ASSIGN_OR_RAISE(auto pin, snap->second->Fetch(p.table, r.lo, r.hi));
+    fetched_[p.dataset + "." + p.table] = Fetched{r, std::move(pin)};
+    if (auto reader = ScanReaderFor(p, planned.schema, rows_per_batch, soft_batch_bytes)) {
+      return reader;
+    }
+  }
+  return Execute(sql, rows_per_batch, nullptr, soft_batch_bytes);
 }
 
 void Session::Interrupt() {

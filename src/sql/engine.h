@@ -187,6 +187,27 @@ class Session {
                                                        const Parameters& params = nullptr,
                                                        int64_t soft_batch_bytes = kDefaultBatchBytes);
 
+  /// \brief A plain scan (sql/scan.h) planned once: the plan without any table
+  /// range of the session, and the answer's schema as DuckDB plans it.
+  struct PlannedScan {
+    ScanPlan plan;
+    std::shared_ptr<arrow::Schema> schema;
+  };
+
+  /// \brief Check `sql` as Prepare does and, when it is a plain scan that a direct
+  /// scan answers, plan it once for many sessions over the same datasets (the
+  /// microbatches of a streaming query: flight/streaming_query.h); nullopt when
+  /// DuckDB answers it (or direct scans are off).
+  arrow::Result<std::optional<PlannedScan>> PlanDirectScan(const std::string& sql);
+
+  /// \brief Run a scan planned by PlanDirectScan (on any session over the same
+  /// datasets) over this session's snapshot and table range (SetTableRange),
+  /// without DuckDB's parse and prepare: the same answer as Execute(sql). When a
+  /// segment file cannot be scanned directly, Execute(sql) answers instead.
+  arrow::Result<std::unique_ptr<ResultReader>> ExecuteDirectScan(
+      const PlannedScan& planned, const std::string& sql, int64_t rows_per_batch,
+      int64_t soft_batch_bytes = kDefaultBatchBytes);
+
   /// \brief Check a query as Prepare does, without binding its placeholders.
   /// Returns the result schema if DuckDB knows it without the parameters' types
   /// (else null) and the placeholders' schema (sql::ParameterSchema: one field per
@@ -257,6 +278,10 @@ class Session {
   // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
   std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
                                            int64_t soft_batch_bytes);
+  // The reader of a planned direct scan within the session's table range, or null
+  // when a file cannot be scanned directly.
+  std::unique_ptr<ResultReader> ScanReaderFor(ScanPlan plan, std::shared_ptr<arrow::Schema> schema,
+                                              int64_t rows_per_batch, int64_t soft_batch_bytes);
 
   Engine* engine_ = nullptr;
   Connection conn_;

@@ -192,3 +192,30 @@ def test_old_segment_format_is_read(make_server, chain, tmp_path):
     for sql in sqls:
         assert_same_answer(srv, sql)
         assert query(srv.client(), sql).equals(before[sql]), sql
+
+
+def test_streaming_plain_scans_are_direct_and_exact(make_server, chain, tmp_path):
+    """A streaming plain scan (and needle query) is planned once and read directly
+    in every microbatch: the stream's rows equal the batch answer, block by block,
+    and every microbatch was a direct scan (none asked DuckDB)."""
+    from sluice_harness import ProtocolClient
+
+    srv = make_server(tmp_path / "data", chain.url, "--server-microbatch-max-interval", "4")
+    head = chain.head()
+    srv.wait_head(head)
+    needle = needle_queries(srv)[3]  # "from" = A OR "to" = A
+    for sql in ("SELECT * FROM eth_rpc.transactions", "SELECT * FROM eth_rpc.logs", needle):
+        before = direct_scans(srv)
+        stream = ProtocolClient(srv.location, sql)
+        try:
+            stream.wait_until(head)
+            got = stream.rows_upto(head)
+        finally:
+            stream.disconnect()
+        assert not stream.violations, stream.violations
+        microbatches = len(stream.cursors)
+        assert microbatches >= head // 4, (sql, microbatches)
+        assert direct_scans(srv) - before >= microbatches, sql
+        want = query(srv.client(), f"SELECT * FROM ({sql}) WHERE block_num <= {head}").to_pylist()
+        assert got == want, sql
+        assert (len(want) > 0), sql
