@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import stream_latency  # noqa: E402
 from cluster_harness import (MINIO_PASSWORD, MINIO_USER, MinIO, Postgres, QueryServer,  # noqa: E402
                              Worker, cluster_env)
-from sluice_harness import Anvil, Server, rpc, wait_for  # noqa: E402
+from sluice_harness import Anvil, Server, wait_for  # noqa: E402
 
 GEN = ROOT / "build" / "bench" / "sluice_bench_gen"
 SCAN = "SELECT * FROM eth_rpc.transactions"
@@ -76,21 +76,7 @@ def tip_latency(tmp: Path, clients: int, blocks: int) -> list[float]:
                              daemon=True).start()
             ready.wait(30)
         time.sleep(1.0)
-        accounts = rpc(node.url, "eth_accounts")
-        import random
-        rng = random.Random(7)
-        mined = {}
-        for _ in range(blocks):
-            for k in range(3):
-                rpc(node.url, "eth_sendTransaction",
-                    [{"from": accounts[k], "to": accounts[k + 1], "value": hex(10**15)}])
-            n = node.head() + 1
-            rpc(node.url, "evm_mine")
-            mined[n] = time.perf_counter()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not all(n in a for a in arrivals):
-                time.sleep(0.001)
-            time.sleep(rng.uniform(0.05, 0.15))
+        mined = stream_latency.mine_blocks(node, blocks, arrivals)
         stop.set()
         return [(a[n] - t0) * 1000 for n, t0 in mined.items() for a in arrivals if n in a]
     finally:

@@ -55,6 +55,30 @@ def follow(location: str, arrivals: dict, ready: threading.Event, stop: threadin
         pass
 
 
+def mine_blocks(node, blocks: int, arrivals: list) -> dict:
+    """Mine `blocks` blocks of 3 transactions one at a time, each once every client
+    has its rows (or 10 s passed), then a random 50-150 ms gap; block -> mined time
+    (time.perf_counter())."""
+    accounts = rpc(node.url, "eth_accounts")
+    rng = random.Random(7)
+    mined = {}
+    for _ in range(blocks):
+        for k in range(3):
+            rpc(node.url, "eth_sendTransaction",
+                [{"from": accounts[k], "to": accounts[k + 1], "value": hex(10**15)}])
+        n = node.head() + 1
+        rpc(node.url, "evm_mine")
+        mined[n] = time.perf_counter()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(n in a for a in arrivals):
+            time.sleep(0.001)
+        # A random gap before the next block, so blocks do not arrive in step
+        # with the extractor's polls (a fixed 50 ms gap always lands just
+        # after a poll and waits a whole poll_interval_secs).
+        time.sleep(rng.uniform(0.05, 0.15))
+    return mined
+
+
 def run(clients: int, blocks: int, server_args: tuple = (), binary: str | None = None,
         sql: bytes = SQL) -> list[float]:
     if binary:
@@ -76,23 +100,7 @@ def run(clients: int, blocks: int, server_args: tuple = (), binary: str | None =
             ready.wait(30)
             threads.append(t)
         time.sleep(1.0)  # every stream caught up and waiting
-        accounts = rpc(node.url, "eth_accounts")
-        rng = random.Random(7)
-        mined = {}
-        for _ in range(blocks):
-            for k in range(3):
-                rpc(node.url, "eth_sendTransaction",
-                    [{"from": accounts[k], "to": accounts[k + 1], "value": hex(10**15)}])
-            n = node.head() + 1
-            rpc(node.url, "evm_mine")
-            mined[n] = time.perf_counter()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not all(n in a for a in arrivals):
-                time.sleep(0.001)
-            # A random gap before the next block, so blocks do not arrive in step
-            # with the extractor's polls (a fixed 50 ms gap always lands just
-            # after a poll and waits a whole poll_interval_secs).
-            time.sleep(rng.uniform(0.05, 0.15))
+        mined = mine_blocks(node, blocks, arrivals)
         stop.set()
         srv.stop()
         node.stop()

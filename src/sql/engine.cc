@@ -492,19 +492,23 @@ std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt
   if (!plan) return nullptr;
   auto schema = PreparedSchema(conn_.get(), stmt);
   if (!schema.ok()) return nullptr;
-  return ScanReaderFor(std::move(*plan), std::move(*schema), rows_per_batch, soft_batch_bytes);
+  return ScanReaderFor(WithinRange(std::move(*plan)), std::move(*schema), rows_per_batch,
+                       soft_batch_bytes);
 }
 
-std::unique_ptr<ResultReader> Session::ScanReaderFor(ScanPlan plan,
-                                                     std::shared_ptr<arrow::Schema> schema,
-                                                     int64_t rows_per_batch,
-                                                     int64_t soft_batch_bytes) {
-  // The session's restriction of the table (a streaming microbatch) applies too.
+ScanPlan Session::WithinRange(ScanPlan plan) const {
   auto range = ranges_.find(plan.dataset + "." + plan.table);
   if (range != ranges_.end()) {
     plan.lo = std::max(plan.lo, range->second.lo);
     plan.hi = std::min(plan.hi, range->second.hi);
   }
+  return plan;
+}
+
+std::unique_ptr<ResultReader> Session::ScanReaderFor(const ScanPlan& plan,
+                                                     std::shared_ptr<arrow::Schema> schema,
+                                                     int64_t rows_per_batch,
+                                                     int64_t soft_batch_bytes) {
   auto snap_it = snapshots_.find(plan.dataset);
   if (snap_it == snapshots_.end()) return nullptr;
   const auto& snap = snap_it->second;
@@ -549,16 +553,13 @@ arrow::Result<std::unique_ptr<ResultReader>> Session::ExecuteDirectScan(
     const PlannedScan& planned, const std::string& sql, int64_t rows_per_batch,
     int64_t soft_batch_bytes) {
   interrupted_->store(false);
-  const auto& p = planned.plan;
+  const ScanPlan p = WithinRange(planned.plan);
   auto snap = snapshots_.find(p.dataset);
   if (snap != snapshots_.end()) {
     // Segments in an object store: this range's files, fetched and pinned for the
     // session (as Execute's FetchSegments does for the views it reads).
-    TableRange r{p.lo, p.hi};
-    auto range = ranges_.find(p.dataset + "." + p.table);
-    if (range != ranges_.end()) r = {std::max(r.lo, range->second.lo), std::min(r.hi, range->second.hi)};
-    ARROW_ASSIGN_OR_RAISE(auto pin, snap->second->Fetch(p.table, r.lo, r.hi));
-    fetched_[p.dataset + "." + p.table] = Fetched{r, std::move(pin)};
+    ARROW_ASSIGN_OR_RAISE(auto pin, snap->second->Fetch(p.table, p.lo, p.hi));
+    fetched_[p.dataset + "." + p.table] = Fetched{{p.lo, p.hi}, std::move(pin)};
     if (auto reader = ScanReaderFor(p, planned.schema, rows_per_batch, soft_batch_bytes)) {
       return reader;
     }

@@ -278,9 +278,12 @@ class Session {
   // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
   std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
                                            int64_t soft_batch_bytes);
-  // The reader of a planned direct scan within the session's table range, or null
-  // when a file cannot be scanned directly.
-  std::unique_ptr<ResultReader> ScanReaderFor(ScanPlan plan, std::shared_ptr<arrow::Schema> schema,
+  // `plan` restricted to the session's range of its table (a streaming microbatch).
+  ScanPlan WithinRange(ScanPlan plan) const;
+  // The reader of a direct scan of `plan` (already WithinRange), or null when a
+  // file cannot be scanned directly.
+  std::unique_ptr<ResultReader> ScanReaderFor(const ScanPlan& plan,
+                                              std::shared_ptr<arrow::Schema> schema,
                                               int64_t rows_per_batch, int64_t soft_batch_bytes);
 
   Engine* engine_ = nullptr;

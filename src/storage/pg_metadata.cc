@@ -35,6 +35,16 @@ Result<Hash32> HashOf(const std::string& bytes) {
 
 std::string Num(uint64_t v) { return std::to_string(v); }
 
+// The header in columns number, hash, parent_hash, timestamp of `row`, from `col` on.
+Result<BlockHeader> HeaderAt(const pg::Result& r, int row, int col) {
+  BlockHeader h;
+  h.number = static_cast<uint64_t>(r.Int(row, col));
+  ARROW_ASSIGN_OR_RAISE(h.hash, HashOf(r.Bytes(row, col + 1)));
+  ARROW_ASSIGN_OR_RAISE(h.parent_hash, HashOf(r.Bytes(row, col + 2)));
+  h.timestamp = r.Int(row, col + 3);
+  return h;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<PgMetadata>> PgMetadata::Connect(PgMetadataOptions options, bool writer) {
@@ -152,11 +162,7 @@ Status PgMetadata::ReadState(pg::Connection* conn, std::optional<uint64_t> heade
   std::vector<BlockHeader> headers;
   headers.reserve(hdrs.rows());
   for (int i = 0; i < hdrs.rows(); ++i) {
-    BlockHeader h;
-    h.number = static_cast<uint64_t>(hdrs.Int(i, 0));
-    ARROW_ASSIGN_OR_RAISE(h.hash, HashOf(hdrs.Bytes(i, 1)));
-    ARROW_ASSIGN_OR_RAISE(h.parent_hash, HashOf(hdrs.Bytes(i, 2)));
-    h.timestamp = hdrs.Int(i, 3);
+    ARROW_ASSIGN_OR_RAISE(auto h, HeaderAt(hdrs, i, 0));
     headers.push_back(h);
   }
   state->headers = std::move(headers);
@@ -167,11 +173,7 @@ Status PgMetadata::ReadState(pg::Connection* conn, std::optional<uint64_t> heade
                      {options_.dataset, Num(replaced_seen)}));
   state->replaced_seen = replaced_seen;
   for (int i = 0; i < rep.rows(); ++i) {
-    BlockHeader h;
-    h.number = static_cast<uint64_t>(rep.Int(i, 1));
-    ARROW_ASSIGN_OR_RAISE(h.hash, HashOf(rep.Bytes(i, 2)));
-    ARROW_ASSIGN_OR_RAISE(h.parent_hash, HashOf(rep.Bytes(i, 3)));
-    h.timestamp = rep.Int(i, 4);
+    ARROW_ASSIGN_OR_RAISE(auto h, HeaderAt(rep, i, 1));
     state->replaced.push_back(h);
     state->replaced_seen = static_cast<uint64_t>(rep.Int(i, 0));
   }
