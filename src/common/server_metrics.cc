@@ -79,6 +79,13 @@ ServerMetrics::ServerMetrics() {
   }
   scan_cache_bytes_ = &r.GetGauge("sluice_scan_cache_bytes",
                                   "Bytes on disk of the scan cache's entries");
+  for (int c = 0; c < 2; ++c) {
+    query_checks_[c] = &r.GetCounter(
+        "sluice_query_checks_total",
+        "Queries checked by the sandbox, by source (parsed: parsed and checked now; "
+        "remembered: the same SQL text was checked before, and a plain scan planned)",
+        {{"source", c ? "remembered" : "parsed"}});
+  }
 }
 
 std::vector<double> ReorgDepthBuckets() { return {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024}; }

@@ -19,6 +19,9 @@
 //   sluice_scan_row_groups_total{outcome} counter  row groups needle scans (equality
 //                                                  filters) read | skipped
 //   sluice_scan_cache_bytes               gauge    disk the scan cache's entries take
+//   sluice_query_checks_total{source}     counter  queries checked by the sandbox:
+//                                                  source: parsed | remembered (the
+//                                                  same SQL checked before: sql/query_cache.h)
 // Datasets (read at each scrape from the store and the extractor; label dataset):
 //   sluice_stored_head_block              gauge    newest stored (queryable) block
 //   sluice_node_head_block                gauge    the node's head as last polled
@@ -79,6 +82,8 @@ class ServerMetrics {
   /// skipped by their bloom filters or statistics.
   Counter& scan_row_groups(bool skipped) { return *scan_row_groups_[skipped ? 1 : 0]; }
   Gauge& scan_cache_bytes() { return *scan_cache_bytes_; }
+  /// \brief Queries checked: parsed now, or remembered from an earlier check.
+  Counter& query_checks(bool remembered) { return *query_checks_[remembered ? 1 : 0]; }
 
  private:
   ServerMetrics();
@@ -91,6 +96,7 @@ class ServerMetrics {
   Counter* scan_segments_[2];
   Counter* scan_row_groups_[2];
   Gauge* scan_cache_bytes_;
+  Counter* query_checks_[2];
 };
 
 /// \brief "batch", "stream" or "jsonl".

@@ -11,6 +11,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/util/byte_size.h"
 #include "common/log.h"
+#include "common/server_metrics.h"
 #include "fmt/format.h"
 #include "sql/delta_rewrite.h"
 #include "sql/duckdb_reader.h"
@@ -322,14 +323,12 @@ Session::~Session() = default;
 arrow::Status Session::SetTableRange(const std::string& dataset, const std::string& table,
                                      TableRange range) {
   ranges_[dataset + "." + table] = range;
-  variables_dirty_ = true;
   return arrow::Status::OK();
 }
 
 arrow::Status Session::SetMicrobatch(const std::string& dataset, TableRange delta,
                                      TableRange history) {
   microbatches_[dataset] = MicrobatchRange{delta, history};
-  variables_dirty_ = true;
   return arrow::Status::OK();
 }
 
@@ -351,22 +350,28 @@ std::vector<Session::ViewSource> Session::ViewSources() const {
   return out;
 }
 
-arrow::Status Session::FetchSegments() {
-  bool remote = false;
-  for (const auto& [name, snap] : snapshots_) {
-    remote |= snap->segment_store && snap->segment_store->remote();
-  }
-  if (!remote) return arrow::Status::OK();
-  // The views the checked query reads (a delta query: the per-state views), each
-  // with the table and range whose files it lists.
+std::vector<Session::ViewSource> Session::ViewsRead() const {
   std::map<std::string, std::vector<std::string>> views;  // schema -> view names
   std::map<std::string, ViewSource> sources;              // "schema.view" -> source
   for (auto& v : ViewSources()) {
     views[v.schema].push_back(v.view);
     sources[v.schema + "." + v.view] = std::move(v);
   }
+  std::vector<ViewSource> out;
   for (const auto& key : ChainTablesRead(checked_tree_, engine_->derived_trees_, views)) {
-    const ViewSource& v = sources.at(key);
+    out.push_back(sources.at(key));
+  }
+  return out;
+}
+
+arrow::Status Session::FetchSegments() {
+  bool remote = false;
+  for (const auto& [name, snap] : snapshots_) {
+    remote |= snap->segment_store && snap->segment_store->remote();
+  }
+  if (!remote) return arrow::Status::OK();
+  for (const ViewSource& v : ViewsRead()) {
+    const std::string key = v.schema + "." + v.view;
     auto it = fetched_.find(key);
     if (it != fetched_.end() && it->second.range.lo == v.range.lo &&
         it->second.range.hi == v.range.hi) {
@@ -380,40 +385,56 @@ arrow::Status Session::FetchSegments() {
 }
 
 arrow::Status Session::ApplyVariables(bool empty_files_only) {
-  if (!variables_dirty_ && empty_files_only == empty_files_only_) return arrow::Status::OK();
+  // Only the views the query reads: a session's connection is new, and each
+  // SET VARIABLE is a statement DuckDB parses and runs (most of a small query's
+  // fixed cost when every view of every table was set: bench/FIXES.md).
   std::string sql;
-  for (const auto& v : ViewSources()) {
+  for (const ViewSource& v : ViewsRead()) {
     const auto& snap = snapshots_.at(v.dataset);
-    sql += VariablesSql(v.dataset, v.schema == kStreamSchema ? v.view : v.table,
-                        empty_files_only ? EmptyFileOnly(*snap, v.table)
-                                         : snap->FilesFor(v.table, v.range.lo, v.range.hi),
-                        v.range);
+    std::string set = VariablesSql(v.dataset, v.schema == kStreamSchema ? v.view : v.table,
+                                   empty_files_only
+                                       ? EmptyFileOnly(*snap, v.table)
+                                       : snap->FilesFor(v.table, v.range.lo, v.range.hi),
+                                   v.range);
+    std::string& applied = applied_variables_[v.schema + "." + v.view];
+    if (applied == set) continue;
+    sql += set;
+    applied = std::move(set);
   }
-  ARROW_RETURN_NOT_OK(Exec(conn_.get(), sql));
-  variables_dirty_ = false;
-  empty_files_only_ = empty_files_only;
-  return arrow::Status::OK();
+  if (sql.empty()) return arrow::Status::OK();
+  auto st = Exec(conn_.get(), sql);
+  if (!st.ok()) applied_variables_.clear();  // unknown which took effect
+  return st;
 }
 
-arrow::Status Session::RememberChecked(const std::string& sql, nlohmann::json parsed) {
-  ARROW_ASSIGN_OR_RAISE(engine_sql_, EngineSql(sql, parsed));
-  if (engine_sql_ == sql) {
-    engine_tree_ = parsed;
-  } else {
-    ARROW_ASSIGN_OR_RAISE(engine_tree_, ParseTree(conn_.get(), engine_sql_));
+arrow::Result<std::shared_ptr<const CheckedQuery>> Session::Check(const std::string& sql) {
+  auto query = engine_->queries_.Find(sql);
+  if (sql != checked_sql_) common::ServerMetrics::Get().query_checks(query != nullptr).Increment();
+  if (!query) {
+    auto q = std::make_shared<CheckedQuery>();
+    ARROW_ASSIGN_OR_RAISE(q->tree, ParseTree(conn_.get(), sql));
+    ARROW_RETURN_NOT_OK(CheckSandbox(q->tree));
+    ARROW_ASSIGN_OR_RAISE(q->engine_sql, EngineSql(sql, q->tree));
+    if (q->engine_sql == sql) {
+      q->engine_tree = q->tree;
+    } else {
+      ARROW_ASSIGN_OR_RAISE(q->engine_tree, ParseTree(conn_.get(), q->engine_sql));
+    }
+    engine_->queries_.Put(sql, q);
+    query = std::move(q);
   }
-  checked_sql_ = sql;
-  checked_tree_ = std::move(parsed);
-  return arrow::Status::OK();
+  if (sql != checked_sql_) {
+    checked_sql_ = sql;
+    checked_tree_ = query->tree;
+    engine_sql_ = query->engine_sql;
+    engine_tree_ = query->engine_tree;
+  }
+  return query;
 }
 
 arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql,
                                                         bool schema_only) {
-  if (sql != checked_sql_) {
-    ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
-    ARROW_RETURN_NOT_OK(CheckSandbox(parsed));
-    ARROW_RETURN_NOT_OK(RememberChecked(sql, std::move(parsed)));
-  }
+  ARROW_RETURN_NOT_OK(Check(sql).status());
   // EVM decoding calls get typed results, eth_call this query's budget (sql/evm_rewrite.h).
   ARROW_ASSIGN_OR_RAISE(evm_query_, RewriteEvmCalls(engine_->evm_.get(), conn_.get(), engine_sql_,
                                                     engine_tree_));
@@ -440,10 +461,18 @@ arrow::Result<PreparedStatement> Session::CheckedPrepare(const std::string& sql,
 
 arrow::Result<std::shared_ptr<arrow::Schema>> Session::Prepare(const std::string& sql,
                                                                const Parameters& params) {
+  if (!params) {
+    // A plain scan planned before: its schema, without DuckDB.
+    ARROW_ASSIGN_OR_RAISE(auto query, Check(sql));
+    if (query->scan) return query->scan->schema;
+  }
   // With parameters the query starts (to learn their types): it needs the files.
   ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/!params));
   ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
-  if (duckdb_nparams(stmt.get()) == 0) return PreparedSchema(conn_.get(), stmt.get());
+  if (duckdb_nparams(stmt.get()) == 0) {
+    if (auto planned = PlanScanOf(stmt.get())) return planned->schema;
+    return PreparedSchema(conn_.get(), stmt.get());
+  }
   Result result;
   ARROW_RETURN_NOT_OK(StartStreaming(stmt.get(), &result));
   return ResultSchema(conn_.get(), result.out());
@@ -464,11 +493,24 @@ arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string&
                                                               const Parameters& params,
                                                               int64_t soft_batch_bytes) {
   interrupted_->store(false);
+  if (!params && engine_->direct_scan_) {
+    // A plain scan planned before (by GetFlightInfo's Prepare, or an earlier run):
+    // read directly, without DuckDB's parse, bind and prepare.
+    ARROW_ASSIGN_OR_RAISE(auto query, Check(sql));
+    if (query->scan) {
+      ARROW_ASSIGN_OR_RAISE(auto direct, TryDirectScan(*query->scan, rows_per_batch,
+                                                       soft_batch_bytes));
+      if (direct) return direct;
+    }
+  }
   ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql));
   ARROW_RETURN_NOT_OK(BindParameters(stmt.get(), params));
   if (engine_->direct_scan_ && duckdb_nparams(stmt.get()) == 0) {
-    auto direct = DirectScan(stmt.get(), rows_per_batch, soft_batch_bytes);
-    if (direct) return direct;
+    if (auto planned = PlanScanOf(stmt.get())) {
+      ARROW_ASSIGN_OR_RAISE(auto direct, TryDirectScan(*planned, rows_per_batch,
+                                                       soft_batch_bytes));
+      if (direct) return direct;
+    }
   }
   std::unique_ptr<DuckDBReader> reader(new DuckDBReader());
   reader->rows_per_batch_ = rows_per_batch;
@@ -483,88 +525,6 @@ arrow::Result<std::unique_ptr<ResultReader>> Session::Execute(const std::string&
   }
   *reader->arrow_options_.out() = duckdb_result_get_arrow_options(reader->result_.out());
   return std::unique_ptr<ResultReader>(std::move(reader));
-}
-
-std::unique_ptr<ResultReader> Session::DirectScan(duckdb_prepared_statement stmt,
-                                                  int64_t rows_per_batch,
-                                                  int64_t soft_batch_bytes) {
-  auto plan = PlainScanOf(checked_tree_, engine_->catalog_, snapshots_);
-  if (!plan) return nullptr;
-  auto schema = PreparedSchema(conn_.get(), stmt);
-  if (!schema.ok()) return nullptr;
-  return ScanReaderFor(WithinRange(std::move(*plan)), std::move(*schema), rows_per_batch,
-                       soft_batch_bytes);
-}
-
-ScanPlan Session::WithinRange(ScanPlan plan) const {
-  auto range = ranges_.find(plan.dataset + "." + plan.table);
-  if (range != ranges_.end()) {
-    plan.lo = std::max(plan.lo, range->second.lo);
-    plan.hi = std::min(plan.hi, range->second.hi);
-  }
-  return plan;
-}
-
-std::unique_ptr<ResultReader> Session::ScanReaderFor(const ScanPlan& plan,
-                                                     std::shared_ptr<arrow::Schema> schema,
-                                                     int64_t rows_per_batch,
-                                                     int64_t soft_batch_bytes) {
-  auto snap_it = snapshots_.find(plan.dataset);
-  if (snap_it == snapshots_.end()) return nullptr;
-  const auto& snap = snap_it->second;
-  auto def = std::find_if(snap->tables.begin(), snap->tables.end(),
-                          [&](const storage::TableDef& t) { return t.name == plan.table; });
-  if (def == snap->tables.end()) return nullptr;
-  // The segment files only: the table's empty file (first, for DuckDB's views) holds
-  // no rows.
-  auto files = snap->FilesFor(plan.table, plan.lo, plan.hi);
-  auto empty = snap->empty_files.find(plan.table);
-  if (empty != snap->empty_files.end()) {
-    files.erase(std::remove(files.begin(), files.end(), empty->second), files.end());
-  }
-  ScanOptions options;
-  options.rows_per_batch = rows_per_batch;
-  // Without a fetch size, batches grow from the usual size to kDirectScanBatchBytes.
-  options.soft_batch_bytes = soft_batch_bytes > 0 ? kDirectScanBatchBytes : soft_batch_bytes;
-  options.first_batch_bytes = soft_batch_bytes;
-  options.interrupted = interrupted_;
-  options.cache = engine_->scan_cache_;
-  auto reader = MakeScanReader(plan, def->schema, std::move(files), std::move(schema),
-                               std::move(options));
-  if (!reader.ok()) {
-    LOG_DEBUG("direct scan not possible, DuckDB answers: {}", reader.status().ToString());
-    return nullptr;
-  }
-  return std::move(*reader);
-}
-
-arrow::Result<std::optional<Session::PlannedScan>> Session::PlanDirectScan(
-    const std::string& sql) {
-  if (!engine_->direct_scan_) return std::nullopt;
-  ARROW_ASSIGN_OR_RAISE(auto stmt, CheckedPrepare(sql, /*schema_only=*/true));
-  if (duckdb_nparams(stmt.get()) != 0) return std::nullopt;
-  auto plan = PlainScanOf(checked_tree_, engine_->catalog_, snapshots_);
-  if (!plan) return std::nullopt;
-  ARROW_ASSIGN_OR_RAISE(auto schema, PreparedSchema(conn_.get(), stmt.get()));
-  return PlannedScan{std::move(*plan), std::move(schema)};
-}
-
-arrow::Result<std::unique_ptr<ResultReader>> Session::ExecuteDirectScan(
-    const PlannedScan& planned, const std::string& sql, int64_t rows_per_batch,
-    int64_t soft_batch_bytes) {
-  interrupted_->store(false);
-  const ScanPlan p = WithinRange(planned.plan);
-  auto snap = snapshots_.find(p.dataset);
-  if (snap != snapshots_.end()) {
-    // Segments in an object store: this range's files, fetched and pinned for the
-    // session (as Execute's FetchSegments does for the views it reads).
-    ARROW_ASSIGN_OR_RAISE(auto pin, snap->second->Fetch(p.table, p.lo, p.hi));
-    fetched_[p.dataset + "." + p.table] = Fetched{{p.lo, p.hi}, std::move(pin)};
-    if (auto reader = ScanReaderFor(p, planned.schema, rows_per_batch, soft_batch_bytes)) {
-      return reader;
-    }
-  }
-  return Execute(sql, rows_per_batch, nullptr, soft_batch_bytes);
 }
 
 void Session::Interrupt() {

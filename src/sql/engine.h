@@ -34,6 +34,7 @@
 #include "sql/evm_rewrite.h"
 #include "sql/incremental.h"
 #include "sql/parameters.h"
+#include "sql/query_cache.h"
 #include "sql/query_normalize.h"
 #include "sql/scan.h"
 #include "sql/scan_cache.h"
@@ -140,6 +141,7 @@ class Engine {
   std::optional<std::vector<TableInfo>> tables_;  // ListTables, once computed
   bool direct_scan_ = true;
   std::shared_ptr<ScanCache> scan_cache_;  // null: off
+  QueryCache queries_;  // checked queries and planned scans, by SQL (sql/query_cache.h)
   bool locked_ = false;
   std::mutex mu_;
 };
@@ -189,10 +191,7 @@ class Session {
 
   /// \brief A plain scan (sql/scan.h) planned once: the plan without any table
   /// range of the session, and the answer's schema as DuckDB plans it.
-  struct PlannedScan {
-    ScanPlan plan;
-    std::shared_ptr<arrow::Schema> schema;
-  };
+  using PlannedScan = sql::PlannedScan;
 
   /// \brief Check `sql` as Prepare does and, when it is a plain scan that a direct
   /// scan answers, plan it once for many sessions over the same datasets (the
@@ -250,8 +249,6 @@ class Session {
   // `schema_only`: only the result's schema is wanted (see the .cc).
   arrow::Result<PreparedStatement> CheckedPrepare(const std::string& sql,
                                                   bool schema_only = false);
-  // Keep a query that passed the sandbox and what DuckDB runs for it.
-  arrow::Status RememberChecked(const std::string& sql, nlohmann::json parsed);
   // The SQL DuckDB runs for a checked query (`tree` its parse tree), before its
   // EVM calls are renamed: `_block_num` and `block_num()` rewritten
   // (sql/block_names.h), else the query itself.
@@ -267,17 +264,30 @@ class Session {
     TableRange range;
   };
   std::vector<ViewSource> ViewSources() const;
-  // Point every view at its files. `empty_files_only`: at its table's empty file
-  // alone (a schema is wanted, and segments of an object store are not fetched).
+  // The views the checked query reads (derived tables followed to their chain
+  // tables; a superset when a name is ambiguous).
+  std::vector<ViewSource> ViewsRead() const;
+  // Point every view the checked query reads at its files. `empty_files_only`: at
+  // its table's empty file alone (a schema is wanted, and segments of an object
+  // store are not fetched).
   arrow::Status ApplyVariables(bool empty_files_only = false);
   // Segments in an object store: fetch the files the views the checked query
   // reads list (within their ranges, per-state views of a delta query included)
   // into the local cache, pinned for the session's life or until the range of
   // the view changes.
   arrow::Status FetchSegments();
-  // A direct scan (sql/scan.h) of the checked query, or null when DuckDB answers.
-  std::unique_ptr<ResultReader> DirectScan(duckdb_prepared_statement stmt, int64_t rows_per_batch,
-                                           int64_t soft_batch_bytes);
+  // Make `sql` the checked query: from the engine's QueryCache, else parsed,
+  // checked by the sandbox and remembered there. Returns the remembered entry.
+  arrow::Result<std::shared_ptr<const CheckedQuery>> Check(const std::string& sql);
+  // The checked query's plan as a plain scan, planned on `stmt` (prepared from it)
+  // and remembered in the engine's QueryCache; nullopt when DuckDB answers it.
+  std::optional<PlannedScan> PlanScanOf(duckdb_prepared_statement stmt);
+  // A direct scan of `planned` over this session's snapshot and table range
+  // (segments of an object store fetched first), or null when a segment file
+  // cannot be scanned directly.
+  arrow::Result<std::unique_ptr<ResultReader>> TryDirectScan(const PlannedScan& planned,
+                                                             int64_t rows_per_batch,
+                                                             int64_t soft_batch_bytes);
   // `plan` restricted to the session's range of its table (a streaming microbatch).
   ScanPlan WithinRange(ScanPlan plan) const;
   // The reader of a direct scan of `plan` (already WithinRange), or null when a
@@ -300,8 +310,8 @@ class Session {
     std::shared_ptr<void> pin;  // the segment cache's
   };
   std::map<std::string, Fetched> fetched_;  // key: "schema.view" (ViewSource)
-  bool variables_dirty_ = true;
-  bool empty_files_only_ = false;  // what ApplyVariables last set
+  // What ApplyVariables last set for each view ("schema.view" -> its statements).
+  std::map<std::string, std::string> applied_variables_;
   std::string checked_sql_;     // the last query that passed the sandbox
   nlohmann::json checked_tree_;  // its parse tree
   std::string engine_sql_;       // it with block names rewritten (EngineSql)

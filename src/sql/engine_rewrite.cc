@@ -38,8 +38,8 @@ Relations Engine::relations() const {
 }
 
 arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
-  ARROW_ASSIGN_OR_RAISE(auto parsed, ParseTree(conn_.get(), sql));
-  ARROW_RETURN_NOT_OK(CheckSandbox(parsed));
+  ARROW_ASSIGN_OR_RAISE(auto query, Check(sql));  // parsed, through the sandbox
+  const json& parsed = query->tree;
   const Relations relations = engine_->relations();
   IncrementalContext ctx;
   ctx.is_aggregate = [this](const std::string& name) { return engine_->IsAggregate(name); };
@@ -53,8 +53,6 @@ arrow::Result<StreamingCheck> Session::CheckStreaming(const std::string& sql) {
     if (it != engine_->derived_trees_.end()) view_trees.push_back(&it->second);
   }
   ARROW_RETURN_NOT_OK(CheckStreamingEvmCalls(parsed, view_trees));
-  // The sandbox passed: Prepare/Execute need not parse it again.
-  ARROW_RETURN_NOT_OK(RememberChecked(sql, parsed));
   if (check.info.tables.size() <= 1 && !check.info.has_block_grouping) return check;
 
   // The delta query: normalized, block names, delta (sql/delta_rewrite.h).

@@ -317,8 +317,9 @@ class ScanReader : public ResultReader {
     }
     parquet::ArrowReaderProperties props;
     // The client needs the other core (bench/FIXES.md), but not for the few rows of
-    // a needle query: then columns are decoded side by side.
-    props.set_use_threads(!match_.empty());
+    // a needle query: then columns are decoded side by side (once the row groups
+    // to read are known: below).
+    props.set_use_threads(false);
     // Column chunks are read as they are decoded: pre-buffering would read (and
     // hold) every row group of the file before the first batch.
     props.set_pre_buffer(false);
@@ -385,6 +386,9 @@ class ScanReader : public ResultReader {
     // A needle query keeps few of the rows it decodes: decode in large batches
     // (fewer, larger tasks for the decoding threads), whatever the answer's size.
     if (!match_.empty()) batch_rows = std::max<int64_t>(batch_rows, kNeedleDecodeRows);
+    // Side by side only when there is enough to decode: for a small segment, handing
+    // a task per column to the thread pool costs more than decoding it here.
+    parquet_->set_use_threads(!match_.empty() && rows >= kNeedleDecodeRows);
     sent_any_file_ = true;
     parquet_->set_batch_size(batch_rows);
     ARROW_ASSIGN_OR_RAISE(file_reader_, parquet_->GetRecordBatchReader(row_groups, leaves));

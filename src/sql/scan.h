@@ -59,6 +59,13 @@ struct ScanPlan {
   std::vector<std::vector<ScanEquality>> match;
 };
 
+/// \brief A plain scan planned once: the plan (without any session's table range)
+/// and the answer's schema as DuckDB plans the same query.
+struct PlannedScan {
+  ScanPlan plan;
+  std::shared_ptr<arrow::Schema> schema;
+};
+
 /// \brief The plain scan `tree` (DuckDB's json_serialize_sql of one query) asks
 /// for, or nullopt when it is anything else. `catalog` is the engine's catalog
 /// name (a three-part name may use it); `snapshots` says which datasets and tables

@@ -16,19 +16,21 @@ Status BlockStore::CompactOnce() {
   // Choose and write without holding the writer lock (appends go on meanwhile),
   // then publish under it if the chosen segments are still there.
   auto snap = snapshot();
-  // Tiered merging: a segment's level is floor(log8(blocks)); a run of
-  // compact_min_segments adjacent segments of one level is merged into one of the
-  // next level, as long as the result stays under the size targets. Each row is
-  // thus rewritten about log8(blocks) times.
+  // Size-tiered merging: a run of compact_min_segments adjacent segments of
+  // similar size (each within a factor of 2 of the run's first, in blocks) is
+  // merged into one, as long as the result stays under the size targets. Merged
+  // segments are about compact_min_segments times larger than their parts, so each
+  // row is rewritten about log8(blocks) times. Similar, not equal: a backfill's
+  // commits of 400 to 600 blocks merge too (fixed size classes split such runs at
+  // a class boundary and left them unmerged).
   auto rows_of = [](const Segment& s) {
     int64_t rows = 0;
     for (const auto& [t, f] : s.files) rows = std::max(rows, f->rows());
     return rows;
   };
-  auto level_of = [](const Segment& s) {
-    int level = 0;
-    for (uint64_t b = s.range.size(); b >= 8; b /= 8) ++level;
-    return level;
+  auto similar = [](const Segment& first, const Segment& s) {
+    const uint64_t a = first.range.size(), b = s.range.size();
+    return b <= 2 * a && a <= 2 * b;
   };
   const auto& segs = snap->segments;
   size_t best_begin = 0, best_end = 0;
@@ -36,9 +38,8 @@ Status BlockStore::CompactOnce() {
     int64_t rows = 0;
     uint64_t blocks = 0;
     size_t j = i;
-    const int level = level_of(segs[i]);
     while (j < segs.size() && j - i < options_.compact_min_segments &&
-           level_of(segs[j]) == level && rows + rows_of(segs[j]) <= options_.compact_target_rows &&
+           similar(segs[i], segs[j]) && rows + rows_of(segs[j]) <= options_.compact_target_rows &&
            blocks + segs[j].range.size() <= options_.compact_target_blocks) {
       rows += rows_of(segs[j]);
       blocks += segs[j].range.size();

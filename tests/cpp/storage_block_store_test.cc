@@ -154,6 +154,42 @@ TEST(BlockStore, CompactionKeepsRowsAndRemovesOldFiles) {
   EXPECT_EQ(count_files(), store->snapshot()->segments.size() + 1);  // + empty.parquet
 }
 
+TEST(BlockStore, CompactionMergesSegmentsOfSimilarSize) {
+  // A backfill commits segments of varying size (here 5 and 9 blocks, on either
+  // side of 8): similar sizes merge, whatever power of 8 lies between them.
+  TempDir dir;
+  auto opts = Options(dir);
+  opts.compact_min_segments = 4;
+  auto store = *BlockStore::Open(opts);
+  Hash32 parent{};
+  uint64_t first = 0;
+  for (int i = 0; i < 4; ++i) {
+    const uint64_t last = first + (i % 2 ? 8 : 4);
+    ASSERT_TRUE(store->Append(ToyRange(first, last, parent)).ok());
+    parent = ToyHash(last);
+    first = last + 1;
+  }
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->CompactOnce().ok());
+  auto snap = store->snapshot();
+  ASSERT_EQ(snap->segments.size(), 1u);
+  EXPECT_EQ(snap->segments[0].range.start, 0u);
+  EXPECT_EQ(snap->segments[0].range.end, first - 1);
+  EXPECT_EQ(StoredBlockNums(*snap, "events"), Expected(0, first - 1, 3));
+  // A segment much larger than the ones after it is not rewritten with them: the
+  // four new one-block segments merge among themselves.
+  const uint64_t merged_end = first - 1;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(store->Append(ToyRange(first, first, parent)).ok());
+    parent = ToyHash(first);
+    ++first;
+  }
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->CompactOnce().ok());
+  snap = store->snapshot();
+  ASSERT_EQ(snap->segments.size(), 2u);
+  EXPECT_EQ(snap->segments[0].range.end, merged_end);
+  EXPECT_EQ(StoredBlockNums(*snap, "events"), Expected(0, first - 1, 3));
+}
+
 TEST(BlockStore, UnpublishedFilesRemovedOnOpen) {
   TempDir dir;
   {

@@ -121,6 +121,47 @@ def test_reorg_never_serves_replaced_rows(make_anvil, make_server, tmp_path):
     assert_same_answer(srv, "SELECT * FROM eth_rpc.blocks")
 
 
+def checks(srv, source: str) -> float:
+    return metric(metrics(srv), "sluice_query_checks_total", source=source)
+
+
+def test_remembered_queries_follow_new_blocks_and_reorgs(make_anvil, make_server, tmp_path):
+    """The engine remembers a checked query and a plain scan's plan by SQL text
+    (sql/query_cache.h), never its snapshot: the same query asked again after new
+    blocks and after a reorg answers from the store as it is then, as DuckDB does,
+    and a query the sandbox refuses stays refused."""
+    node = make_anvil()
+    node.traffic(blocks=6)
+    srv = make_server(tmp_path / "data", node.url)
+    wait_store_matches_node(srv, node)
+    sqls = ["SELECT block_num, tx_hash, \"from\" FROM eth_rpc.transactions",
+            "SELECT * FROM eth_rpc.blocks WHERE block_num > 2"] + needle_queries(srv)[:2]
+    for sql in sqls:
+        assert_same_answer(srv, sql)
+    parsed, remembered = checks(srv, "parsed"), checks(srv, "remembered")
+    node.traffic(blocks=4, seed=2)
+    head = wait_store_matches_node(srv, node)
+    for sql in sqls:
+        t = assert_same_answer(srv, sql)
+        if "needle" not in sql and "from_hex" not in sql:
+            assert max(t.column("block_num").to_pylist()) == head, sql
+    # GetFlightInfo and DoGet of each plain query: remembered, none parsed again (the
+    # DuckDB-answered comparisons are remembered too: each was asked before).
+    assert checks(srv, "remembered") - remembered >= 2 * len(sqls)
+    assert checks(srv, "parsed") == parsed
+    pairs = moved_txs(node.url, 3)
+    anvil_reorg(node.url, 3, pairs)
+    head = wait_store_matches_node(srv, node)
+    t = assert_same_answer(srv, sqls[0])
+    for n in range(head - 2, head + 1):
+        blk = rpc(node.url, "eth_getBlockByNumber", [hex(n), False])
+        got = [r["tx_hash"] for r in t.to_pylist() if r["block_num"] == n]
+        assert got == [bytes.fromhex(h[2:]) for h in blk["transactions"]], n
+    for _ in range(2):
+        with pytest.raises(pa.ArrowInvalid, match="read_csv is not allowed"):
+            query(srv.client(), "SELECT * FROM read_csv('/etc/passwd')")
+
+
 # ---- Needle queries: equality filters on hashes and addresses ----------------------
 
 def needle_queries(srv) -> list[str]:
