@@ -6,6 +6,7 @@
 #include "arrow/scalar.h"
 #include "common/log.h"
 #include "common/server_metrics.h"
+#include "storage/segment_format.h"
 
 namespace fl = arrow::flight;
 
@@ -280,6 +281,29 @@ arrow::Status StreamingQuery::CheckReorg(NetworkState& net, const storage::Snaps
   return arrow::Status::OK();
 }
 
+uint64_t StreamingQuery::AlignedEnd(const storage::Snapshot& snapshot, uint64_t start,
+                                    uint64_t end) const {
+  // Segments of an object store are local only once fetched: keep the end.
+  if (snapshot.segment_store && snapshot.segment_store->remote()) return end;
+  auto segment = std::find_if(snapshot.segments.begin(), snapshot.segments.end(),
+                              [&](const storage::Segment& s) {
+                                return s.range.start <= end && end <= s.range.end;
+                              });
+  if (segment == snapshot.segments.end()) return end;
+  // Where the segment before ends, and where this segment's row groups end.
+  uint64_t best = segment->range.start > start ? segment->range.start - 1 : end;
+  auto file = segment->files.find(plan_.table);
+  if (file != segment->files.end()) {
+    auto ends = storage::RowGroupBlockEnds(file->second->path());
+    if (ends.ok()) {
+      for (uint64_t e : *ends) {
+        if (e >= start && e <= end && (best == end || e > best)) best = e;
+      }
+    }
+  }
+  return best;
+}
+
 arrow::Status StreamingQuery::Advance() {
   if (microbatch_) {
     auto& mb = *microbatch_;
@@ -388,6 +412,9 @@ arrow::Status StreamingQuery::Advance() {
     auto& net = networks_[*chosen];
     const auto& snapshot = *snapshots.at(net.dataset);
     uint64_t end = std::min(snapshot.range->end, *net.next_block + options_.microbatch_max_blocks - 1);
+    if (plan_.mode == StreamPlan::Mode::kScan && end < snapshot.range->end) {
+      end = AlignedEnd(snapshot, *net.next_block, end);
+    }
     bool is_reorg = net.pending_reorg;
     net.pending_reorg = false;
     next_network_ = *chosen + 1;

@@ -159,6 +159,10 @@ class StreamingQuery : public arrow::flight::FlightDataStream {
   arrow::Status Advance();  // make progress; may enqueue messages
   void FinishMicrobatch(size_t network, const RangeInfo& range);
   arrow::Status CheckReorg(NetworkState& net, const storage::Snapshot& snapshot);
+  // The end of a catch-up microbatch of a plain scan [start, end]: moved down to
+  // where a row group of the table ends (RowGroupBlockEnds), when one ends in the
+  // range, so that no row group is decoded for two microbatches.
+  uint64_t AlignedEnd(const storage::Snapshot& snapshot, uint64_t start, uint64_t end) const;
   // The session's ranges of network `i` for the microbatch: Δ = `delta`, history up
   // to its cursor (or before `delta`).
   arrow::Status SetRanges(sql::Session* session, size_t i, const storage::Snapshot& snapshot,

@@ -29,7 +29,8 @@ arrow::Status ParallelForLimited(size_t n, size_t width,
 
 /// \brief Write `table` as a segment file in the current segment format
 /// (storage/segment_format.h: codec, encodings, statistics, page index;
-/// `row_group_rows` rows per row group; a bloom filter per row group of each of
+/// about `row_group_rows` rows per row group, each ending where a block ends (a
+/// block's rows in one row group, unless it alone has more rows than that); a bloom filter per row group of each of
 /// `bloom_filter_columns`; the Arrow schema stored), fsync'ed when `sync`.
 arrow::Status WriteParquet(const std::filesystem::path& path,
                            const std::shared_ptr<arrow::Table>& table, int64_t row_group_rows,

@@ -3,6 +3,10 @@
 #include <algorithm>
 
 #include "arrow/type.h"
+#include "parquet/exception.h"
+#include "parquet/file_reader.h"
+#include "parquet/metadata.h"
+#include "parquet/statistics.h"
 
 namespace sluice::storage {
 
@@ -72,6 +76,33 @@ std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
 
 std::shared_ptr<parquet::ArrowWriterProperties> SegmentArrowWriterProperties() {
   return parquet::ArrowWriterProperties::Builder().store_schema()->build();
+}
+
+arrow::Result<std::vector<uint64_t>> RowGroupBlockEnds(const std::filesystem::path& path) {
+  std::shared_ptr<parquet::FileMetaData> metadata;
+  try {
+    metadata = parquet::ParquetFileReader::OpenFile(path.string(), /*memory_map=*/true)->metadata();
+  } catch (const parquet::ParquetException& e) {
+    return arrow::Status::IOError("cannot read ", path.string(), ": ", e.what());
+  }
+  const int column = metadata->schema()->ColumnIndex("block_num");
+  if (column < 0) return std::vector<uint64_t>{};
+  std::vector<std::pair<uint64_t, uint64_t>> groups;  // [min, max] per row group
+  for (int g = 0; g < metadata->num_row_groups(); ++g) {
+    auto stats = metadata->RowGroup(g)->ColumnChunk(column)->statistics();
+    if (!stats || !stats->HasMinMax() || stats->physical_type() != parquet::Type::INT64) {
+      return std::vector<uint64_t>{};
+    }
+    auto typed = std::static_pointer_cast<parquet::Int64Statistics>(stats);
+    groups.emplace_back(static_cast<uint64_t>(typed->min()), static_cast<uint64_t>(typed->max()));
+  }
+  std::vector<uint64_t> ends;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (g + 1 == groups.size() || groups[g + 1].first > groups[g].second) {
+      ends.push_back(groups[g].second);
+    }
+  }
+  return ends;
 }
 
 }  // namespace sluice::storage

@@ -8,7 +8,9 @@
 // column at a third of the speed); min/max statistics and the page index (column
 // and offset indexes) of every column; a split-block bloom filter per row group of
 // each column a table names in TableDef::bloom_filter_columns (hashes and
-// addresses that needle queries compare with `=`).
+// addresses that needle queries compare with `=`). Row groups of about
+// row_group_rows rows end where a block ends (storage/io_util.h WriteParquet), so
+// that a range of blocks is whole row groups (RowGroupBlockEnds).
 // Format 1 (before): Snappy, dictionary encoding everywhere, no bloom filters. A
 // store of format-1 segments is read as is (every reader handles both: Parquet
 // names the codec and encodings per column chunk, and a segment without bloom
@@ -17,10 +19,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "arrow/result.h"
 #include "arrow/type_fwd.h"
 #include "parquet/properties.h"
 
@@ -39,5 +43,11 @@ std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
 /// \brief Arrow-level writer properties of a segment (the Arrow schema is stored,
 /// so timestamps keep their unit and time zone).
 std::shared_ptr<parquet::ArrowWriterProperties> SegmentArrowWriterProperties();
+
+/// \brief The blocks at which a reader of the segment file `path` can stop without
+/// decoding part of a row group: the last block of each row group that no later
+/// row group holds rows of, by the row groups' block_num statistics, ascending.
+/// Empty when the file has no such statistics. IOError when it cannot be read.
+arrow::Result<std::vector<uint64_t>> RowGroupBlockEnds(const std::filesystem::path& path);
 
 }  // namespace sluice::storage
