@@ -15,10 +15,11 @@ contract that emits one log per call (LOG1 of its calldata). Then, alternating,
     blocks, transactions and logs of blocks 0..N into Parquet, in a process of its
     own, timed from its start to its end, with its fastest settings found here
     (CRYO_ARGS).
-Reports blocks/s of each and the ratios. Then, on the last sluice backfill: for the
-busy and the rare contract, `eth_getLogs` of the node (address and topic, blocks
-0..N) against sluice's `SELECT * FROM eth_rpc.logs WHERE address = … AND topic0 = …`
-(same rows), median of 3 each.
+Reports blocks/s of each and the ratios. Then, on the last sluice backfill (once
+its compaction has settled): for the busy and the rare contract, `eth_getLogs` of
+the node (address and topic, blocks 0..N) against sluice's
+`SELECT * FROM eth_rpc.logs WHERE address = … AND topic0 = …` (same rows), median
+of 3 each.
 
     .venv/bin/python bench/extraction.py --blocks 10000 --runs 3
 """
@@ -110,6 +111,22 @@ def cryo_backfill(url: str, head: int, tmp: Path) -> dict:
     return {"blocks": head, "seconds": secs, "blocks_per_sec": head / secs}
 
 
+def settle_segments(data: Path, quiet_secs: float = 2.0, timeout: float = 120.0) -> int:
+    """Wait until the store's compaction has nothing left to merge (its logs files
+    unchanged for `quiet_secs`): the needles are measured on the store as a server
+    that has run a while holds it, not on a backfill's commits being merged. Returns
+    the number of logs segment files."""
+    def files() -> list[str]:
+        return sorted(p.name for p in data.glob("*/logs/*.parquet"))
+    last, since, t0 = files(), time.monotonic(), time.monotonic()
+    while time.monotonic() - since < quiet_secs and time.monotonic() - t0 < timeout:
+        time.sleep(0.2)
+        now = files()
+        if now != last:
+            last, since = now, time.monotonic()
+    return len(last)
+
+
 def get_logs_vs_sluice(url: str, data: Path, emitters: list[str], runs: int = 3) -> dict:
     """eth_getLogs of the node against sluice's needle query, for the busy and the
     rare emitter over all blocks; rows must agree."""
@@ -118,6 +135,7 @@ def get_logs_vs_sluice(url: str, data: Path, emitters: list[str], runs: int = 3)
     try:
         head = srv.stored_head()
         client = srv.client()
+        settled = settle_segments(data)
         for name, emitter in (("busy", emitters[0]), ("rare", emitters[2])):
             flt = {"fromBlock": "0x0", "toBlock": hex(head), "address": emitter,
                    "topics": ["0x" + TOPIC]}
@@ -136,6 +154,7 @@ def get_logs_vs_sluice(url: str, data: Path, emitters: list[str], runs: int = 3)
                     raise RuntimeError(f"{name}: sluice {table.num_rows} rows, eth_getLogs {len(logs)}")
                 rows = len(logs)
             out[name] = {"address": emitter, "rows": rows, "blocks": head + 1,
+                         "segment_files": settled,
                          "eth_getLogs_ms": common.summary(node_ms),
                          "sluice_ms": common.summary(ours_ms),
                          "faster": common.summary([n / o for n, o in zip(node_ms, ours_ms)])}

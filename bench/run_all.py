@@ -483,9 +483,12 @@ def report(r: dict) -> str:
             f" {fmt(e['cryo_blocks_per_sec'])} blocks/s; sluice ÷ cryo {fmt(e['vs_cryo'], 2)}×"
             f" (target ≥ 1.0×: {verdict(e['vs_cryo']['median'] >= 1.0)}).", ""]
     if e.get("needles"):
+        settled = next(iter(e["needles"].values())).get("segment_files")
         lines[-1:-1] = ["", "Needle queries against the node's own `eth_getLogs`, over the chain of"
                         " the last sluice backfill (same address, topic and blocks; same rows),"
-                        " median of 3 each:", ""]
+                        + (f" once the server's compaction settled ({settled} logs segment files),"
+                           if settled else "")
+                        + " median of 3 each:", ""]
         for kind, x in e["needles"].items():
             lines[-1:-1] = [
                 f"- {kind} contract, all {x['blocks']:,} blocks, {x['rows']:,} logs: the node's"
