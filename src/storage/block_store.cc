@@ -185,6 +185,17 @@ Status BlockStore::Load() {
   identity_ = state.identity;
   snap->version = state.version;
   next_seq_ = state.next_seq;
+  if (!options_.read_only && options_.metadata->shared()) {
+    // A writer taking over a shared store: never reuse the seq of an object a
+    // previous writer uploaded but did not publish (its commit failed or its
+    // outcome is unknown). Garbage collection deletes such an object by name once
+    // it is old enough; a new segment of the same name uploaded meanwhile would be
+    // deleted with it, after its commit named it.
+    ARROW_ASSIGN_OR_RAISE(auto objects, options_.segments->List());
+    for (const auto& o : objects) {
+      if (auto seq = SeqOfObject(o.object)) next_seq_ = std::max(next_seq_, *seq + 1);
+    }
+  }
   for (const auto& rec : state.segments) {
     Segment seg;
     seg.range = rec.range;

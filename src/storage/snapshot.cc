@@ -1,6 +1,7 @@
 #include "storage/snapshot.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "common/hex.h"
 #include "fmt/format.h"
@@ -117,6 +118,26 @@ Result<Hash32> HashFromHex(std::string_view hex) {
 
 std::string SegmentFileName(const BlockRange& r, uint64_t seq) {
   return fmt::format("{:012}-{:012}.{}.parquet", r.start, r.end, seq);
+}
+
+std::optional<uint64_t> SeqOfObject(std::string_view object) {
+  // `[<table>/]<first>-<last>.<seq>.parquet`
+  constexpr std::string_view kExt = ".parquet";
+  if (object.size() <= kExt.size() || object.substr(object.size() - kExt.size()) != kExt) {
+    return std::nullopt;
+  }
+  object.remove_suffix(kExt.size());
+  const auto dot = object.rfind('.');
+  const auto slash = object.rfind('/');
+  const auto name_start = slash == std::string_view::npos ? 0 : slash + 1;
+  if (dot == std::string_view::npos || object.find('-', name_start) >= dot) return std::nullopt;
+  const std::string_view digits = object.substr(dot + 1);
+  uint64_t seq = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) {
+    return std::nullopt;
+  }
+  return seq;
 }
 
 }  // namespace sluice::storage

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "arrow/result.h"
@@ -173,5 +174,9 @@ arrow::Result<Hash32> HashFromHex(std::string_view hex);
 /// \brief The file name of a segment's file: `<first>-<last>.<seq>.parquet`, the
 /// block numbers zero-padded to 12 digits so names sort by range.
 std::string SegmentFileName(const BlockRange& range, uint64_t seq);
+
+/// \brief The seq of a segment file's name or object (`<table>/` + SegmentFileName),
+/// or nullopt for any other name (`empty.parquet`, a temporary file).
+std::optional<uint64_t> SeqOfObject(std::string_view object);
 
 }  // namespace sluice::storage

@@ -11,6 +11,7 @@
 #include "parquet/statistics.h"
 #include "storage/io_util.h"
 #include "storage/segment_format.h"
+#include "storage/snapshot.h"
 #include "test_util.h"
 
 namespace sluice::storage {
@@ -73,6 +74,14 @@ TEST(SegmentFormat, SmallTableIsOneRowGroup) {
   EXPECT_EQ(Groups(path).size(), 1u);
   EXPECT_EQ(*RowGroupBlockEnds(path), (std::vector<uint64_t>{1}));
   EXPECT_FALSE(RowGroupBlockEnds(dir.path() / "missing.parquet").ok());
+}
+
+TEST(SegmentFormat, SeqOfObjectNames) {
+  EXPECT_EQ(SeqOfObject("logs/" + SegmentFileName({47, 50}, 19)), 19u);
+  EXPECT_EQ(SeqOfObject(SegmentFileName({0, 0}, 1)), 1u);
+  EXPECT_EQ(SeqOfObject("logs/empty.parquet"), std::nullopt);
+  EXPECT_EQ(SeqOfObject("logs/000000000047-000000000050.19.parquet.tmp"), std::nullopt);
+  EXPECT_EQ(SeqOfObject("logs/000000000047-000000000050.x.parquet"), std::nullopt);
 }
 
 }  // namespace
