@@ -290,18 +290,19 @@ uint64_t StreamingQuery::AlignedEnd(const storage::Snapshot& snapshot, uint64_t 
                                 return s.range.start <= end && end <= s.range.end;
                               });
   if (segment == snapshot.segments.end()) return end;
-  // Where the segment before ends, and where this segment's row groups end.
-  uint64_t best = segment->range.start > start ? segment->range.start - 1 : end;
+  // The last of: where the segment before ends, where this segment's row groups end.
+  std::optional<uint64_t> best;
+  if (segment->range.start > start) best = segment->range.start - 1;
   auto file = segment->files.find(plan_.table);
   if (file != segment->files.end()) {
     auto ends = storage::RowGroupBlockEnds(file->second->path());
     if (ends.ok()) {
       for (uint64_t e : *ends) {
-        if (e >= start && e <= end && (best == end || e > best)) best = e;
+        if (e >= start && e <= end) best = std::max(best.value_or(e), e);
       }
     }
   }
-  return best;
+  return best.value_or(end);
 }
 
 arrow::Status StreamingQuery::Advance() {
