@@ -18,7 +18,7 @@ GEN = ROOT / "build" / "bench" / "sluice_bench_gen"
 RAWFETCH = ROOT / "build" / "bench" / "sluice_bench_rawfetch"
 CPP_CLIENT = ROOT / "build" / "client" / "sluice_client_read_all"
 # Bump when the generator's rows change: cached data of another version is not reused.
-GEN_VERSION = 5  # 2: transactions' list columns; 3: v, cumulative_gas_used, post_state_root; 4: logs with needles, segment format 2; 5: row groups end where blocks end
+GEN_VERSION = 6  # 2: transactions' list columns; 3: v, cumulative_gas_used, post_state_root; 4: logs with needles, segment format 2; 5: row groups end where blocks end; 6: incompressible columns stored uncompressed
 CACHE = Path(os.environ.get("SLUICE_BENCH_CACHE", Path.home() / ".cache" / "sluice" / "bench"))
 
 

@@ -96,10 +96,11 @@ def _end(meta: dict) -> int:
     return max((r["numbers"]["end"] for r in meta.get("ranges", [])), default=-1)
 
 
-def run(data_dir: Path, runs: int) -> dict:
+def run(data_dir: Path, runs: int, binary: str | None = None) -> dict:
+    """`binary`: another sluice build to measure (a build from before a change)."""
     needles = json.loads((data_dir / "complete").read_text())["needles"]
     qs = queries(needles)
-    proc, loc = batch.start_sluice(data_dir)
+    proc, loc = batch.start_sluice(data_dir, *([f"bin={binary}"] if binary else []))
     client = flight.connect(loc)
     con = duckdb.connect()
     out: dict = {"queries": {}, "stream": {}}
@@ -221,9 +222,10 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=20_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--data-dir", type=Path, help="serve this generated store instead")
+    p.add_argument("--bin", help="run this sluice binary (a build from before a change)")
     args = p.parse_args()
     d = args.data_dir or common.dataset(args.rows)
-    print(json.dumps(run(d, args.runs), indent=1))
+    print(json.dumps(run(d, args.runs, args.bin), indent=1))
 
 
 if __name__ == "__main__":

@@ -131,6 +131,9 @@ def run(size: str, out: Path) -> dict:
     step("needle queries")
     results["needle"] = needle.run(d1, cfg["needle_runs"])
 
+    step("expressions and filters")
+    results["expression"] = batch.expression(d1, cfg["runs"])
+
     step("many cursors")
     results["many_cursors"] = many_cursors_workload(cfg)
 
@@ -171,9 +174,11 @@ def run_only(name: str, size: str, out: Path) -> None:
         results["needle"] = needle.run(common.dataset(cfg["rows"]), cfg["needle_runs"])
     elif name == "many_cursors":
         results["many_cursors"] = many_cursors_workload(cfg)
+    elif name == "expression":
+        results["expression"] = batch.expression(common.dataset(cfg["rows"]), cfg["runs"])
     else:
         raise SystemExit(f"--only {name}: one of extraction, multichain, verification, needle,"
-                         " many_cursors")
+                         " many_cursors, expression")
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(report(results))
     step(f"wrote {out}")
@@ -241,6 +246,10 @@ def summary_table(r: dict) -> list[str]:
                          f"{x['faster']['median']:.1f}×", "≥ 10×", x["faster"]["median"] >= 10))
     if "many_cursors" in r:
         rows += many_cursors.targets(r["many_cursors"])
+    if "expression" in r:
+        x = r["expression"]
+        rows.append(("11. Expressions and filters vs (b) pyarrow.flight + duckdb",
+                     f"{x['ratio']['median']:.2f}×", "≥ 1.5×", x["ratio"]["median"] >= 1.5))
     out = ["## Targets", "", "| workload | measured (median) | target | |", "|---|---|---|---|"]
     for name, got, target, ok in rows:
         out.append(f"| {name} | {got} | {target} | {'—' if ok is None else verdict(ok)} |")
@@ -274,6 +283,34 @@ def multichain_section(m: dict, cfg: dict) -> list[str]:
         f"Both chains together: {fmt(m['total_vs_one_alone'], 2)}× the blocks/s of one chain"
         f" alone. (Filling the two nodes took {m['fill_seconds']:.0f} s.)"
         + (f" {m['note']}" if m.get("note") else ""),
+        "",
+    ]
+
+
+def expression_section(x: dict, cfg: dict) -> list[str]:
+    """Section 11: a query with an expression and a filter, against bare DuckDB."""
+    s, d = x["sluice"], x["duckdb"]
+    return [
+        "## 11. Expressions and filters",
+        "",
+        f"`{x['sql']}` ({s['rows']:,} of {cfg['rows']:,} rows) read to the end by a pyarrow"
+        " Flight client from sluice and from baseline (b), bare DuckDB over the same segment"
+        " files behind pyarrow Flight; runs interleaved. sluice evaluates this shape itself"
+        " (a direct scan with integer ranges and DOUBLE arithmetic, src/sql/scan_expression.h);"
+        " other expressions go through DuckDB.",
+        "",
+        f"Command: `.venv/bin/python bench/batch.py --expression --rows {cfg['rows']}"
+        f" --runs {cfg['runs']}` (in the suite: `bench/run_all.py --only expression`)",
+        "",
+        "| server | rows/s | MB/s | seconds |",
+        "|---|---|---|---|",
+        f"| sluice | {s['rows_per_sec']['median']:,.0f} | {s['mb_per_sec']['median']:,.0f} |"
+        f" {s['seconds']['median']:.3f} |",
+        f"| (b) pyarrow + duckdb | {d['rows_per_sec']['median']:,.0f} |"
+        f" {d['mb_per_sec']['median']:,.0f} | {d['seconds']['median']:.3f} |",
+        "",
+        f"sluice ÷ (b): {x['ratio']['median']:.2f}× ({x['ratio']['min']:.2f}–"
+        f"{x['ratio']['max']:.2f}×; target ≥ 1.5×).",
         "",
     ]
 
@@ -527,6 +564,8 @@ def report(r: dict) -> str:
         lines += needle.section(r["needle"], cfg)
     if "many_cursors" in r:
         lines += many_cursors.section(r["many_cursors"], cfg)
+    if "expression" in r:
+        lines += expression_section(r["expression"], cfg)
 
     if FIXES.exists():
         lines += [FIXES.read_text().rstrip(), ""]
@@ -545,7 +584,8 @@ def main() -> None:
                    help="the report; the raw results go beside it (.json)")
     p.add_argument("--report-only", type=Path, help="rewrite the report from a results JSON")
     p.add_argument("--only", metavar="WORKLOAD",
-                   help="run this workload alone (extraction, multichain, verification, needle, many_cursors), merge it into"
+                   help="run this workload alone (extraction, multichain, verification, needle, many_cursors,"
+                        " expression), merge it into"
                         " the results beside --out and rewrite the report")
     args = p.parse_args()
     if args.report_only:

@@ -1,36 +1,30 @@
 #include "sql/scan.h"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <algorithm>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
+#include <functional>
 #include <limits>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include "arrow/array/array_base.h"
 #include "arrow/array/util.h"
-#include "arrow/builder.h"
 #include "arrow/compute/api.h"
 #include "arrow/io/file.h"
 #include "arrow/util/byte_size.h"
+#include "arrow/util/future.h"
+#include "arrow/util/thread_pool.h"
+#include "common/server_metrics.h"
 #include "parquet/arrow/reader.h"
 #include "parquet/arrow/schema.h"
-#include "parquet/bloom_filter.h"
-#include "parquet/bloom_filter_reader.h"
-#include "parquet/exception.h"
 #include "parquet/file_reader.h"
 #include "parquet/metadata.h"
 #include "parquet/properties.h"
 #include "parquet/statistics.h"
-#include "common/server_metrics.h"
 #include "sql/engine.h"
 #include "sql/scan_cache.h"
+#include "sql/scan_expression.h"
+#include "sql/scan_filter.h"
 #include "sql/scan_memory.h"
+#include "sql/scan_pipeline.h"
 
 namespace sluice::sql {
 
@@ -55,105 +49,14 @@ cp::CastOptions ConversionOptions(const std::shared_ptr<arrow::DataType>& to) {
   return options;
 }
 
-// Writes a segment's scan cache entry on a thread of its own, off the answer's
-// path: the scan hands each batch over and goes on. A writer that falls
-// kMaxQueuedBytes behind (a slow disk, or no idle CPU while the scan runs) gives
-// the entry up rather than hold the scan or more memory; so does one whose write
-// fails (a cache only costs speed).
-class BackgroundCacheWriter {
- public:
-  static constexpr int64_t kMaxQueuedBytes = int64_t{64} << 20;
-
-  explicit BackgroundCacheWriter(std::unique_ptr<ScanCacheWriter> writer)
-      : writer_(std::move(writer)), thread_([this] { Run(); }) {}
-
-  // Waits for the thread: an entry not committed is deleted.
-  ~BackgroundCacheWriter() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!commit_) failed_ = true;  // given up: stop at once
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  void Write(std::shared_ptr<arrow::RecordBatch> batch) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (failed_ || stop_) return;
-      // The bytes its rows use (a slice of a larger decoded buffer counts its part).
-      const int64_t bytes = arrow::util::ReferencedBufferSize(*batch).ValueOr(0);
-      if (queued_bytes_ + bytes > kMaxQueuedBytes) {
-        failed_ = true;
-        queue_.clear();
-        queued_bytes_ = 0;
-      } else {
-        queued_bytes_ += bytes;
-        queue_.emplace_back(std::move(batch), bytes);
-      }
-    }
-    cv_.notify_all();
-  }
-
-  // Back to normal priority: whoever waits for this writer (the end of the scan)
-  // waits for its few queued batches, not for the machine to be idle.
-  void Hurry() {
-    sched_param param{};
-    (void)pthread_setschedparam(thread_.native_handle(), SCHED_OTHER, &param);
-  }
-
-  // The segment is complete: publish the entry once everything queued is written.
-  void Commit() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      commit_ = true;
-      stop_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  void Run() {
-    // Only CPU time nothing else wants: the answer and other queries come first.
-    sched_param param{};
-    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      cv_.wait(lock, [&] { return failed_ || stop_ || !queue_.empty(); });
-      if (failed_) break;
-      if (queue_.empty()) break;  // stopped, all written
-      auto [batch, bytes] = std::move(queue_.front());
-      queue_.pop_front();
-      queued_bytes_ -= bytes;
-      lock.unlock();
-      const bool ok = writer_->Write(*batch).ok();
-      batch.reset();
-      lock.lock();
-      if (!ok) failed_ = true;
-    }
-    const bool commit = commit_ && !failed_;
-    lock.unlock();
-    if (commit) (void)writer_->Commit();
-    writer_.reset();  // not committed: deletes what it wrote
-  }
-
-  std::unique_ptr<ScanCacheWriter> writer_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::shared_ptr<arrow::RecordBatch>, int64_t>> queue_;
-  int64_t queued_bytes_ = 0;
-  bool stop_ = false;
-  bool commit_ = false;
-  bool failed_ = false;
-  std::thread thread_;  // last: starts once the rest is initialized
-};
-
 // Reads a plan's rows from the files one after another: the needed fields ("wide"
 // batches: table order, the answer's types), filtered to [lo, hi], projected to
 // the answer's columns and cut into batches.
 // Rows a needle query (equality filters) decodes at a time.
 constexpr int64_t kNeedleDecodeRows = 64 * 1024;
+// Rows a selective query decodes ahead of the one it filters, on the thread pool:
+// about four row groups (bench/FIXES.md).
+constexpr int64_t kDecodeAheadRows = 128 * 1024;
 
 class ScanReader : public ResultReader {
  public:
@@ -173,6 +76,7 @@ class ScanReader : public ResultReader {
     }
     std::map<std::string, std::shared_ptr<arrow::DataType>> target;
     for (size_t j = 0; j < plan_.columns.size(); ++j) {
+      if (plan_.columns[j].empty()) continue;  // computed
       const auto& type = schema_->field(static_cast<int>(j))->type();
       auto [it, inserted] = target.emplace(plan_.columns[j], type);
       if (!inserted && !it->second->Equals(*type)) {
@@ -180,6 +84,7 @@ class ScanReader : public ResultReader {
       }
     }
     batch_bytes_ = std::min(options_.first_batch_bytes, options_.soft_batch_bytes);
+    first_batch_bytes_ = batch_bytes_;
     filter_ = plan_.lo > 0 || plan_.hi < UINT64_MAX;
     if (filter_) target.emplace("block_num", arrow::uint64());
     // Columns compared by equality filters: read as stored when not answered.
@@ -188,6 +93,26 @@ class ScanReader : public ResultReader {
         auto f = table_schema->GetFieldByName(eq.column);
         if (f == nullptr) return arrow::Status::Invalid("direct scan: no column ", eq.column);
         target.emplace(eq.column, f->type());
+      }
+    }
+    // Columns computed with or compared with ranges: read as stored, which must
+    // also be their answer type when answered (integers and strings are).
+    std::vector<std::string> stored;
+    for (const auto& range : plan_.ranges) stored.push_back(range.column);
+    for (const auto& c : plan_.computed) {
+      if (!c) continue;
+      for (const auto& ref : cp::FieldsInExpression(*c)) {
+        if (ref.name() == nullptr) return arrow::Status::Invalid("direct scan: a nested field");
+        stored.push_back(*ref.name());
+      }
+    }
+    for (const auto& name : stored) {
+      auto f = table_schema->GetFieldByName(name);
+      if (f == nullptr) return arrow::Status::Invalid("direct scan: no column ", name);
+      auto [it, inserted] = target.emplace(name, f->type());
+      if (!it->second->Equals(*f->type())) {
+        return arrow::Status::Invalid("direct scan: ", name, " is answered as ",
+                                      it->second->ToString());
       }
     }
     // The wide fields: the table's columns the plan needs, in table order.
@@ -209,7 +134,28 @@ class ScanReader : public ResultReader {
     }
     wide_schema_ = arrow::schema(std::move(wide));
     all_columns_ = static_cast<int>(table_fields_.size()) == table_schema->num_fields();
-    for (const auto& c : plan_.columns) output_fields_.push_back(wide_schema_->GetFieldIndex(c));
+    for (size_t j = 0; j < plan_.columns.size(); ++j) {
+      const auto& c = plan_.columns[j];
+      if (!c.empty()) {
+        output_fields_.push_back(wide_schema_->GetFieldIndex(c));
+        continue;
+      }
+      // Computed: bound to the wide fields, of the type DuckDB planned.
+      output_fields_.push_back(-1);
+      if (j >= plan_.computed.size() || !plan_.computed[j]) {
+        return arrow::Status::Invalid("direct scan: column ", j, " has no expression");
+      }
+      ARROW_ASSIGN_OR_RAISE(auto bound, plan_.computed[j]->Bind(*wide_schema_));
+      const auto& want = schema_->field(static_cast<int>(j))->type();
+      if (bound.type() == nullptr || !bound.type()->Equals(*want)) {
+        return arrow::Status::Invalid("direct scan: computes ", bound.ToString(), " where ",
+                                      want->ToString(), " is planned");
+      }
+      computed_.emplace(static_cast<int>(j), std::move(bound));
+    }
+    for (const auto& range : plan_.ranges) {
+      ranges_.push_back({wide_schema_->GetFieldIndex(range.column), range});
+    }
     if (filter_) block_num_ = wide_schema_->GetFieldIndex("block_num");
     for (const auto& clause : plan_.match) {
       std::vector<std::pair<int, std::string>> resolved;
@@ -218,10 +164,12 @@ class ScanReader : public ResultReader {
       }
       match_.push_back(std::move(resolved));
     }
+    selective_ = !match_.empty() || !ranges_.empty() || !computed_.empty();
     return arrow::Status::OK();
   }
 
   ~ScanReader() override {
+    read_ahead_.reset();  // its thread uses the members below
     if (cache_committing_) cache_committing_->Hurry();  // then joined as a member
   }
 
@@ -239,18 +187,22 @@ class ScanReader : public ResultReader {
         return TakeExact(out);
       }
       if (done_) return arrow::Status::OK();
-      std::shared_ptr<arrow::RecordBatch> wide;
-      ARROW_RETURN_NOT_OK(NextWide(&wide));
-      if (!wide) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      if (read_ahead_) {
+        ARROW_RETURN_NOT_OK(read_ahead_->Pop(&batch));
+      } else {
+        // The first batch here; a selective scan's next ones are made ahead on a
+        // thread of its own while this one is sent (none for a scan of one batch).
+        // A plain scan makes them here: the client needs the other core.
+        ARROW_RETURN_NOT_OK(Produce(&batch));
+        if (batch && selective_) {
+          read_ahead_ = std::make_unique<ReadAhead>([this](auto* b) { return Produce(b); });
+        }
+      }
+      if (!batch) {
         done_ = true;
         continue;
       }
-      ARROW_ASSIGN_OR_RAISE(wide, Filter(std::move(wide)));
-      if (wide->num_rows() == 0) continue;
-      std::vector<std::shared_ptr<arrow::Array>> columns;
-      columns.reserve(output_fields_.size());
-      for (int i : output_fields_) columns.push_back(wide->column(i));
-      auto batch = arrow::RecordBatch::Make(schema_, wide->num_rows(), std::move(columns));
       const double row_bytes = static_cast<double>(arrow::util::TotalBufferSize(*batch)) /
                                static_cast<double>(batch->num_rows());
       pending_rows_ += batch->num_rows();
@@ -259,15 +211,54 @@ class ScanReader : public ResultReader {
   }
 
  private:
+  // The next answer batch (before cutting to size): read, filtered, projected and
+  // computed; null at the end.
+  arrow::Status Produce(std::shared_ptr<arrow::RecordBatch>* out) {
+    out->reset();
+    while (true) {
+      if (options_.interrupted && options_.interrupted->load()) {
+        return arrow::Status::Cancelled("query cancelled");
+      }
+      std::shared_ptr<arrow::RecordBatch> wide;
+      ARROW_RETURN_NOT_OK(NextWide(&wide));
+      if (!wide) return arrow::Status::OK();
+      ARROW_ASSIGN_OR_RAISE(wide, Filter(std::move(wide)));
+      if (wide->num_rows() == 0) continue;
+      std::vector<std::shared_ptr<arrow::Array>> columns;
+      columns.reserve(output_fields_.size());
+      for (size_t j = 0; j < output_fields_.size(); ++j) {
+        if (output_fields_[j] >= 0) {
+          columns.push_back(wide->column(output_fields_[j]));
+        } else {
+          ARROW_ASSIGN_OR_RAISE(
+              auto values, EvaluateComputed(computed_.at(static_cast<int>(j)), *wide));
+          columns.push_back(std::move(values));
+        }
+      }
+      *out = arrow::RecordBatch::Make(schema_, wide->num_rows(), std::move(columns));
+      return arrow::Status::OK();
+    }
+  }
+
   // The next wide batch of the current file, opening the next file at the end of
   // one; null at the end of the last.
   arrow::Status NextWide(std::shared_ptr<arrow::RecordBatch>* out) {
     while (true) {
-      if (file_reader_) {
+      if (file_reader_ || generator_) {
         std::shared_ptr<arrow::RecordBatch> raw;
-        ARROW_RETURN_NOT_OK(file_reader_->ReadNext(&raw));
+        if (generator_) {
+          auto next = generator_();
+          ARROW_ASSIGN_OR_RAISE(raw, next.result());
+          if (raw && raw->num_rows() == 0 && raw->num_columns() == 0) raw.reset();
+        } else {
+          ARROW_RETURN_NOT_OK(file_reader_->ReadNext(&raw));
+        }
         if (raw && !match_.empty()) {
-          ARROW_ASSIGN_OR_RAISE(raw, Match(std::move(raw)));
+          ARROW_ASSIGN_OR_RAISE(raw, KeepMatching(std::move(raw), match_));
+          if (raw->num_rows() == 0) continue;
+        }
+        if (raw && !ranges_.empty()) {
+          ARROW_ASSIGN_OR_RAISE(raw, KeepInRanges(std::move(raw), ranges_));
           if (raw->num_rows() == 0) continue;
         }
         if (raw) {
@@ -276,6 +267,7 @@ class ScanReader : public ResultReader {
           return arrow::Status::OK();
         }
         file_reader_.reset();
+        generator_ = nullptr;
         parquet_.reset();
         if (cache_writer_) {
           cache_writer_->Commit();  // finishes on its thread; the scan goes on
@@ -306,8 +298,9 @@ class ScanReader : public ResultReader {
   }
 
   arrow::Status OpenFile(const std::filesystem::path& path) {
-    // A needle query reads few row groups of a segment: never from the cache.
-    if (options_.cache && match_.empty()) {
+    // A needle or range query reads few row groups of a segment, or few of its
+    // rows: never from the cache.
+    if (options_.cache && match_.empty() && ranges_.empty()) {
       ARROW_ASSIGN_OR_RAISE(cached_, options_.cache->Find(path, *wide_schema_));
       if (cached_) {
         cached_next_ = 0;
@@ -316,9 +309,8 @@ class ScanReader : public ResultReader {
       }
     }
     parquet::ArrowReaderProperties props;
-    // The client needs the other core (bench/FIXES.md), but not for the few rows of
-    // a needle query: then columns are decoded side by side (once the row groups
-    // to read are known: below).
+    // Decoded here, one column after the other; a selective query decodes row
+    // groups side by side (once the row groups to read are known: below).
     props.set_use_threads(false);
     // Column chunks are read as they are decoded: pre-buffering would read (and
     // hold) every row group of the file before the first batch.
@@ -363,8 +355,10 @@ class ScanReader : public ResultReader {
           if (max < plan_.lo || min > plan_.hi) continue;
         }
       }
+      if (RangesRuleOut(*rg, wide_leaf, *wide_schema_, ranges_)) continue;
       if (!match_.empty()) {
-        const bool skip = RuledOut(g, *rg, wide_leaf);
+        const bool skip =
+            EqualitiesRuleOut(*parquet_->parquet_reader(), g, *rg, wide_leaf, match_);
         common::ServerMetrics::Get().scan_row_groups(skip).Increment();
         if (skip) continue;
       }
@@ -378,116 +372,36 @@ class ScanReader : public ResultReader {
     int64_t batch_rows = options_.rows_per_batch;
     if (options_.soft_batch_bytes > 0 && rows > 0 && bytes > 0) {
       const double row_bytes = static_cast<double>(bytes) / static_cast<double>(rows);
-      const int64_t target = sent_any_file_ ? options_.soft_batch_bytes : batch_bytes_;
+      const int64_t target = sent_any_file_ ? options_.soft_batch_bytes : first_batch_bytes_;
       batch_rows = std::clamp<int64_t>(
           static_cast<int64_t>(static_cast<double>(target) / row_bytes), 1,
           options_.rows_per_batch);
     }
-    // A needle query keeps few of the rows it decodes: decode in large batches
-    // (fewer, larger tasks for the decoding threads), whatever the answer's size.
-    if (!match_.empty()) batch_rows = std::max<int64_t>(batch_rows, kNeedleDecodeRows);
-    // Side by side only when there is enough to decode: for a small segment, handing
-    // a task per column to the thread pool costs more than decoding it here.
-    parquet_->set_use_threads(!match_.empty() && rows >= kNeedleDecodeRows);
+    // A query that keeps few of the rows it decodes (equality or range filters) or
+    // computes columns spends its time decoding: decode in large batches, whatever
+    // the answer's size, and, when there is enough to decode, several row groups at
+    // once on the CPU thread pool (a column per task would leave the threads
+    // waiting for the widest column). A plain scan decodes here: the client needs
+    // the other core (bench/FIXES.md).
+    if (selective_) batch_rows = std::max<int64_t>(batch_rows, kNeedleDecodeRows);
     sent_any_file_ = true;
     parquet_->set_batch_size(batch_rows);
-    ARROW_ASSIGN_OR_RAISE(file_reader_, parquet_->GetRecordBatchReader(row_groups, leaves));
+    if (selective_ && rows >= kNeedleDecodeRows) {
+      ARROW_ASSIGN_OR_RAISE(generator_, parquet_->GetRecordBatchGenerator(
+                                            parquet_, row_groups, leaves,
+                                            arrow::internal::GetCpuThreadPool(),
+                                            kDecodeAheadRows));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(file_reader_, parquet_->GetRecordBatchReader(row_groups, leaves));
+    }
     // A whole segment read in full: keep its conversion for the next scans.
-    if (options_.cache && all_columns_ && match_.empty() &&
+    if (options_.cache && all_columns_ && match_.empty() && ranges_.empty() &&
         static_cast<int>(row_groups.size()) == metadata->num_row_groups()) {
       if (auto w = options_.cache->Begin(path, wide_schema_)) {
         cache_writer_ = std::make_unique<BackgroundCacheWriter>(std::move(w));
       }
     }
     return arrow::Status::OK();
-  }
-
-  // Whether row group `g` surely holds no row of some equality clause: for each
-  // of its equalities the column's statistics or bloom filter exclude the value.
-  bool RuledOut(int g, parquet::RowGroupMetaData& rg, const std::vector<int>& wide_leaf) {
-    auto& blooms = parquet_->parquet_reader()->GetBloomFilterReader();
-    std::shared_ptr<parquet::RowGroupBloomFilterReader> group;
-    for (const auto& clause : match_) {
-      bool possible = false;
-      for (const auto& [field, value] : clause) {
-        const int leaf = wide_leaf[static_cast<size_t>(field)];
-        if (leaf < 0 ||
-            rg.schema()->Column(leaf)->physical_type() != parquet::Type::FIXED_LEN_BYTE_ARRAY) {
-          possible = true;
-          break;
-        }
-        const int width = rg.schema()->Column(leaf)->type_length();
-        if (static_cast<int>(value.size()) != width) continue;  // never equal
-        auto chunk = rg.ColumnChunk(leaf);
-        auto stats = chunk->statistics();
-        if (stats && stats->HasMinMax()) {
-          auto typed = std::static_pointer_cast<parquet::FLBAStatistics>(stats);
-          const auto* v = reinterpret_cast<const uint8_t*>(value.data());
-          if (std::memcmp(v, typed->min().ptr, width) < 0 ||
-              std::memcmp(v, typed->max().ptr, width) > 0) {
-            continue;
-          }
-        }
-        if (!group) {
-          try {
-            group = blooms.RowGroup(g);
-          } catch (const parquet::ParquetException&) {
-            possible = true;  // unreadable: read the row group
-            break;
-          }
-        }
-        std::unique_ptr<parquet::BloomFilter> bloom;
-        if (group) {
-          try {
-            bloom = group->GetColumnBloomFilter(leaf);
-          } catch (const parquet::ParquetException&) {
-            bloom.reset();
-          }
-        }
-        parquet::FixedLenByteArray flba(reinterpret_cast<const uint8_t*>(value.data()));
-        if (!bloom || bloom->FindHash(bloom->Hash(&flba, static_cast<uint32_t>(width)))) {
-          possible = true;
-          break;
-        }
-      }
-      if (!possible) return true;
-    }
-    return false;
-  }
-
-  // The rows of a raw batch (the table's types) that pass every equality clause.
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Match(
-      std::shared_ptr<arrow::RecordBatch> raw) {
-    const int64_t n = raw->num_rows();
-    std::vector<uint8_t> keep(static_cast<size_t>(n), 1);
-    for (const auto& clause : match_) {
-      std::vector<uint8_t> any(static_cast<size_t>(n), 0);
-      for (const auto& [field, value] : clause) {
-        const auto& col = raw->column(field);
-        if (col->type_id() != arrow::Type::FIXED_SIZE_BINARY) {
-          return arrow::Status::Invalid("direct scan: ", col->type()->ToString(), " compared");
-        }
-        const auto& fsb = static_cast<const arrow::FixedSizeBinaryArray&>(*col);
-        if (fsb.byte_width() != static_cast<int>(value.size())) continue;
-        const size_t width = value.size();
-        for (int64_t i = 0; i < n; ++i) {
-          if (!any[static_cast<size_t>(i)] && keep[static_cast<size_t>(i)] && fsb.IsValid(i) &&
-              std::memcmp(fsb.GetValue(i), value.data(), width) == 0) {
-            any[static_cast<size_t>(i)] = 1;
-          }
-        }
-      }
-      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= any[static_cast<size_t>(i)];
-    }
-    arrow::UInt32Builder indices;
-    for (int64_t i = 0; i < n; ++i) {
-      if (keep[static_cast<size_t>(i)]) ARROW_RETURN_NOT_OK(indices.Append(static_cast<uint32_t>(i)));
-    }
-    if (indices.length() == n) return raw;
-    if (indices.length() == 0) return raw->Slice(0, 0);
-    ARROW_ASSIGN_OR_RAISE(auto taken, indices.Finish());
-    ARROW_ASSIGN_OR_RAISE(auto out, cp::Take(raw, taken));
-    return out.record_batch();
   }
 
   // A batch as the Parquet reader returns it -> the answer's types.
@@ -641,9 +555,15 @@ class ScanReader : public ResultReader {
   bool filter_ = false;
   int block_num_ = -1;
   // plan_.match with each column as its wide (and raw) field index.
-  std::vector<std::vector<std::pair<int, std::string>>> match_;
+  ScanFieldMatch match_;
+  ScanFieldRanges ranges_;  // plan_.ranges, per wide field
+  // Filters rows by more than block_num, or computes: decoding is most of its work.
+  bool selective_ = false;
+  std::map<int, cp::Expression> computed_;         // per computed answer column, bound
+
   size_t next_file_ = 0;
-  std::unique_ptr<parquet::arrow::FileReader> parquet_;
+  std::shared_ptr<parquet::arrow::FileReader> parquet_;
+  std::function<arrow::Future<std::shared_ptr<arrow::RecordBatch>>()> generator_;
   std::unique_ptr<arrow::RecordBatchReader> file_reader_;
   std::unique_ptr<BackgroundCacheWriter> cache_writer_;      // of the segment being read
   std::unique_ptr<BackgroundCacheWriter> cache_committing_;  // of the segment before
@@ -656,8 +576,11 @@ class ScanReader : public ResultReader {
   std::vector<Pending> pending_;  // answer batches not sent yet
   int64_t pending_rows_ = 0;
   int64_t batch_bytes_ = 0;  // the size the next batch may have
+  int64_t first_batch_bytes_ = 0;  // the first file's batches decode about this much
   bool done_ = false;
   bool sent_any_file_ = false;  // a Parquet file was opened: decode large batches now
+  // Last: stopped and joined first, before the members its thread uses.
+  std::unique_ptr<ReadAhead> read_ahead_;
 };
 
 }  // namespace

@@ -1,11 +1,13 @@
 // Direct scans: a plain read of one chain table, answered from its Parquet
 // segments with Arrow's Parquet reader instead of DuckDB.
 //
-// A plain scan is `SELECT <* | column, …> FROM <dataset>.<table> [WHERE <terms
-// joined by AND>]` with nothing else (no expressions, joins, grouping, ordering,
-// LIMIT, DISTINCT, CTEs or parameters), where a term is a block_num comparison
-// with an integer constant or an equality of a hash/address column with a BLOB
-// constant, alone or ORed with others (`"from" = A OR "to" = A`).
+// A plain scan is `SELECT <* | column | expression, …> FROM <dataset>.<table>
+// [WHERE <terms joined by AND>]` with nothing else (no joins, grouping, ordering,
+// LIMIT, DISTINCT, CTEs or parameters), where a term is a comparison of an integer
+// column with an integer constant (block_num or another), or an equality of a
+// hash/address column with a BLOB constant, alone or ORed with others (`"from" = A
+// OR "to" = A`); an expression is DOUBLE arithmetic the scan evaluates itself
+// (sql/scan_expression.h: `CAST(value AS DOUBLE) / 1e18`).
 // It is the query a user exports a table with, and in DuckDB most of its cost is
 // decoding every hash into a BLOB and converting it back to Arrow
 // (bench/FIXES.md). The direct scan reads the same files the session's snapshot
@@ -18,11 +20,13 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "arrow/compute/expression.h"
 #include "arrow/record_batch.h"
 #include "arrow/result.h"
 #include "nlohmann/json.hpp"
@@ -44,19 +48,34 @@ struct ScanEquality {
   std::string value;   ///< the constant's bytes
 };
 
+/// \brief `lo <= column <= hi`: comparisons of an integer column (other than
+/// block_num) with integer constants, as exact integers (a NULL is never in range).
+struct ScanRange {
+  std::string column;  ///< as the table names it; an integer column
+  __int128 lo = std::numeric_limits<int64_t>::min();
+  __int128 hi = std::numeric_limits<uint64_t>::max();
+};
+
 /// \brief A plain scan of one chain table (see above).
 struct ScanPlan {
   std::string dataset;  ///< as the store names it, e.g. "eth_rpc"
   std::string table;    ///< e.g. "transactions"
   /// The table's columns in output order, as the table names them (`*` expanded;
-  /// a column may appear twice).
+  /// a column may appear twice); "" for a computed column.
   std::vector<std::string> columns;
+  /// Per answer column, the expression that computes it when `columns` has ""
+  /// there (else nullopt): Arrow compute over the table's columns as stored
+  /// (sql/scan_expression.h). Empty when nothing is computed.
+  std::vector<std::optional<arrow::compute::Expression>> computed;
   uint64_t lo = 0;           ///< first block_num kept (inclusive)
   uint64_t hi = UINT64_MAX;  ///< last block_num kept (inclusive); lo > hi: no rows
   /// Equality filters, AND of ORs: a row is kept when, for every clause, one of its
   /// equalities holds (a NULL never equals). Row groups whose bloom filters or
   /// statistics rule out every equality of a clause are not read (a needle query).
   std::vector<std::vector<ScanEquality>> match;
+  /// Integer ranges a row also lies in (AND); row groups whose statistics rule one
+  /// out are not read.
+  std::vector<ScanRange> ranges;
 };
 
 /// \brief A plain scan planned once: the plan (without any session's table range)

@@ -2,10 +2,10 @@
 #include <cctype>
 #include <functional>
 #include <map>
-#include <set>
 
 #include "arrow/type.h"
 #include "sql/scan.h"
+#include "sql/scan_expression.h"
 
 namespace sluice::sql {
 
@@ -45,47 +45,6 @@ std::optional<std::string> ColumnRefName(const nlohmann::json& e, const TableRef
   return std::nullopt;
 }
 
-// An integer constant of the parse tree.
-std::optional<__int128> IntegerConstant(const nlohmann::json& e) {
-  if (e.value("class", "") != "CONSTANT") return std::nullopt;
-  const auto& v = e.at("value");
-  if (v.value("is_null", true)) return std::nullopt;
-  static const std::set<std::string> kIntegers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
-                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
-  if (!kIntegers.count(v.at("type").value("id", ""))) return std::nullopt;
-  const auto& n = v.at("value");
-  if (n.is_number_unsigned()) return static_cast<__int128>(n.get<uint64_t>());
-  if (n.is_number_integer()) return static_cast<__int128>(n.get<int64_t>());
-  return std::nullopt;
-}
-
-// Narrow [lo, hi] by `block_num <op> c` (or `c <op> block_num` when flipped).
-bool ApplyComparison(const std::string& type, __int128 c, bool flipped, __int128* lo,
-                     __int128* hi) {
-  static const std::map<std::string, std::string> kFlip = {
-      {"COMPARE_EQUAL", "COMPARE_EQUAL"},
-      {"COMPARE_LESSTHAN", "COMPARE_GREATERTHAN"},
-      {"COMPARE_GREATERTHAN", "COMPARE_LESSTHAN"},
-      {"COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHANOREQUALTO"},
-      {"COMPARE_GREATERTHANOREQUALTO", "COMPARE_LESSTHANOREQUALTO"}};
-  auto it = kFlip.find(type);
-  if (it == kFlip.end()) return false;
-  const std::string& op = flipped ? it->second : it->first;
-  if (op == "COMPARE_EQUAL") {
-    *lo = std::max(*lo, c);
-    *hi = std::min(*hi, c);
-  } else if (op == "COMPARE_LESSTHAN") {
-    *hi = std::min(*hi, c - 1);
-  } else if (op == "COMPARE_LESSTHANOREQUALTO") {
-    *hi = std::min(*hi, c);
-  } else if (op == "COMPARE_GREATERTHAN") {
-    *lo = std::max(*lo, c + 1);
-  } else {
-    *lo = std::max(*lo, c);
-  }
-  return true;
-}
-
 // A WHERE clause made only of block_num comparisons with integer constants joined
 // by AND: narrows [lo, hi]. False for anything else.
 bool BlockRangeOf(const nlohmann::json& e, const TableRef& table, __int128* lo, __int128* hi) {
@@ -105,18 +64,18 @@ bool BlockRangeOf(const nlohmann::json& e, const TableRef& table, __int128* lo, 
     const auto& l = e.at("left");
     const auto& r = e.at("right");
     if (is_block_num(l)) {
-      auto c = IntegerConstant(r);
-      return c && ApplyComparison(type, *c, false, lo, hi);
+      auto c = IntegerConstantOf(r);
+      return c && NarrowByComparison(type, *c, false, lo, hi);
     }
     if (is_block_num(r)) {
-      auto c = IntegerConstant(l);
-      return c && ApplyComparison(type, *c, true, lo, hi);
+      auto c = IntegerConstantOf(l);
+      return c && NarrowByComparison(type, *c, true, lo, hi);
     }
     return false;
   }
   if (cls == "BETWEEN" && type == "COMPARE_BETWEEN" && is_block_num(e.at("input"))) {
-    auto a = IntegerConstant(e.at("lower"));
-    auto b = IntegerConstant(e.at("upper"));
+    auto a = IntegerConstantOf(e.at("lower"));
+    auto b = IntegerConstantOf(e.at("upper"));
     if (!a || !b) return false;
     *lo = std::max(*lo, *a);
     *hi = std::min(*hi, *b);
@@ -262,6 +221,16 @@ std::optional<ScanPlan> PlainScanOf(
       }
       return std::nullopt;
     };
+    // A column reference to the table's column: its name and stored type.
+    ScanColumnOf column_of = [&](const nlohmann::json& x)
+        -> std::optional<std::pair<std::string, std::shared_ptr<arrow::DataType>>> {
+      auto name = ColumnRefName(x, table);
+      if (!name) return std::nullopt;
+      auto column = column_named(*name);
+      if (!column) return std::nullopt;
+      return std::pair{*column, def->schema->GetFieldByName(*column)->type()};
+    };
+    std::vector<std::optional<arrow::compute::Expression>> computed;
     for (const auto& item : node.at("select_list")) {
       const std::string cls = item.value("class", "");
       if (cls == "STAR") {
@@ -272,15 +241,25 @@ std::optional<ScanPlan> PlainScanOf(
         const std::string rel = item.value("relation_name", "");
         if (!rel.empty() && !table.Names(rel)) return std::nullopt;
         for (const auto& f : def->schema->fields()) plan.columns.push_back(f->name());
-      } else {
+      } else if (cls == "COLUMN_REF") {
         auto name = ColumnRefName(item, table);
         if (!name) return std::nullopt;
         auto column = column_named(*name);
         if (!column) return std::nullopt;
         plan.columns.push_back(*column);
+      } else {
+        auto expression = ComputedOf(item, column_of);
+        if (!expression) return std::nullopt;
+        computed.resize(plan.columns.size());
+        computed.push_back(std::move(*expression));
+        plan.columns.emplace_back();
       }
     }
     if (plan.columns.empty()) return std::nullopt;
+    if (!computed.empty()) {
+      computed.resize(plan.columns.size());
+      plan.computed = std::move(computed);
+    }
     const auto& where = node.at("where_clause");
     if (!where.is_null()) {
       __int128 lo = 0;
@@ -305,6 +284,10 @@ std::optional<ScanPlan> PlainScanOf(
       }
       for (const auto* term : terms) {
         if (BlockRangeOf(*term, table, &lo, &hi)) continue;
+        if (auto range = RangeOf(*term, column_of)) {
+          plan.ranges.push_back(std::move(*range));
+          continue;
+        }
         std::vector<ScanEquality> clause;
         if (!EqualityClauseOf(*term, binary_column, &clause)) return std::nullopt;
         plan.match.push_back(std::move(clause));

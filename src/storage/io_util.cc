@@ -103,7 +103,8 @@ Status WriteParquet(const fs::path& path, const std::shared_ptr<arrow::Table>& t
                     int64_t row_group_rows, bool sync,
                     const std::vector<std::string>& bloom_filter_columns) {
   ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(path.string()));
-  auto props = SegmentWriterProperties(*table->schema(), row_group_rows, bloom_filter_columns);
+  auto props = SegmentWriterProperties(*table->schema(), row_group_rows, bloom_filter_columns,
+                                       IncompressibleColumns(*table));
   ARROW_ASSIGN_OR_RAISE(auto writer,
                         parquet::arrow::FileWriter::Open(*table->schema(),
                                                          arrow::default_memory_pool(), out, props,

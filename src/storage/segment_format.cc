@@ -1,8 +1,12 @@
 #include "storage/segment_format.h"
 
 #include <algorithm>
+#include <string_view>
 
+#include "arrow/array/array_binary.h"
+#include "arrow/table.h"
 #include "arrow/type.h"
+#include "arrow/util/compression.h"
 #include "parquet/exception.h"
 #include "parquet/file_reader.h"
 #include "parquet/metadata.h"
@@ -49,11 +53,64 @@ void Leaves(const std::string& prefix, const std::shared_ptr<arrow::Field>& fiel
   }
 }
 
+// The value bytes of a column's first chunk (binary, string or fixed-size binary),
+// at most `limit` of them; empty for other types.
+std::string_view ValueBytes(const arrow::ChunkedArray& column, int64_t limit) {
+  if (column.num_chunks() == 0) return {};
+  const auto& chunk = *column.chunk(0);
+  const uint8_t* data = nullptr;
+  int64_t size = 0;
+  switch (chunk.type_id()) {
+    case arrow::Type::FIXED_SIZE_BINARY: {
+      const auto& a = static_cast<const arrow::FixedSizeBinaryArray&>(chunk);
+      if (a.length() == 0) return {};
+      data = a.GetValue(0);
+      size = a.length() * a.byte_width();
+      break;
+    }
+    case arrow::Type::BINARY:
+    case arrow::Type::STRING: {
+      const auto& a = static_cast<const arrow::BinaryArray&>(chunk);
+      if (a.length() == 0) return {};
+      data = a.value_data()->data() + a.value_offset(0);
+      size = a.value_offset(a.length()) - a.value_offset(0);
+      break;
+    }
+    default:
+      return {};
+  }
+  return {reinterpret_cast<const char*>(data), static_cast<size_t>(std::min(size, limit))};
+}
+
 }  // namespace
+
+std::vector<std::string> IncompressibleColumns(const arrow::Table& table) {
+  constexpr int64_t kSampleBytes = int64_t{256} << 10;
+  std::vector<std::string> out;
+  auto codec = arrow::util::Codec::Create(arrow::Compression::LZ4);
+  if (!codec.ok()) return out;
+  std::vector<uint8_t> buffer;
+  for (int i = 0; i < table.num_columns(); ++i) {
+    auto sample = ValueBytes(*table.column(i), kSampleBytes);
+    if (sample.size() < 4096) continue;  // too little to tell, or too little to matter
+    const int64_t bound = (*codec)->MaxCompressedLen(static_cast<int64_t>(sample.size()),
+                                                     reinterpret_cast<const uint8_t*>(sample.data()));
+    buffer.resize(static_cast<size_t>(bound));
+    auto size = (*codec)->Compress(static_cast<int64_t>(sample.size()),
+                                   reinterpret_cast<const uint8_t*>(sample.data()), bound,
+                                   buffer.data());
+    if (size.ok() && static_cast<double>(*size) >= kIncompressibleRatio *
+                                                       static_cast<double>(sample.size())) {
+      out.push_back(table.schema()->field(i)->name());
+    }
+  }
+  return out;
+}
 
 std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
     const arrow::Schema& schema, int64_t row_group_rows,
-    const std::vector<std::string>& bloom_filter_columns) {
+    const std::vector<std::string>& bloom_filter_columns,
+    const std::vector<std::string>& uncompressed_columns) {
   parquet::WriterProperties::Builder builder;
   builder.compression(parquet::Compression::LZ4)  // LZ4_RAW in the file
       ->max_row_group_length(row_group_rows)
@@ -63,6 +120,11 @@ std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
   for (const auto& f : schema.fields()) Leaves("", f, &leaves);
   for (const auto& [path, type] : leaves) {
     if (!DictionaryPays(*type)) builder.disable_dictionary(path);
+  }
+  for (const auto& name : uncompressed_columns) {
+    if (schema.GetFieldByName(name) != nullptr) {
+      builder.compression(name, parquet::Compression::UNCOMPRESSED);
+    }
   }
   parquet::BloomFilterOptions bloom;
   bloom.fpp = 0.01;  // ndv unset: sized for a full row group, folded to the values seen

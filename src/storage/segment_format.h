@@ -1,7 +1,10 @@
 // How the store writes a segment's Parquet file: codec, encodings, row groups,
 // statistics, page indexes and bloom filters (bench/FIXES.md measures each).
 //
-// Format 2 (this version): every column LZ4_RAW-compressed; dictionary encoding
+// Format 2 (this version): every column LZ4_RAW-compressed but those LZ4 does not
+// shrink by a fifth (IncompressibleColumns: random hashes, signatures, numbers as
+// decimal strings), which are stored uncompressed and so decoded straight from the
+// mapped file (it costs about 5 % more disk, bench/FIXES.md); dictionary encoding
 // only for fixed-width numeric, boolean and timestamp columns (binary, string and
 // fixed-size binary columns — hashes, addresses, calldata — are PLAIN: their
 // dictionaries rarely pay and Arrow decodes a dictionary-encoded fixed-size binary
@@ -33,12 +36,23 @@ namespace sluice::storage {
 /// \brief The segment format new files are written in (see above).
 inline constexpr int kSegmentFormat = 2;
 
+/// \brief A column is stored uncompressed when LZ4 leaves its sample at least this
+/// share of its size.
+inline constexpr double kIncompressibleRatio = 0.80;
+
+/// \brief The top-level binary, string and fixed-size binary columns of `table`
+/// that LZ4 does not shrink below kIncompressibleRatio, judged on the first 256 KiB
+/// of their values (a column with less than 4 KiB of values is not judged).
+std::vector<std::string> IncompressibleColumns(const arrow::Table& table);
+
 /// \brief Writer properties of a segment of a table with `schema`, `row_group_rows`
 /// rows per row group, bloom filters on the top-level columns `bloom_filter_columns`
-/// (names absent from the schema are ignored).
+/// and no compression of the top-level columns `uncompressed_columns` (names absent
+/// from the schema are ignored in both).
 std::shared_ptr<parquet::WriterProperties> SegmentWriterProperties(
     const arrow::Schema& schema, int64_t row_group_rows,
-    const std::vector<std::string>& bloom_filter_columns);
+    const std::vector<std::string>& bloom_filter_columns,
+    const std::vector<std::string>& uncompressed_columns = {});
 
 /// \brief Arrow-level writer properties of a segment (the Arrow schema is stored,
 /// so timestamps keep their unit and time zone).

@@ -1,6 +1,9 @@
 // Segment files' row groups (storage/io_util.h WriteParquet, storage/segment_format.h
 // RowGroupBlockEnds): each ends where a block ends, unless one block alone is
 // larger than a row group; the ends are read back from the file's statistics.
+// Columns LZ4 cannot shrink are stored uncompressed (IncompressibleColumns).
+#include <random>
+#include <string>
 #include <vector>
 
 #include "arrow/api.h"
@@ -65,6 +68,47 @@ TEST(SegmentFormat, RowGroupsEndWhereBlocksEnd) {
   auto back = ReadParquet(path);
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE((*back)->Equals(*table)) << (*back)->ToString();
+}
+
+TEST(SegmentFormat, IncompressibleColumnsAreStoredUncompressed) {
+  // 2,000 rows: random 32-byte hashes (LZ4 cannot shrink them), one hash repeated
+  // (as a block hash is in every row of its block), repetitive strings.
+  std::mt19937_64 rng(7);
+  arrow::FixedSizeBinaryBuilder random(arrow::fixed_size_binary(32));
+  arrow::FixedSizeBinaryBuilder repeated(arrow::fixed_size_binary(32));
+  arrow::StringBuilder text;
+  arrow::UInt64Builder block_num;
+  std::string same(32, '\x5a');
+  for (int i = 0; i < 2000; ++i) {
+    std::string h(32, '\0');
+    for (auto& c : h) c = static_cast<char>(rng());
+    ASSERT_TRUE(random.Append(h).ok());
+    ASSERT_TRUE(repeated.Append(same).ok());
+    ASSERT_TRUE(text.Append("transfer " + std::to_string(i % 7)).ok());
+    ASSERT_TRUE(block_num.Append(static_cast<uint64_t>(i / 10)).ok());
+  }
+  auto schema = arrow::schema({arrow::field("block_num", arrow::uint64()),
+                               arrow::field("tx_hash", arrow::fixed_size_binary(32)),
+                               arrow::field("block_hash", arrow::fixed_size_binary(32)),
+                               arrow::field("memo", arrow::utf8())});
+  auto table = arrow::Table::Make(
+      schema, {*block_num.Finish(), *random.Finish(), *repeated.Finish(), *text.Finish()});
+  EXPECT_EQ(IncompressibleColumns(*table), std::vector<std::string>{"tx_hash"});
+  // The file says so per column chunk, and reads back the same.
+  sluice::testing::TempDir dir;
+  const auto path = dir.path() / "a.parquet";
+  ASSERT_TRUE(WriteParquet(path, table, 1000, false, {}).ok());
+  auto md = parquet::ParquetFileReader::OpenFile(path.string())->metadata();
+  ASSERT_EQ(md->num_row_groups(), 2);
+  for (int g = 0; g < md->num_row_groups(); ++g) {
+    auto rg = md->RowGroup(g);
+    EXPECT_EQ(rg->ColumnChunk(1)->compression(), parquet::Compression::UNCOMPRESSED);
+    EXPECT_EQ(rg->ColumnChunk(2)->compression(), parquet::Compression::LZ4);
+    EXPECT_EQ(rg->ColumnChunk(3)->compression(), parquet::Compression::LZ4);
+  }
+  auto back = ReadParquet(path);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE((*back)->Equals(*table));
 }
 
 TEST(SegmentFormat, SmallTableIsOneRowGroup) {

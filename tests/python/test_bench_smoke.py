@@ -56,11 +56,16 @@ def test_bench_tiny_writes_complete_report(tmp_path):
     mc = results["many_cursors"]
     assert mc["exact_clients"] == mc["clients"] == results["config"]["cursor_clients"]
     assert mc["tip"]["samples"] == mc["clients"] * results["config"]["cursor_blocks"]
+    # Expressions: sluice and bare DuckDB returned the same number of rows (checked by
+    # the workload), some of the table's.
+    ex = results["expression"]
+    assert 0 < ex["sluice"]["rows"] == ex["duckdb"]["rows"] < rows
 
     for heading in ("## 1. Batch throughput", "## 2. Time to first batch", "## 3. Server memory",
                     "## 4. Tip latency", "## 5. Extraction", "## 6. Client memory",
                     "## 7. Extraction of two chains at once", "## 8. Verification",
-                    "## 9. Needle queries", "## 10. Many cursors at once"):
+                    "## 9. Needle queries", "## 10. Many cursors at once",
+                    "## 11. Expressions and filters"):
         assert heading in text, heading
     for must in ("- Machine: ", "- Date: ", "- Command: ", "(a) pyarrow.flight from memory",
                  "(b) pyarrow.flight + duckdb", "sluice_client_read_all"):
