@@ -207,6 +207,33 @@ def test_expressions_and_ranges_same_answer_as_the_engine(server):
     assert "0" in values and any(v != "0" for v in values)
 
 
+def test_decimal_strings_convert_alike():
+    """The direct scan casts decimal strings (a transaction's `value`) to DOUBLE with
+    Arrow's kernel where DuckDB would use its own (sql/scan_expression.h): both must
+    round every uint256 the same way, well past the 19 digits a fast path covers.
+    pyarrow and duckdb here are the same Arrow C++ and DuckDB releases the server
+    links."""
+    import random
+
+    import duckdb
+    import pyarrow.compute as pc
+
+    rng = random.Random(16)
+    values = ["0", "1", "9007199254740993", str(2**256 - 1), str(2**255 + 2**200 + 1)]
+    for _ in range(50_000):
+        digits = rng.randint(1, 78)
+        s = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(digits - 1))
+        if rng.random() < 0.2:  # round amounts: trailing zeros
+            s = s[:rng.randint(1, len(s))] + "0" * rng.randint(0, 30)
+        values.append(s)
+    arrow_doubles = pc.cast(pa.array(values), pa.float64()).to_pylist()
+    con = duckdb.connect()
+    con.register("t", pa.table({"v": values}))
+    duckdb_doubles = [r[0] for r in con.execute("SELECT CAST(v AS DOUBLE) FROM t").fetchall()]
+    differ = [(v, a, d) for v, a, d in zip(values, arrow_doubles, duckdb_doubles) if a != d]
+    assert not differ, differ[:5]
+
+
 def test_other_expressions_are_answered_by_duckdb(server):
     for sql in NOT_DIRECT:
         before = direct_scans(server)
