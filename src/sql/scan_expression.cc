@@ -1,7 +1,6 @@
 // Expressions a direct scan evaluates itself (sql/scan_expression.h).
 #include "sql/scan_expression.h"
 
-#include <cmath>
 #include <limits>
 #include <map>
 #include <set>
@@ -19,14 +18,12 @@ namespace {
 namespace cp = arrow::compute;
 
 // An expression as it is being built: a DOUBLE value over the table's columns, a
-// constant (kept as the double DuckDB converts it to), or a column usable only
-// under CAST (an integer or a string).
+// constant (the double DuckDB converts it to), or a column usable only under CAST
+// (an integer or a string).
 struct Typed {
   enum class Kind { kDouble, kConstant, kCastable };
   Kind kind;
-  cp::Expression expression;  // kDouble, kCastable
-  double constant = 0;        // kConstant
-  std::shared_ptr<arrow::DataType> type;  // kCastable: the column's stored type
+  cp::Expression expression;
 };
 
 // A function call of the parse tree with nothing but children (no FILTER,
@@ -79,17 +76,17 @@ std::optional<Typed> Build(const nlohmann::json& e, const ScanColumnOf& column_o
     if (!column) return std::nullopt;
     const auto& [name, type] = *column;
     if (type->id() == arrow::Type::DOUBLE) {
-      return Typed{Typed::Kind::kDouble, cp::field_ref(name), 0, type};
+      return Typed{Typed::Kind::kDouble, cp::field_ref(name)};
     }
     if (arrow::is_integer(type->id()) || type->id() == arrow::Type::STRING) {
-      return Typed{Typed::Kind::kCastable, cp::field_ref(name), 0, type};
+      return Typed{Typed::Kind::kCastable, cp::field_ref(name)};
     }
     return std::nullopt;
   }
   if (cls == "CONSTANT") {
     auto c = DoubleConstant(e);
     if (!c) return std::nullopt;
-    return Typed{Typed::Kind::kConstant, cp::literal(*c), *c, nullptr};
+    return Typed{Typed::Kind::kConstant, cp::literal(*c)};
   }
   if (cls == "CAST") {
     if (e.value("try_cast", false)) return std::nullopt;
@@ -102,8 +99,7 @@ std::optional<Typed> Build(const nlohmann::json& e, const ScanColumnOf& column_o
     // 2^53); strings are parsed (an unparsable one fails the query, as in DuckDB).
     auto options = cp::CastOptions::Safe(arrow::float64());
     options.allow_float_truncate = true;
-    return Typed{Typed::Kind::kDouble, cp::call("cast", {child->expression}, options), 0,
-                 nullptr};
+    return Typed{Typed::Kind::kDouble, cp::call("cast", {child->expression}, options)};
   }
   if (IsPlainOperator(e)) {
     static const std::map<std::string, std::string> kBinary = {
@@ -120,12 +116,12 @@ std::optional<Typed> Build(const nlohmann::json& e, const ScanColumnOf& column_o
     for (const auto& a : args) any_double |= a.kind == Typed::Kind::kDouble;
     if (!any_double) return std::nullopt;  // constants only: DuckDB folds them
     if (fn == "-" && args.size() == 1) {
-      return Typed{Typed::Kind::kDouble, cp::call("negate", {args[0].expression}), 0, nullptr};
+      return Typed{Typed::Kind::kDouble, cp::call("negate", {args[0].expression})};
     }
     auto it = kBinary.find(fn);
     if (it == kBinary.end() || args.size() != 2) return std::nullopt;
     return Typed{Typed::Kind::kDouble,
-                 cp::call(it->second, {args[0].expression, args[1].expression}), 0, nullptr};
+                 cp::call(it->second, {args[0].expression, args[1].expression})};
   }
   return std::nullopt;
 }

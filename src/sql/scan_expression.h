@@ -32,8 +32,9 @@ namespace sluice::sql {
 /// \brief Resolves a parse-tree column reference to the scanned table's column:
 /// its name as the table spells it and its type as stored; nullopt when it is not
 /// one of the table's columns.
-using ScanColumnOf = std::function<std::optional<std::pair<std::string, std::shared_ptr<arrow::DataType>>>(
-    const nlohmann::json& column_ref)>;
+using ScanColumnOf =
+    std::function<std::optional<std::pair<std::string, std::shared_ptr<arrow::DataType>>>(
+        const nlohmann::json& column_ref)>;
 
 /// \brief The expression (unbound, over the table's columns as stored) a
 /// select-list item (DuckDB's json_serialize_sql form) computes, or nullopt when it
@@ -54,10 +55,6 @@ bool NarrowByComparison(const std::string& op, __int128 c, bool flipped, __int12
 /// \brief The range a WHERE term restricts an integer column other than
 /// block_num to, or nullopt when the term is not such a comparison.
 std::optional<ScanRange> RangeOf(const nlohmann::json& term, const ScanColumnOf& column_of);
-
-/// \brief Whether an integer value lies in [range.lo, range.hi]; for row-group
-/// statistics.
-inline bool InRange(const ScanRange& range, __int128 v) { return range.lo <= v && v <= range.hi; }
 
 /// \brief A boolean array: whether each value of `column` (an integer array) lies in
 /// [lo, hi]; null where the value is null. Invalid for a non-integer column.

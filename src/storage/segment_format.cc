@@ -93,14 +93,13 @@ std::vector<std::string> IncompressibleColumns(const arrow::Table& table) {
   for (int i = 0; i < table.num_columns(); ++i) {
     auto sample = ValueBytes(*table.column(i), kSampleBytes);
     if (sample.size() < 4096) continue;  // too little to tell, or too little to matter
-    const int64_t bound = (*codec)->MaxCompressedLen(static_cast<int64_t>(sample.size()),
-                                                     reinterpret_cast<const uint8_t*>(sample.data()));
+    const auto* data = reinterpret_cast<const uint8_t*>(sample.data());
+    const auto length = static_cast<int64_t>(sample.size());
+    const int64_t bound = (*codec)->MaxCompressedLen(length, data);
     buffer.resize(static_cast<size_t>(bound));
-    auto size = (*codec)->Compress(static_cast<int64_t>(sample.size()),
-                                   reinterpret_cast<const uint8_t*>(sample.data()), bound,
-                                   buffer.data());
-    if (size.ok() && static_cast<double>(*size) >= kIncompressibleRatio *
-                                                       static_cast<double>(sample.size())) {
+    auto size = (*codec)->Compress(length, data, bound, buffer.data());
+    if (size.ok() &&
+        static_cast<double>(*size) >= kIncompressibleRatio * static_cast<double>(length)) {
       out.push_back(table.schema()->field(i)->name());
     }
   }
