@@ -97,7 +97,11 @@ mkdir -p "$DEMO"
 
 # ---- anvil -----------------------------------------------------------------------
 log "starting anvil on 127.0.0.1:$RPC_PORT (a block every second; log .demo/anvil.log)"
-"$ANVIL" --host 127.0.0.1 --port "$RPC_PORT" --block-time 1 --silent >"$DEMO/anvil.log" 2>&1 &
+# anvil keeps old states under $HOME/.foundry/anvil/tmp and never deletes them:
+# give it a home in .demo, which the next run starts afresh.
+mkdir -p "$DEMO/anvil-home"
+HOME="$DEMO/anvil-home" "$ANVIL" --host 127.0.0.1 --port "$RPC_PORT" --block-time 1 --silent \
+  >"$DEMO/anvil.log" 2>&1 &
 ANVIL_PID=$!
 started "$ANVIL_PID" anvil
 

@@ -191,11 +191,12 @@ class ScanReader : public ResultReader {
       if (read_ahead_) {
         ARROW_RETURN_NOT_OK(read_ahead_->Pop(&batch));
       } else {
-        // The first batch here; a selective scan's next ones are made ahead on a
-        // thread of its own while this one is sent (none for a scan of one batch).
-        // A plain scan makes them here: the client needs the other core.
+        // The first batch here; a selective scan that decodes row groups side by
+        // side makes its next ones ahead on a thread of its own while this one is
+        // sent. Any other scan makes them here: a plain scan leaves the other core
+        // to the client, and for a small one a thread costs more than it saves.
         ARROW_RETURN_NOT_OK(Produce(&batch));
-        if (batch && selective_) {
+        if (batch && decode_ahead_) {
           read_ahead_ = std::make_unique<ReadAhead>([this](auto* b) { return Produce(b); });
         }
       }
@@ -387,6 +388,7 @@ class ScanReader : public ResultReader {
     sent_any_file_ = true;
     parquet_->set_batch_size(batch_rows);
     if (selective_ && rows >= kNeedleDecodeRows) {
+      decode_ahead_ = true;
       ARROW_ASSIGN_OR_RAISE(generator_, parquet_->GetRecordBatchGenerator(
                                             parquet_, row_groups, leaves,
                                             arrow::internal::GetCpuThreadPool(),
@@ -559,6 +561,8 @@ class ScanReader : public ResultReader {
   ScanFieldRanges ranges_;  // plan_.ranges, per wide field
   // Filters rows by more than block_num, or computes: decoding is most of its work.
   bool selective_ = false;
+  // A segment was decoded row groups side by side (set before any thread reads it).
+  bool decode_ahead_ = false;
   std::map<int, cp::Expression> computed_;         // per computed answer column, bound
 
   size_t next_file_ = 0;

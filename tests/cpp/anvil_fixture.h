@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -160,16 +161,28 @@ class Anvil {
       std::vector<char*> cargv;  // built before fork: the child only calls async-signal-safe functions
       for (auto& a : argv) cargv.push_back(a.data());
       cargv.push_back(nullptr);
+      // anvil writes old states under $HOME/.foundry/anvil/tmp and never deletes
+      // them: a home of its own, deleted with the fixture.
+      std::string home = (std::filesystem::temp_directory_path() / "sluice-anvil-XXXXXX").string();
+      if (::mkdtemp(home.data()) == nullptr) home.clear();
+      std::vector<std::string> env;
+      for (char** e = environ; *e != nullptr; ++e) {
+        if (std::strncmp(*e, "HOME=", 5) != 0 || home.empty()) env.emplace_back(*e);
+      }
+      if (!home.empty()) env.push_back("HOME=" + home);
+      std::vector<char*> cenv;
+      for (auto& e : env) cenv.push_back(e.data());
+      cenv.push_back(nullptr);
       pid_t pid = ::fork();
       if (pid == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
         int devnull = ::open("/dev/null", O_RDWR);
         ::dup2(devnull, 1);
         ::dup2(devnull, 2);
-        ::execv(cargv[0], cargv.data());
+        ::execve(cargv[0], cargv.data(), cenv.data());
         ::_exit(127);
       }
-      std::unique_ptr<Anvil> anvil(new Anvil(pid, port));
+      std::unique_ptr<Anvil> anvil(new Anvil(pid, port, home));
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
       while (std::chrono::steady_clock::now() < deadline) {
         int status = 0;
@@ -192,7 +205,10 @@ class Anvil {
     return nullptr;
   }
 
-  ~Anvil() { Kill(); }
+  ~Anvil() {
+    Kill();
+    RemoveHome();
+  }
 
   /// \brief Kill the process (SIGTERM, then SIGKILL after 3 s) and reap it.
   void Kill() {
@@ -202,6 +218,7 @@ class Anvil {
     while (std::chrono::steady_clock::now() < deadline) {
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
         pid_ = -1;
+        RemoveHome();
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -209,6 +226,7 @@ class Anvil {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
+    RemoveHome();
   }
 
   int port() const { return port_; }
@@ -216,9 +234,16 @@ class Anvil {
   const JsonRpc& rpc() const { return rpc_; }
 
  private:
-  Anvil(pid_t pid, int port) : pid_(pid), port_(port), rpc_(url()) {}
+  Anvil(pid_t pid, int port, std::string home)
+      : pid_(pid), port_(port), home_(std::move(home)), rpc_(url()) {}
+  void RemoveHome() {
+    std::error_code ec;
+    if (!home_.empty()) std::filesystem::remove_all(home_, ec);
+    home_.clear();
+  }
   pid_t pid_;
   int port_;
+  std::string home_;  // anvil's HOME (empty: the test's own)
   JsonRpc rpc_;
 };
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,7 +77,13 @@ class Anvil:
             args += ["--timestamp", str(genesis_timestamp)]
         args += list(extra)  # e.g. ("--hardfork", "berlin")
         self.log = open(tmp / f"anvil-{self.port}.log", "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        # anvil writes old states under $HOME/.foundry/anvil/tmp (gigabytes for a
+        # long chain) and never deletes them, even on SIGTERM: a home of its own,
+        # deleted by stop().
+        self.home = tmp / f"anvil-{self.port}-home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, HOME=str(self.home)))
         wait_for(lambda: rpc(self.url, "eth_chainId", timeout=1), 30, "anvil to start")
 
     def head(self) -> int:
@@ -101,6 +108,7 @@ class Anvil:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 class Geth:
