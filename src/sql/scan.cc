@@ -49,15 +49,17 @@ cp::CastOptions ConversionOptions(const std::shared_ptr<arrow::DataType>& to) {
   return options;
 }
 
-// Reads a plan's rows from the files one after another: the needed fields ("wide"
-// batches: table order, the answer's types), filtered to [lo, hi], projected to
-// the answer's columns and cut into batches.
-// Rows a needle query (equality filters) decodes at a time.
+// Rows a selective query (equality or range filters, computed columns) decodes
+// at a time, at least; it decodes row groups side by side once a segment has this
+// many rows to read.
 constexpr int64_t kNeedleDecodeRows = 64 * 1024;
 // Rows a selective query decodes ahead of the one it filters, on the thread pool:
 // about four row groups (bench/FIXES.md).
 constexpr int64_t kDecodeAheadRows = 128 * 1024;
 
+// Reads a plan's rows from the files one after another: the needed fields ("wide"
+// batches: table order, the answer's types), filtered to [lo, hi], projected to
+// the answer's columns and cut into batches.
 class ScanReader : public ResultReader {
  public:
   ScanReader(ScanPlan plan, std::vector<std::filesystem::path> files,
@@ -249,8 +251,7 @@ class ScanReader : public ResultReader {
         std::shared_ptr<arrow::RecordBatch> raw;
         if (generator_) {
           auto next = generator_();
-          ARROW_ASSIGN_OR_RAISE(raw, next.result());
-          if (raw && raw->num_rows() == 0 && raw->num_columns() == 0) raw.reset();
+          ARROW_ASSIGN_OR_RAISE(raw, next.result());  // null at the end
         } else {
           ARROW_RETURN_NOT_OK(file_reader_->ReadNext(&raw));
         }

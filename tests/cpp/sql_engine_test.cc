@@ -238,6 +238,27 @@ TEST(DirectScan, RangesAndComputedColumns) {
   EXPECT_EQ(RunAll(s.get(), "SELECT * FROM toy.events WHERE idx > 5")->num_rows(), 0);
 }
 
+TEST(DirectScan, LargeSelectiveScanDecodesRowGroupsAhead) {
+  // A segment of 80,000 rows (more than kNeedleDecodeRows): a range filter or a
+  // computed column decodes its row groups side by side on the thread pool and
+  // makes batches on the read-ahead thread; the answer is still DuckDB's, in order,
+  // and a cancelled scan stops.
+  Fixture f;
+  ASSERT_TRUE(f.store->Append(ToyRange(0, 7999, {}, /*fork=*/0, /*per_block=*/10)).ok());
+  auto s = *f.engine->OpenSession();
+  ExpectSameAnswer(s.get(), "SELECT * FROM toy.events WHERE idx >= 3");
+  ExpectSameAnswer(s.get(), "SELECT block_num, CAST(idx AS DOUBLE) / 4 AS q FROM toy.events", 1000);
+  auto reader = *s->Execute("SELECT * FROM toy.events WHERE idx < 9", 1000);
+  std::shared_ptr<arrow::RecordBatch> b;
+  ASSERT_TRUE(reader->ReadNext(&b).ok());
+  s->Interrupt();
+  arrow::Status st;
+  do {
+    st = reader->ReadNext(&b);
+  } while (st.ok() && b);
+  EXPECT_TRUE(st.IsCancelled()) << st.ToString();
+}
+
 TEST(DirectScan, FetchSizeIsExact) {
   Fixture f;
   ASSERT_TRUE(f.store->Append(ToyRange(0, 9, {})).ok());
